@@ -1,0 +1,36 @@
+# Two commands matter:  `make demo` (example store on SQLite) and `make test` (whole suite).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+
+.PHONY: demo test install install-test docs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip build
+
+# The package is installed from its built wheel, never as an editable checkout, so a file
+# missing from the wheel (a template, a migration) fails here and not on a user's machine.
+install: $(BIN)/python
+	rm -rf dist
+	$(BIN)/python -m build -q --wheel --outdir dist .
+	$(BIN)/pip install -q --force-reinstall --no-deps dist/*.whl
+	$(BIN)/pip install -q "$$(ls dist/*.whl)[test,docs]" $$(test -f example_store/pyproject.toml && echo ./example_store)
+
+demo: install
+	$(BIN)/flask --app example_store supportdesk db upgrade
+	$(BIN)/flask --app example_store seed-demo
+	$(BIN)/flask --app example_store run --port $(PORT)
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) dist build docs/_build instance example_store/instance

@@ -1,0 +1,44 @@
+"""Per-app state of the desk, kept in ``app.extensions["supportdesk"]``."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from flask import Flask
+from flask import current_app
+
+if t.TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+    from .config import SupportDeskConfig
+    from .extension import SupportDesk
+    from .hooks.manager import Hooks
+
+EXTENSION_KEY = "supportdesk"
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """What one app's desk needs: its settings, hooks and the host's database."""
+
+    desk: SupportDesk
+    config: SupportDeskConfig
+    hooks: Hooks
+    db: SQLAlchemy
+
+
+def get_state(app: Flask | None = None) -> State:
+    """The desk state of ``app`` (default: the current app).
+
+    :raises RuntimeError: the app has no desk, or there is no app context.
+    """
+    if app is None:
+        app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
+    try:
+        return t.cast(State, app.extensions[EXTENSION_KEY])
+    except KeyError:
+        raise RuntimeError(
+            "The current Flask app has no support desk. Did you forget to call"
+            " 'SupportDesk(app)' or 'desk.init_app(app)'?"
+        ) from None

@@ -1,0 +1,33 @@
+"""Thin HTTP layers over the services: portal (customers), desk (staff), JSON API."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Blueprint
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+    from ..config import SupportDeskConfig
+
+#: Templates and static files (``/support/static/supportdesk/...``); no routes of its own.
+assets = Blueprint(
+    "supportdesk",
+    __name__,
+    template_folder="../templates",
+    static_folder="../static",
+    static_url_path="/static",
+)
+
+
+def register_blueprints(app: Flask, config: SupportDeskConfig) -> None:
+    """Mount every blueprint at its configured prefix."""
+    from . import api
+    from . import desk
+    from . import portal
+
+    app.register_blueprint(assets, url_prefix=config.url_prefix)
+    app.register_blueprint(portal.bp, url_prefix=config.url_prefix)
+    app.register_blueprint(desk.bp, url_prefix=config.desk_url_prefix)
+    app.register_blueprint(api.bp, url_prefix=config.api_url_prefix)

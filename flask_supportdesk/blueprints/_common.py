@@ -1,0 +1,109 @@
+"""What every desk blueprint shares: the current actor, CSRF, limits, headers, errors."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import render_template
+from flask import request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError as WTFValidationError
+
+from .._state import get_state
+from ..errors import SupportDeskError
+from ..errors import Unauthorized
+from ..values import Actor
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADERS = ("X-CSRFToken", "X-CSRF-Token")
+
+
+class CSRFFailed(SupportDeskError):
+    """A state-changing request without a valid CSRF token."""
+
+    code, status = "csrf_failed", 400
+    default_message = "The form expired or did not come from this site. Please try again."
+
+
+def current_actor() -> Actor | None:
+    """The logged-in user as an Actor (asked once per request), or ``None``."""
+    if "_supportdesk_actor" not in g:
+        actor = None
+        if current_user and current_user.is_authenticated:
+            actor = get_state().hooks.identify(current_user._get_current_object())
+        g._supportdesk_actor = actor
+    return t.cast("Actor | None", g._supportdesk_actor)
+
+
+def require_actor() -> Actor:
+    """The current actor.
+
+    :raises Unauthorized: nobody is logged in.
+    """
+    actor = current_actor()
+    if actor is None:
+        raise Unauthorized()
+    return actor
+
+
+def csrf_protect() -> None:
+    """Refuse an unsafe request without a valid Flask-WTF CSRF token (form or header)."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    if g.get("csrf_valid"):  # the host's CSRFProtect already checked it
+        return
+    token = request.form.get("csrf_token") if request.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ) else None
+    for header in CSRF_HEADERS:
+        token = token or request.headers.get(header)
+    try:
+        validate_csrf(token)
+    except WTFValidationError as exc:
+        raise CSRFFailed(f"CSRF check failed: {exc.args[0] if exc.args else 'invalid token'}")
+
+
+def limit_request_size() -> None:
+    """Cap a request's body at what the largest legal upload needs."""
+    config = get_state().config
+    request.max_content_length = config.max_attachments * config.max_attachment_size + (
+        1024 * 1024
+    )
+
+
+def security_headers(response: Response) -> Response:
+    """Headers for every desk response; the CSP is configurable."""
+    policy = get_state().config.content_security_policy
+    if policy and "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = policy
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def make_blueprint(name: str, import_name: str, **kwargs: t.Any) -> Blueprint:
+    """A blueprint with the shared request guards of the desk."""
+    bp = Blueprint(name, import_name, **kwargs)
+    bp.before_request(limit_request_size)
+    bp.before_request(csrf_protect)
+    bp.after_request(security_headers)
+    return bp
+
+
+def csrf_error_as_ours(exc: CSRFError) -> CSRFFailed:
+    """The host's CSRFProtect error, in the desk's error type."""
+    return CSRFFailed(str(exc.description))
+
+
+def render(template: str, **context: t.Any) -> str:
+    """Render a desk template with the documented context (see ``docs/templates.rst``)."""
+    return render_template(template, **context)

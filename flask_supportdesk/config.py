@@ -1,0 +1,206 @@
+"""Every ``SUPPORTDESK_*`` setting, declared once with its default and documentation.
+
+:func:`load` is called by :meth:`SupportDesk.init_app`: it fills in defaults with
+``setdefault``, refuses unknown ``SUPPORTDESK_*`` keys, parses each value once and returns a
+frozen :class:`SupportDeskConfig`. No other module reads ``app.config`` for these keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing as t
+
+from .errors import ConfigurationError
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+PREFIX = "SUPPORTDESK_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting: its name without the prefix, default, documentation and parser."""
+
+    name: str
+    default: t.Any
+    help: str
+    parse: t.Callable[[t.Any], t.Any] = lambda value: value
+
+    @property
+    def key(self) -> str:
+        return PREFIX + self.name.upper()
+
+
+def _prefix(value: t.Any) -> str:
+    value = str(value).rstrip("/")
+    if not value.startswith("/"):
+        raise ValueError("must start with '/'")
+    return value
+
+
+def _names(value: t.Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    names = tuple(str(v).strip().lower() for v in value if str(v).strip())
+    if not names:
+        raise ValueError("must name at least one value")
+    if len(set(names)) != len(names):
+        raise ValueError("must not repeat a value")
+    return names
+
+
+def _positive(value: t.Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be a positive integer")
+    return number
+
+
+def _flag(value: t.Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def _optional_str(value: t.Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("url_prefix", "/support", "Where the customer portal is mounted.", _prefix),
+    Setting("desk_url_prefix", "/support/desk", "Where the staff desk is mounted.", _prefix),
+    Setting("api_url_prefix", "/support/api/v1", "Where the JSON API is mounted.", _prefix),
+    Setting(
+        "base_template",
+        "supportdesk/layout.html",
+        "The template every desk page extends. Point it at the host's layout; it must "
+        "define the blocks ``title``, ``head`` and ``content``.",
+        str,
+    ),
+    Setting(
+        "role_hierarchy",
+        ("agent", "manager", "owner"),
+        "Staff roles, lowest first, used by the built-in ``supportdesk_role_hierarchy``. "
+        "A list or a comma-separated string.",
+        _names,
+    ),
+    Setting(
+        "categories",
+        ("exchange", "payment", "verification", "technical", "general", "other"),
+        "Ticket categories customers choose from.",
+        _names,
+    ),
+    Setting("default_category", "general", "Category of tickets opened without one.", str),
+    Setting(
+        "max_message_length", 12000, "Longest accepted message body, in characters.", _positive
+    ),
+    Setting("max_subject_length", 200, "Longest accepted ticket subject, in characters.", _positive),
+    Setting("max_attachments", 5, "Most attachments on one message.", _positive),
+    Setting(
+        "max_attachment_size",
+        10 * 1024 * 1024,
+        "Largest accepted attachment, in bytes.",
+        _positive,
+    ),
+    Setting(
+        "allowed_extensions",
+        ("jpg", "jpeg", "png", "webp", "pdf", "doc", "docx", "xls", "xlsx", "csv", "txt", "zip"),
+        "File name extensions accepted for attachments; each is checked against the "
+        "file's sniffed content.",
+        _names,
+    ),
+    Setting(
+        "attachment_folder",
+        None,
+        "Folder of the built-in local attachment storage. Default: "
+        "``supportdesk-attachments`` under the app's instance path.",
+        _optional_str,
+    ),
+    Setting("ticket_number_prefix", "T-", "Text before every public ticket number.", str),
+    Setting(
+        "ticket_number_length",
+        10,
+        "Random characters in a ticket number (an alphabet of 31 unambiguous letters and "
+        "digits: 10 characters give about 50 bits, so numbers cannot be guessed).",
+        _positive,
+    ),
+    Setting("page_size", 25, "Rows per page in lists.", _positive),
+    Setting("max_page_size", 100, "Largest page size a client may ask for.", _positive),
+    Setting(
+        "load_entry_points",
+        True,
+        "Load plugins from the ``flask_supportdesk`` entry-point group.",
+        _flag,
+    ),
+    Setting(
+        "disabled_plugins",
+        (),
+        "Names of plugins (entry points or built-ins such as ``supportdesk.builtin.routing``) "
+        "not to register.",
+        lambda value: tuple(str(v) for v in value),
+    ),
+    Setting(
+        "content_security_policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        "Content-Security-Policy sent with every desk page; ``None`` sends none (when the "
+        "host sets its own).",
+        _optional_str,
+    ),
+)
+
+SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
+
+
+@dataclasses.dataclass(frozen=True)
+class SupportDeskConfig:
+    """The parsed settings of one app, read once at ``init_app`` time."""
+
+    url_prefix: str
+    desk_url_prefix: str
+    api_url_prefix: str
+    base_template: str
+    role_hierarchy: tuple[str, ...]
+    categories: tuple[str, ...]
+    default_category: str
+    max_message_length: int
+    max_subject_length: int
+    max_attachments: int
+    max_attachment_size: int
+    allowed_extensions: tuple[str, ...]
+    attachment_folder: str | None
+    ticket_number_prefix: str
+    ticket_number_length: int
+    page_size: int
+    max_page_size: int
+    load_entry_points: bool
+    disabled_plugins: tuple[str, ...]
+    content_security_policy: str | None
+
+
+def load(app: Flask) -> SupportDeskConfig:
+    """Fill in defaults, validate every ``SUPPORTDESK_*`` key and parse it once.
+
+    :raises ConfigurationError: an unknown key (with a suggestion) or an invalid value.
+    """
+    unknown = [k for k in app.config if k.startswith(PREFIX) and k not in SETTINGS_BY_KEY]
+    if unknown:
+        key = sorted(unknown)[0]
+        close = difflib.get_close_matches(key, SETTINGS_BY_KEY, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigurationError(f"Unknown setting {key!r}.{hint}")
+    values: dict[str, t.Any] = {}
+    for setting in SETTINGS:
+        raw = app.config.setdefault(setting.key, setting.default)
+        try:
+            values[setting.name] = setting.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{setting.key}={raw!r} is not valid: {exc}.") from None
+    if values["default_category"] not in values["categories"]:
+        raise ConfigurationError(
+            f"{PREFIX}DEFAULT_CATEGORY={values['default_category']!r} is not one of "
+            f"{PREFIX}CATEGORIES."
+        )
+    return SupportDeskConfig(**values)

@@ -1,0 +1,104 @@
+"""Errors raised by the desk's services.
+
+Every error carries a machine-readable ``code`` and the HTTP ``status`` a surface should
+answer with. Each surface translates them once: the pages into a flashed message or an
+error page, the JSON API into ``{"error": {"code", "message", "fields"}}``.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+
+class SupportDeskError(Exception):
+    """Base class of every error the desk raises on purpose.
+
+    :param message: A sentence a person can read.
+    :param fields: Per-field reasons, for validation errors (``{"body": "Required."}``).
+    """
+
+    code: str = "error"
+    status: int = 400
+
+    def __init__(self, message: str | None = None, *, fields: dict[str, str] | None = None) -> None:
+        self.message = message or self.default_message
+        self.fields = dict(fields or {})
+        super().__init__(self.message)
+
+    default_message = "The request could not be completed."
+
+    def to_dict(self) -> dict[str, t.Any]:
+        """The JSON error body of the API."""
+        error: dict[str, t.Any] = {"code": self.code, "message": self.message}
+        if self.fields:
+            error["fields"] = self.fields
+        return {"error": error}
+
+
+class ValidationError(SupportDeskError):
+    """The input breaks a rule (a required field, a limit, an unknown value)."""
+
+    code, status = "validation_error", 400
+    default_message = "Some fields are not valid."
+
+
+class ForbiddenField(ValidationError):
+    """The actor sent a field it may not set (a customer setting the priority)."""
+
+    code = "forbidden_field"
+    default_message = "You may not set some of these fields."
+
+
+class TooManyAttachments(ValidationError):
+    code = "too_many_attachments"
+    default_message = "Too many attachments."
+
+
+class Unauthorized(SupportDeskError):
+    code, status = "unauthorized", 401
+    default_message = "Please log in."
+
+
+class Forbidden(SupportDeskError):
+    """The actor may see the resource but not do this to it."""
+
+    code, status = "forbidden", 403
+    default_message = "You are not allowed to do that."
+
+
+class NotFound(SupportDeskError):
+    """The resource does not exist, or the actor may not know that it exists."""
+
+    code, status = "not_found", 404
+    default_message = "Not found."
+
+
+class Conflict(SupportDeskError):
+    code, status = "conflict", 409
+    default_message = "The request conflicts with the current state."
+
+
+class TicketClosed(Conflict):
+    """The ticket is closed: it accepts no message, edit or status change."""
+
+    code = "ticket_closed"
+    default_message = "This ticket is closed. Open a follow-up ticket to continue."
+
+
+class PayloadTooLarge(SupportDeskError):
+    code, status = "payload_too_large", 413
+    default_message = "The upload is too large."
+
+
+class FileTypeNotAllowed(SupportDeskError):
+    code, status = "file_type_not_allowed", 415
+    default_message = "This type of file is not allowed."
+
+
+class RateLimited(SupportDeskError):
+    code, status = "rate_limited", 429
+    default_message = "Too many requests. Please try again later."
+
+
+class ConfigurationError(RuntimeError):
+    """The desk is set up wrongly (raised at ``init_app`` time, never per request)."""

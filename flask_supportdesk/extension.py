@@ -1,0 +1,121 @@
+"""The :class:`SupportDesk` extension: wires the desk into a Flask app."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Flask
+from flask import has_app_context
+
+from . import config as _config
+from ._state import EXTENSION_KEY
+from ._state import State
+from ._state import get_state
+from .errors import ConfigurationError
+from .hooks.manager import Hooks
+from .hooks.manager import make_plugin_manager
+from .hooks.manager import register_plugin
+from .models import Base
+
+if t.TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+
+class SupportDesk:
+    """Integrates the support desk with a Flask app.
+
+    Create it with the app, or without and call :meth:`init_app` later (the app-factory
+    pattern). One instance may serve several apps; each keeps its own settings and
+    plugins in ``app.extensions["supportdesk"]``.
+
+    The host must set up Flask-Login and Flask-SQLAlchemy first: the desk reads
+    ``current_user`` and writes through the host's ``db.session``.
+
+    :param app: Call :meth:`init_app` on this app now.
+    :param db: The host's :class:`~flask_sqlalchemy.SQLAlchemy`. Defaults to
+        ``app.extensions["sqlalchemy"]``.
+    :param plugins: Objects with ``@hookimpl`` functions, registered after the built-ins
+        and entry-point plugins.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: SQLAlchemy | None = None,
+        plugins: t.Sequence[object] = (),
+    ) -> None:
+        self._db = db
+        self._plugins = list(plugins)
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Register the desk on ``app``: settings, plugins, blueprints, CLI, templates.
+
+        :raises RuntimeError: the desk is already registered on this app, Flask-Login or
+            Flask-SQLAlchemy is missing.
+        :raises ConfigurationError: an unknown or invalid ``SUPPORTDESK_*`` setting, or a
+            plugin implementing a hook that does not exist.
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "A 'SupportDesk' instance has already been registered on this Flask app."
+                " Import and use that instance instead."
+            )
+        if not hasattr(app, "login_manager"):
+            raise RuntimeError(
+                "The support desk needs Flask-Login. Call 'LoginManager().init_app(app)'"
+                " before 'SupportDesk.init_app(app)'."
+            )
+        db = self._db or app.extensions.get("sqlalchemy")
+        if db is None:
+            raise RuntimeError(
+                "The support desk needs Flask-SQLAlchemy. Pass 'SupportDesk(app, db=db)' or"
+                " call 'db.init_app(app)' before 'SupportDesk.init_app(app)'."
+            )
+        config = _config.load(app)
+        hooks = Hooks(make_plugin_manager(config, self._plugins))
+        app.extensions[EXTENSION_KEY] = State(desk=self, config=config, hooks=hooks, db=db)
+
+        from .blueprints import register_blueprints
+        from .cli import supportdesk_cli
+        from .templating import init_templating
+
+        register_blueprints(app, config)
+        init_templating(app)
+        app.cli.add_command(supportdesk_cli)
+
+    def register(self, plugin: object, name: str | None = None, *, app: Flask | None = None) -> None:
+        """Register a plugin.
+
+        It is kept for every app initialised later, and registered at once on ``app``
+        (default: the current app, when there is an app context and it has this desk).
+
+        :raises ConfigurationError: the plugin is a class, or implements an unknown hook.
+        """
+        if plugin not in self._plugins:
+            self._plugins.append(plugin)
+        if app is None and has_app_context():
+            from flask import current_app
+
+            app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
+        if app is not None and EXTENSION_KEY in app.extensions:
+            state = get_state(app)
+            if state.desk is self:
+                register_plugin(state.hooks.pm, plugin, name=name)
+
+    def create_all(self, app: Flask | None = None) -> None:
+        """Create the desk's tables (for tests and demos; deployments run migrations)."""
+        state = get_state(app)
+        Base.metadata.create_all(state.db.engine)
+
+    def drop_all(self, app: Flask | None = None) -> None:
+        """Drop the desk's tables."""
+        state = get_state(app)
+        Base.metadata.drop_all(state.db.engine)
+
+
+__all__ = ["ConfigurationError", "SupportDesk"]

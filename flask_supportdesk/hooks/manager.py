@@ -1,0 +1,137 @@
+"""Builds each app's plugin manager and offers typed calls to its hooks."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pluggy
+
+from ..errors import ConfigurationError
+from ..values import Actor
+from ..values import Reference
+from ..values import Route
+from . import ENTRY_POINT_GROUP
+from . import PROJECT_NAME
+from . import specs
+from .builtin import BUILTIN_PLUGINS
+
+if t.TYPE_CHECKING:
+    from ..config import SupportDeskConfig
+    from ..models import Ticket
+
+
+def make_plugin_manager(
+    config: SupportDeskConfig, plugins: t.Sequence[object]
+) -> pluggy.PluginManager:
+    """Register built-ins, entry-point plugins, then the host's plugins, and validate.
+
+    :raises ConfigurationError: a plugin implements a hook that does not exist (a typo).
+    """
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(specs)
+    for name in config.disabled_plugins:
+        pm.set_blocked(name)
+    for name, plugin in BUILTIN_PLUGINS:
+        if not pm.is_blocked(name):
+            pm.register(plugin, name=name)
+    if config.load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for plugin in plugins:
+        register_plugin(pm, plugin)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise ConfigurationError(f"{exc} Check the hook's name against the hooks reference.")
+    return pm
+
+
+def register_plugin(pm: pluggy.PluginManager, plugin: object, name: str | None = None) -> None:
+    """Register one plugin, turning common mistakes into clear errors."""
+    if isinstance(plugin, type):
+        raise ConfigurationError(
+            f"Plugins are registered as instances or modules; got the class {plugin.__name__}."
+            " Did you forget the '()'?"
+        )
+    if pm.is_registered(plugin):
+        return
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise ConfigurationError(str(exc)) from None
+    pm.check_pending()
+
+
+class Hooks:
+    """Typed calls to one app's hooks, with the defaults the desk relies on.
+
+    :param pm: The app's plugin manager (``pm.hook`` for anything not wrapped here).
+    """
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+
+    @property
+    def hook(self) -> t.Any:
+        return self.pm.hook
+
+    def identify(self, user: t.Any) -> Actor | None:
+        return _actor(self.pm.hook.supportdesk_identify(user=user), "supportdesk_identify")
+
+    def load_user(self, user_id: str) -> Actor | None:
+        return _actor(
+            self.pm.hook.supportdesk_load_user(user_id=str(user_id)), "supportdesk_load_user"
+        )
+
+    def find_user(self, email: str) -> Actor | None:
+        return _actor(self.pm.hook.supportdesk_find_user(email=email), "supportdesk_find_user")
+
+    def staff_members(self) -> list[Actor]:
+        return list(self.pm.hook.supportdesk_staff_members() or ())
+
+    def role_hierarchy(self) -> tuple[str, ...]:
+        roles = self.pm.hook.supportdesk_role_hierarchy()
+        if not roles:
+            raise ConfigurationError("supportdesk_role_hierarchy returned no roles.")
+        return tuple(roles)
+
+    def staff_departments(self, actor: Actor) -> tuple[str, ...] | None:
+        slugs = self.pm.hook.supportdesk_staff_departments(actor=actor)
+        return None if slugs is None else tuple(slugs)
+
+    def route_ticket(self, ticket: Ticket) -> Route | None:
+        route = self.pm.hook.supportdesk_route_ticket(ticket=ticket)
+        if route is not None and not isinstance(route, Route):
+            raise TypeError("supportdesk_route_ticket must return a Route or None.")
+        return t.cast("Route | None", route)
+
+    def escalate_beyond(self, ticket: Ticket, actor: Actor, reason: str) -> str | None:
+        result = self.pm.hook.supportdesk_escalate_beyond(ticket=ticket, actor=actor, reason=reason)
+        return None if result is None else str(result)
+
+    def resolve_reference(self, kind: str, ref: str, actor: Actor) -> Reference | None:
+        result = self.pm.hook.supportdesk_resolve_reference(kind=kind, ref=ref, actor=actor)
+        if result is not None and not isinstance(result, Reference):
+            raise TypeError("supportdesk_resolve_reference must return a Reference or None.")
+        return t.cast("Reference | None", result)
+
+    def store_attachment(
+        self, stream: t.BinaryIO, filename: str, content_type: str, size: int
+    ) -> str:
+        key = self.pm.hook.supportdesk_store_attachment(
+            stream=stream, filename=filename, content_type=content_type, size=size
+        )
+        if not key:
+            raise ConfigurationError("No supportdesk_store_attachment implementation answered.")
+        return str(key)
+
+    def open_attachment(self, key: str) -> t.BinaryIO | None:
+        return t.cast("t.BinaryIO | None", self.pm.hook.supportdesk_open_attachment(key=key))
+
+    def delete_attachment(self, key: str) -> None:
+        self.pm.hook.supportdesk_delete_attachment(key=key)
+
+
+def _actor(value: t.Any, hook: str) -> Actor | None:
+    if value is not None and not isinstance(value, Actor):
+        raise TypeError(f"{hook} must return a flask_supportdesk.Actor or None, not {value!r}.")
+    return t.cast("Actor | None", value)

@@ -1,0 +1,299 @@
+"""The desk's tables, on their own MetaData, used through the host's Flask-SQLAlchemy session.
+
+All tables are prefixed ``supportdesk_`` so they sit beside the host's without collisions,
+and Alembic migrations shipped in :mod:`flask_supportdesk.migrations` create them. Host
+users are referred to by their id as a string; names and e-mails are copied onto rows so
+lists render without calling a hook per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import typing as t
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+#: Constraint names are fixed so migrations are the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the desk's models, with its own MetaData."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> dt.datetime:
+    """Now, in UTC, without tzinfo (stored the same on SQLite and PostgreSQL)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Status(str, enum.Enum):
+    """Where a ticket is in its life (DESIGN §3)."""
+
+    OPEN = "open"
+    PENDING_ADMIN = "pending_admin"
+    PENDING_CUSTOMER = "pending_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+    @property
+    def customer_label(self) -> str:
+        """The status in a customer's words."""
+        return _CUSTOMER_LABELS[self]
+
+    @property
+    def staff_label(self) -> str:
+        """The status in staff words."""
+        return _STAFF_LABELS[self]
+
+
+_CUSTOMER_LABELS = {
+    Status.OPEN: "Open",
+    Status.PENDING_ADMIN: "Awaiting support",
+    Status.PENDING_CUSTOMER: "Awaiting your reply",
+    Status.RESOLVED: "Resolved",
+    Status.CLOSED: "Closed",
+}
+_STAFF_LABELS = {
+    Status.OPEN: "Open",
+    Status.PENDING_ADMIN: "Waiting admin",
+    Status.PENDING_CUSTOMER: "Waiting customer",
+    Status.RESOLVED: "Resolved",
+    Status.CLOSED: "Closed",
+}
+
+
+class Priority(str, enum.Enum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        return list(Priority).index(self)
+
+
+class Channel(str, enum.Enum):
+    """``public``: requester, delegates and staff. ``internal``: staff handling the ticket."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+class Source(str, enum.Enum):
+    CUSTOMER_PORTAL = "customer_portal"
+    CONTACT_FORM = "contact_form"
+    CHAT = "chat"
+    EMAIL = "email"
+    STAFF = "staff"
+    API = "api"
+
+
+def _enum_column(enum_cls: type[enum.Enum], **kw: t.Any) -> t.Any:
+    # Plain strings with a CHECK constraint: portable, and readable in raw SQL.
+    return mapped_column(
+        sa.Enum(
+            enum_cls,
+            native_enum=False,
+            values_callable=lambda e: [m.value for m in e],
+            length=24,
+            validate_strings=True,
+            create_constraint=True,
+            name=enum_cls.__name__.lower(),
+        ),
+        **kw,
+    )
+
+
+class Department(Base):
+    """A team of the store that tickets are routed to (e.g. Payments, Shipping)."""
+
+    __tablename__ = "supportdesk_department"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Ticket(Base):
+    """One conversation between a requester and the store's staff.
+
+    A live chat is a ticket whose source is ``chat``. ``level`` is the staff role currently
+    handling it (raised by escalation); ``entry_level`` the role it entered at, which
+    decides which staff see it.
+    """
+
+    __tablename__ = "supportdesk_ticket"
+    __table_args__ = (
+        sa.Index("ix_supportdesk_ticket_status_updated", "status", "updated_at"),
+        sa.Index("ix_supportdesk_ticket_requester_updated", "requester_id", "updated_at"),
+        sa.Index("ix_supportdesk_ticket_assignee_status", "assignee_id", "status"),
+        sa.Index("ix_supportdesk_ticket_department_status", "department_id", "status"),
+        sa.Index("ix_supportdesk_ticket_creator_updated", "created_by_id", "updated_at"),
+        sa.Index("ix_supportdesk_ticket_updated", "updated_at"),
+        sa.Index("ix_supportdesk_ticket_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[Status] = _enum_column(Status, default=Status.OPEN)
+    priority: Mapped[Priority] = _enum_column(Priority, default=Priority.NORMAL)
+    category: Mapped[str] = mapped_column(sa.String(40))
+    source: Mapped[Source] = _enum_column(Source)
+    department_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("supportdesk_department.id", ondelete="SET NULL")
+    )
+    department: Mapped[Department | None] = relationship(lazy="joined")
+
+    requester_id: Mapped[str | None] = mapped_column(sa.String(64))
+    requester_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    requester_email: Mapped[str] = mapped_column(sa.String(254), default="")
+    created_by_id: Mapped[str | None] = mapped_column(sa.String(64))
+    assignee_id: Mapped[str | None] = mapped_column(sa.String(64))
+    assignee_name: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    entry_level: Mapped[str] = mapped_column(sa.String(64))
+    level: Mapped[str] = mapped_column(sa.String(64))
+    #: Set when the ticket was handed beyond the top level (platform support).
+    escalated_beyond_at: Mapped[dt.datetime | None]
+    escalated_beyond_ref: Mapped[str | None] = mapped_column(sa.String(200))
+
+    reference_kind: Mapped[str | None] = mapped_column(sa.String(40))
+    reference_id: Mapped[str | None] = mapped_column(sa.String(120))
+    reference_label: Mapped[str | None] = mapped_column(sa.String(200))
+    reference_url: Mapped[str | None] = mapped_column(sa.String(500))
+
+    follow_up_of_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("supportdesk_ticket.id", ondelete="SET NULL"), index=True
+    )
+    follow_up_of: Mapped[Ticket | None] = relationship(remote_side=[id], lazy="select")
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_customer_reply_at: Mapped[dt.datetime | None]
+    first_response_at: Mapped[dt.datetime | None]
+    resolved_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status is Status.CLOSED
+
+    def __repr__(self) -> str:
+        return f"<Ticket {self.number} {self.status.value}>"
+
+
+class Message(Base):
+    """A message on a ticket's ``public`` or ``internal`` channel."""
+
+    __tablename__ = "supportdesk_message"
+    __table_args__ = (
+        sa.Index("ix_supportdesk_message_ticket_channel", "ticket_id", "channel", "id"),
+        # A client message id makes a send idempotent: a retry returns the first message.
+        sa.UniqueConstraint(
+            "ticket_id", "author_id", "client_id", name="uq_supportdesk_message_client"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supportdesk_ticket.id", ondelete="CASCADE")
+    )
+    ticket: Mapped[Ticket] = relationship(lazy="select")
+    channel: Mapped[Channel] = _enum_column(Channel, default=Channel.PUBLIC)
+    body: Mapped[str] = mapped_column(sa.Text)
+    author_id: Mapped[str | None] = mapped_column(sa.String(64))
+    author_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    author_is_staff: Mapped[bool] = mapped_column(default=False)
+    client_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    edited_at: Mapped[dt.datetime | None]
+
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="message", order_by="Attachment.id", lazy="selectin"
+    )
+
+
+class MessageRevision(Base):
+    """An earlier text of an edited message (or subject): edits keep their history."""
+
+    __tablename__ = "supportdesk_message_revision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supportdesk_message.id", ondelete="CASCADE"), index=True
+    )
+    body: Mapped[str] = mapped_column(sa.Text)
+    editor_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Attachment(Base):
+    """A file on a message. ``storage_key`` is what the storage hook returned."""
+
+    __tablename__ = "supportdesk_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supportdesk_message.id", ondelete="CASCADE"), index=True
+    )
+    message: Mapped[Message] = relationship(back_populates="attachments")
+    # Copied from the message so a download checks ticket and channel in one query.
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supportdesk_ticket.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_key: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """One entry of a ticket's append-only timeline (created, status changed, ...)."""
+
+    __tablename__ = "supportdesk_event"
+    __table_args__ = (sa.Index("ix_supportdesk_event_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supportdesk_ticket.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    actor_id: Mapped[str | None] = mapped_column(sa.String(64))
+    actor_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    data: Mapped[dict[str, t.Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+__all__ = [
+    "Attachment",
+    "Base",
+    "Channel",
+    "Department",
+    "Event",
+    "Message",
+    "MessageRevision",
+    "Priority",
+    "Source",
+    "Status",
+    "Ticket",
+]

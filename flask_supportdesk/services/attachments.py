@@ -1,0 +1,214 @@
+"""Uploads: checked by count, size, extension and sniffed content; stored via hooks.
+
+An upload is validated completely before anything is stored, and stored files are
+deleted again if the transaction that would reference them rolls back, so a refused or
+failed message leaves neither rows nor files behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import re
+import typing as t
+import unicodedata
+
+import filetype
+
+from .. import policy
+from .._state import get_state
+from ..errors import FileTypeNotAllowed
+from ..errors import NotFound
+from ..errors import PayloadTooLarge
+from ..errors import TooManyAttachments
+from ..errors import ValidationError
+from ..models import Attachment
+from ..models import Message
+from ..values import Actor
+from ._uow import UnitOfWork
+
+#: Sniffed kinds (filetype's extension names, or "text") accepted for each extension.
+#: OOXML files are zip archives; a zip that filetype cannot tell apart is still accepted.
+_ACCEPTED_KINDS: dict[str, frozenset[str]] = {
+    "jpg": frozenset({"jpg"}),
+    "jpeg": frozenset({"jpg"}),
+    "png": frozenset({"png"}),
+    "webp": frozenset({"webp"}),
+    "pdf": frozenset({"pdf"}),
+    "doc": frozenset({"doc"}),
+    "xls": frozenset({"xls"}),
+    "docx": frozenset({"docx", "zip"}),
+    "xlsx": frozenset({"xlsx", "zip"}),
+    "zip": frozenset({"zip", "docx", "xlsx"}),
+    "csv": frozenset({"text"}),
+    "txt": frozenset({"text"}),
+}
+
+#: The Content-Type an attachment is served with. Never HTML, SVG or script.
+CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "pdf": "application/pdf",
+    "doc": "application/msword",
+    "xls": "application/vnd.ms-excel",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "zip": "application/zip",
+    "csv": "text/csv; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+}
+
+# Text that a browser (or a careless viewer) would treat as a document or script.
+_MARKUP = re.compile(rb"^\s*<(\?xml|!doctype|html|svg|script|head|body|iframe|!--)", re.I)
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+@dataclasses.dataclass
+class Upload:
+    """A file as a surface received it: a name and a binary stream."""
+
+    filename: str
+    stream: t.BinaryIO
+
+    @classmethod
+    def from_bytes(cls, filename: str, data: bytes) -> Upload:
+        return cls(filename, io.BytesIO(data))
+
+
+@dataclasses.dataclass
+class CheckedUpload:
+    """An upload that passed every check, ready to store."""
+
+    filename: str
+    extension: str
+    content_type: str
+    data: bytes
+    sha256: str
+
+
+def safe_filename(name: str) -> str:
+    """A display name without paths, control or bidi characters; at most 120 characters."""
+    name = unicodedata.normalize("NFKC", name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE_NAME.sub("", name).strip().lstrip(".").strip()
+    if len(name) > 120:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 119 - len(ext)] + dot + ext) if dot and len(ext) <= 10 else name[:120]
+    return name
+
+
+def _sniff(data: bytes) -> str | None:
+    kind = filetype.guess(data[:8192] if len(data) > 8192 else data)
+    if kind is not None:
+        return str(kind.extension)
+    if b"\x00" in data:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if _MARKUP.match(data.removeprefix(b"\xef\xbb\xbf")):
+        return "markup"
+    return "text"
+
+
+def check_uploads(uploads: t.Sequence[Upload]) -> list[CheckedUpload]:
+    """Validate every upload; nothing is stored.
+
+    :raises TooManyAttachments: more than ``SUPPORTDESK_MAX_ATTACHMENTS``.
+    :raises PayloadTooLarge: a file over ``SUPPORTDESK_MAX_ATTACHMENT_SIZE``.
+    :raises FileTypeNotAllowed: an extension off the allow-list, or content that is not
+        what the extension says.
+    :raises ValidationError: an empty file or a name with nothing left after cleaning.
+    """
+    config = get_state().config
+    if len(uploads) > config.max_attachments:
+        raise TooManyAttachments(
+            f"At most {config.max_attachments} attachments per message.",
+            fields={"files": f"At most {config.max_attachments} files."},
+        )
+    checked = []
+    for upload in uploads:
+        name = safe_filename(upload.filename)
+        stem, dot, ext = name.rpartition(".")
+        ext = ext.lower() if dot else ""
+        if not stem or not ext:
+            raise FileTypeNotAllowed(
+                f"{name or 'A file'} has no file type. Allowed: {', '.join(config.allowed_extensions)}.",
+                fields={"files": "File type not allowed."},
+            )
+        if ext not in config.allowed_extensions or ext not in _ACCEPTED_KINDS:
+            raise FileTypeNotAllowed(
+                f"{name}: .{ext} files are not allowed. "
+                f"Allowed: {', '.join(config.allowed_extensions)}.",
+                fields={"files": "File type not allowed."},
+            )
+        # Read one byte past the limit: enough to refuse without reading a huge stream.
+        data = upload.stream.read(config.max_attachment_size + 1)
+        if len(data) > config.max_attachment_size:
+            raise PayloadTooLarge(
+                f"{name} is larger than {config.max_attachment_size // 1024} KiB.",
+                fields={"files": "File too large."},
+            )
+        if not data:
+            raise ValidationError(f"{name} is empty.", fields={"files": "Empty file."})
+        kind = _sniff(data)
+        if kind not in _ACCEPTED_KINDS[ext]:
+            raise FileTypeNotAllowed(
+                f"{name} does not contain what a .{ext} file should.",
+                fields={"files": "File content does not match its type."},
+            )
+        checked.append(
+            CheckedUpload(
+                filename=name,
+                extension=ext,
+                content_type=CONTENT_TYPES[ext],
+                data=data,
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+        )
+    return checked
+
+
+def attach(uow: UnitOfWork, message: Message, uploads: t.Sequence[CheckedUpload]) -> None:
+    """Store checked uploads and add their rows to ``message`` inside ``uow``.
+
+    A stored file is deleted again if the transaction rolls back.
+    """
+    hooks = get_state().hooks
+    for upload in uploads:
+        key = hooks.store_attachment(
+            io.BytesIO(upload.data), upload.filename, upload.content_type, len(upload.data)
+        )
+        uow.after_rollback(lambda key=key: hooks.delete_attachment(key))
+        message.attachments.append(
+            Attachment(
+                ticket_id=message.ticket_id,
+                filename=upload.filename,
+                content_type=upload.content_type,
+                size=len(upload.data),
+                sha256=upload.sha256,
+                storage_key=key,
+            )
+        )
+
+
+def open_attachment(actor: Actor, attachment_id: int) -> tuple[Attachment, t.BinaryIO]:
+    """An attachment and its bytes, if ``actor`` may read its message.
+
+    :raises NotFound: no such attachment, not visible, or its file is gone.
+    """
+    attachment = policy.get_attachment(actor, attachment_id)
+    stream = get_state().hooks.open_attachment(attachment.storage_key)
+    if stream is None:
+        raise NotFound("Attachment not found.")
+    return attachment, stream
+
+
+def download_name(attachment: Attachment) -> str:
+    """The name to download as (already safe; never a path)."""
+    return os.path.basename(attachment.filename) or f"attachment-{attachment.id}"

@@ -1,0 +1,106 @@
+"""Departments, managed by store owners (the top staff role)."""
+
+from __future__ import annotations
+
+import re
+import typing as t
+import unicodedata
+
+import sqlalchemy as sa
+
+from .. import policy
+from .. import signals
+from .._state import get_state
+from ..errors import NotFound
+from ..errors import ValidationError
+from ..models import Department
+from ..values import Actor
+from ._uow import transaction
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64].strip("-")
+
+
+def list_departments(*, include_inactive: bool = False) -> list[Department]:
+    stmt = sa.select(Department).order_by(Department.name)
+    if not include_inactive:
+        stmt = stmt.where(Department.is_active)
+    return list(get_state().db.session.scalars(stmt))
+
+
+def get_department(department_id: t.Any) -> Department:
+    try:
+        department = get_state().db.session.get(Department, int(department_id))
+    except (TypeError, ValueError):
+        department = None
+    if department is None:
+        raise NotFound("Department not found.")
+    return department
+
+
+def _name(value: t.Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(fields={"name": "Required."})
+    value = value.strip()
+    if len(value) > 120 or not value.isprintable():
+        raise ValidationError(fields={"name": "At most 120 printable characters."})
+    return value
+
+
+def _description(value: t.Any) -> str:
+    value = "" if value is None else value
+    if not isinstance(value, str) or len(value) > 1000:
+        raise ValidationError(fields={"description": "At most 1000 characters."})
+    return value.strip()
+
+
+def create_department(
+    actor: Actor, *, name: t.Any, slug: t.Any = None, description: t.Any = ""
+) -> Department:
+    """Create a department.
+
+    :raises Forbidden: the actor is not a store owner.
+    :raises ValidationError: a missing name, or a slug that is invalid or taken.
+    """
+    policy.require_manage_departments(actor)
+    name = _name(name)
+    slug = slugify(name) if slug in (None, "") else str(slug)
+    if not _SLUG.match(slug):
+        raise ValidationError(fields={"slug": "Lowercase letters, digits and dashes."})
+    description = _description(description)
+    with transaction() as uow:
+        session = get_state().db.session
+        if session.scalar(sa.select(Department.id).where(Department.slug == slug)):
+            raise ValidationError(fields={"slug": "Another department has this slug."})
+        department = Department(name=name, slug=slug, description=description)
+        session.add(department)
+        uow.send(signals.department_changed, department=department, actor=actor)
+    return department
+
+
+def update_department(
+    actor: Actor,
+    department_id: t.Any,
+    *,
+    name: t.Any,
+    description: t.Any = "",
+    is_active: bool = True,
+) -> Department:
+    """Rename, describe, or (de)activate a department. Its slug never changes.
+
+    An inactive department keeps its tickets but is no longer offered for new ones.
+    """
+    policy.require_manage_departments(actor)
+    name = _name(name)
+    description = _description(description)
+    with transaction() as uow:
+        department = get_department(department_id)
+        department.name = name
+        department.description = description
+        department.is_active = bool(is_active)
+        uow.send(signals.department_changed, department=department, actor=actor)
+    return department

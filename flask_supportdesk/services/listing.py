@@ -1,0 +1,247 @@
+"""The lists of the portal and the desk: filtered, searched, sorted and paginated in SQL.
+
+Every list is one query with a policy filter and a page limit (plus one for counters),
+so the number of queries does not grow with the rows shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+import sqlalchemy as sa
+
+from .. import policy
+from .._state import get_state
+from ..errors import Forbidden
+from ..errors import ValidationError
+from ..models import Department
+from ..models import Priority
+from ..models import Source
+from ..models import Status
+from ..models import Ticket
+from ..values import Actor
+from . import _validate
+
+T = t.TypeVar("T")
+
+DESK_TABS = ("submitted", "mine", "all", "closed")
+SORTS = {
+    "updated": Ticket.updated_at,
+    "created": Ticket.created_at,
+    "priority": Ticket.priority,
+    "number": Ticket.number,
+}
+
+
+@dataclasses.dataclass
+class Page(t.Generic[T]):
+    """One page of a list."""
+
+    items: list[T]
+    page: int
+    page_size: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+@dataclasses.dataclass(frozen=True)
+class TicketFilters:
+    """Filters of the desk list and the API; every field optional."""
+
+    status: Status | None = None
+    priority: Priority | None = None
+    department: str | None = None
+    assignee: str | None = None  # a staff id, "me" or "none"
+    source: Source | None = None
+    q: str | None = None
+
+    @classmethod
+    def parse(cls, args: t.Mapping[str, t.Any]) -> TicketFilters:
+        """Build filters from query-string values; empty values mean "any".
+
+        :raises ValidationError: an unknown status, priority or source.
+        """
+
+        def get(name: str) -> t.Any:
+            value = args.get(name)
+            return None if value in (None, "") else value
+
+        q = get("q")
+        if q is not None and (not isinstance(q, str) or len(q) > 200):
+            raise ValidationError(fields={"q": "At most 200 characters."})
+        return cls(
+            status=None if get("status") is None else _validate.choice(Status, get("status"), "status"),
+            priority=None
+            if get("priority") is None
+            else _validate.choice(Priority, get("priority"), "priority"),
+            department=None if get("department") is None else str(get("department")),
+            assignee=None if get("assignee") is None else str(get("assignee")),
+            source=None if get("source") is None else _validate.choice(Source, get("source"), "source"),
+            q=q.strip() if q else None,
+        )
+
+
+def page_args(page: t.Any, page_size: t.Any = None) -> tuple[int, int]:
+    """Validated page number and size."""
+    config = get_state().config
+    try:
+        page = 1 if page in (None, "") else int(page)
+        size = config.page_size if page_size in (None, "") else int(page_size)
+    except (TypeError, ValueError):
+        raise ValidationError(fields={"page": "Must be a whole number."}) from None
+    if page < 1 or page > 100_000:
+        raise ValidationError(fields={"page": "Out of range."})
+    if not 1 <= size <= config.max_page_size:
+        raise ValidationError(fields={"page_size": f"Between 1 and {config.max_page_size}."})
+    return page, size
+
+
+def _sort(sort: str | None) -> t.Sequence[sa.ColumnElement[t.Any]]:
+    key = sort or "-updated"
+    descending = key.startswith("-")
+    column = SORTS.get(key.lstrip("-"))
+    if column is None:
+        raise ValidationError(
+            fields={"sort": f"One of: {', '.join(sorted(SORTS))} (prefix - for descending)."}
+        )
+    if key.lstrip("-") == "priority":
+        # Enum strings do not sort by rank: map them in SQL.
+        column = sa.case({p.value: p.rank for p in Priority}, value=Ticket.priority)
+    ordered = column.desc() if descending else column.asc()
+    tie = Ticket.id.desc() if descending else Ticket.id.asc()
+    return (ordered, tie)
+
+
+def _paginate(stmt: sa.Select[tuple[Ticket]], page: int, size: int) -> Page[Ticket]:
+    rows = list(
+        get_state().db.session.scalars(stmt.offset((page - 1) * size).limit(size + 1)).unique()
+    )
+    return Page(rows[:size], page, size, has_next=len(rows) > size)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _apply_filters(
+    stmt: sa.Select[tuple[Ticket]], actor: Actor, filters: TicketFilters
+) -> sa.Select[tuple[Ticket]]:
+    if filters.status is not None:
+        stmt = stmt.where(Ticket.status == filters.status)
+    if filters.priority is not None:
+        stmt = stmt.where(Ticket.priority == filters.priority)
+    if filters.source is not None:
+        stmt = stmt.where(Ticket.source == filters.source)
+    if filters.department is not None:
+        if filters.department == "none":
+            stmt = stmt.where(Ticket.department_id.is_(None))
+        else:
+            stmt = stmt.where(
+                Ticket.department_id.in_(
+                    sa.select(Department.id).where(Department.slug == filters.department)
+                )
+            )
+    if filters.assignee is not None:
+        if filters.assignee == "none":
+            stmt = stmt.where(Ticket.assignee_id.is_(None))
+        else:
+            assignee = actor.id if filters.assignee == "me" else filters.assignee
+            stmt = stmt.where(Ticket.assignee_id == assignee)
+    if filters.q:
+        pattern = f"%{_escape_like(filters.q.lower())}%"
+        stmt = stmt.where(
+            sa.or_(
+                Ticket.number == filters.q.upper(),
+                sa.func.lower(Ticket.subject).like(pattern, escape="\\"),
+                sa.func.lower(Ticket.requester_name).like(pattern, escape="\\"),
+                sa.func.lower(Ticket.requester_email).like(pattern, escape="\\"),
+            )
+        )
+    return stmt
+
+
+def portal_tickets(
+    actor: Actor, *, closed: bool = False, page: t.Any = 1, page_size: t.Any = None
+) -> Page[Ticket]:
+    """The actor's own tickets (Active or Closed), most recently updated first."""
+    page, size = page_args(page, page_size)
+    status = Ticket.status == Status.CLOSED if closed else Ticket.status != Status.CLOSED
+    stmt = (
+        sa.select(Ticket)
+        .where(Ticket.requester_id == actor.id, status)
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+    )
+    return _paginate(stmt, page, size)
+
+
+def visible_tickets(
+    actor: Actor,
+    filters: TicketFilters = TicketFilters(),
+    *,
+    sort: str | None = None,
+    page: t.Any = 1,
+    page_size: t.Any = None,
+) -> Page[Ticket]:
+    """Every ticket the actor may see (as requester or staff), filtered: the API list."""
+    page, size = page_args(page, page_size)
+    stmt = sa.select(Ticket).where(policy.ticket_filter(actor))
+    stmt = _apply_filters(stmt, actor, filters).order_by(*_sort(sort))
+    return _paginate(stmt, page, size)
+
+
+def desk_tickets(
+    actor: Actor,
+    *,
+    tab: str = "submitted",
+    filters: TicketFilters = TicketFilters(),
+    sort: str | None = None,
+    page: t.Any = 1,
+    page_size: t.Any = None,
+) -> Page[Ticket]:
+    """A tab of the staff desk.
+
+    - ``submitted``: open tickets at the actor's level or assigned to them;
+    - ``mine``: open tickets the actor filed;
+    - ``all``: every open ticket the actor may handle;
+    - ``closed``: closed tickets the actor may handle.
+
+    :raises Forbidden: the actor is not staff.
+    :raises ValidationError: an unknown tab, sort, filter value or page.
+    """
+    scope = policy.staff_scope(actor)
+    if scope is None:
+        raise Forbidden("Only staff may use the desk.")
+    if tab not in DESK_TABS:
+        raise ValidationError(fields={"tab": f"One of: {', '.join(DESK_TABS)}."})
+    page, size = page_args(page, page_size)
+    stmt = sa.select(Ticket).where(policy.staff_ticket_filter(actor, scope))
+    if tab == "closed":
+        stmt = stmt.where(Ticket.status == Status.CLOSED)
+    else:
+        stmt = stmt.where(Ticket.status != Status.CLOSED)
+    if tab == "submitted":
+        stmt = stmt.where(sa.or_(Ticket.level == scope.role, Ticket.assignee_id == actor.id))
+    elif tab == "mine":
+        stmt = stmt.where(Ticket.created_by_id == actor.id)
+    stmt = _apply_filters(stmt, actor, filters).order_by(*_sort(sort))
+    return _paginate(stmt, page, size)
+
+
+def desk_counters(actor: Actor) -> dict[Status, int]:
+    """How many tickets the staff member may handle, per status (one query)."""
+    scope = policy.staff_scope(actor)
+    if scope is None:
+        raise Forbidden("Only staff may use the desk.")
+    stmt = (
+        sa.select(Ticket.status, sa.func.count())
+        .where(policy.staff_ticket_filter(actor, scope))
+        .group_by(Ticket.status)
+    )
+    counts = {status: 0 for status in Status}
+    for status, count in get_state().db.session.execute(stmt):
+        counts[Status(status)] = count
+    return counts

@@ -1,0 +1,321 @@
+"""Opening tickets and changing their fields under the status rules of DESIGN §3."""
+
+from __future__ import annotations
+
+import secrets
+import typing as t
+
+import sqlalchemy as sa
+
+from .. import policy
+from .. import signals
+from .._state import get_state
+from ..errors import Conflict
+from ..errors import ForbiddenField
+from ..errors import ValidationError
+from ..models import Channel
+from ..models import Department
+from ..models import Message
+from ..models import Priority
+from ..models import Source
+from ..models import Status
+from ..models import Ticket
+from ..models import utcnow
+from ..values import Actor
+from . import _validate
+from . import attachments as _attachments
+from . import timeline
+from ._uow import UnitOfWork
+from ._uow import transaction
+
+# No 0/O, 1/I/L: numbers are read aloud over the phone.
+_NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+#: Fields :func:`update_ticket` understands.
+UPDATABLE_FIELDS = ("subject", "status", "priority", "category", "department", "assignee")
+
+
+def new_number() -> str:
+    """A fresh random public ticket number, unique in the table."""
+    config = get_state().config
+    session = get_state().db.session
+    while True:
+        number = config.ticket_number_prefix + "".join(
+            secrets.choice(_NUMBER_ALPHABET) for _ in range(config.ticket_number_length)
+        )
+        if session.scalar(sa.select(Ticket.id).where(Ticket.number == number)) is None:
+            return number
+
+
+def active_departments() -> list[Department]:
+    """Departments customers and staff can choose, by name."""
+    stmt = sa.select(Department).where(Department.is_active).order_by(Department.name)
+    return list(get_state().db.session.scalars(stmt))
+
+
+def _department(slug: t.Any) -> Department | None:
+    if slug in (None, ""):
+        return None
+    if not isinstance(slug, str):
+        raise ValidationError(fields={"department": "Unknown department."})
+    department = get_state().db.session.scalar(
+        sa.select(Department).where(Department.slug == slug, Department.is_active)
+    )
+    if department is None:
+        raise ValidationError(fields={"department": "Unknown department."})
+    return department
+
+
+def _staff_member(actor: Actor, user_id: t.Any) -> Actor | None:
+    """The staff member with this id (for assignment), or ``None`` for "unassigned"."""
+    if user_id in (None, ""):
+        return None
+    user_id = str(user_id)
+    member = actor if user_id == actor.id else get_state().hooks.load_user(user_id)
+    if member is None or not policy.is_staff(member):
+        raise ValidationError(fields={"assignee": "Not a staff member."})
+    return member
+
+
+def _reference(reference: t.Any, owner: Actor, ticket: Ticket) -> None:
+    if reference in (None, {}):
+        return
+    if not isinstance(reference, t.Mapping) or not reference.get("kind") or not reference.get("id"):
+        raise ValidationError(fields={"reference": "Give a kind and an id."})
+    kind, ref = str(reference["kind"])[:40], str(reference["id"])[:120]
+    resolved = get_state().hooks.resolve_reference(kind, ref, owner)
+    if resolved is None:
+        # The same answer for "no such order" and "not yours": no existence oracle.
+        raise ValidationError(fields={"reference": f"No {kind} {ref} found on your account."})
+    ticket.reference_kind, ticket.reference_id = kind, ref
+    ticket.reference_label, ticket.reference_url = resolved.label[:200], resolved.url
+
+
+def open_ticket(
+    actor: Actor,
+    *,
+    subject: t.Any,
+    body: t.Any,
+    category: t.Any = None,
+    department: t.Any = None,
+    priority: t.Any = None,
+    reference: t.Mapping[str, t.Any] | None = None,
+    source: Source = Source.CUSTOMER_PORTAL,
+    requester_id: str | None = None,
+    attachments: t.Sequence[_attachments.Upload] = (),
+    follow_up_of: Ticket | None = None,
+) -> Ticket:
+    """Open a ticket with its first message.
+
+    Customers open tickets for themselves. Staff may also file one for a customer
+    (``requester_id``) and set its ``priority``.
+
+    :param reference: ``{"kind": "order", "id": "1042"}``, resolved through
+        ``supportdesk_resolve_reference`` for the requester: only their own objects.
+    :raises ValidationError: a field breaks a rule (all checked before anything is saved).
+    :raises ForbiddenField: a customer set the priority or another requester.
+    """
+    subject = _validate.subject(subject)
+    body = _validate.body(body)
+    category = _validate.category(category)
+    requester = actor
+    staff_only = {}
+    if priority not in (None, "") and not policy.is_staff(actor):
+        staff_only["priority"] = "Only staff may set the priority."
+    if requester_id not in (None, "") and str(requester_id) != actor.id:
+        if not policy.is_staff(actor):
+            staff_only["requester"] = "You can only open tickets for yourself."
+        else:
+            found = get_state().hooks.load_user(str(requester_id))
+            if found is None:
+                raise ValidationError(fields={"requester": "Unknown customer."})
+            requester = found
+    if staff_only:
+        raise ForbiddenField(fields=staff_only)
+    priority = (
+        Priority.NORMAL if priority in (None, "") else _validate.choice(Priority, priority, "priority")
+    )
+    checked = _attachments.check_uploads(attachments)
+    roles = policy.roles()
+    now = utcnow()
+    ticket = Ticket(
+        number=new_number(),
+        subject=subject,
+        status=Status.OPEN,
+        priority=priority,
+        category=category,
+        source=source,
+        requester_id=requester.id,
+        requester_name=requester.name,
+        requester_email=requester.email,
+        created_by_id=actor.id,
+        entry_level=roles[0],
+        level=roles[0],
+        follow_up_of_id=follow_up_of.id if follow_up_of else None,
+        created_at=now,
+        updated_at=now,
+        last_customer_reply_at=now if requester is actor else None,
+    )
+    ticket.department = _department(department)
+    _reference(reference, requester, ticket)
+    route = get_state().hooks.route_ticket(ticket)
+    if route is not None:
+        if ticket.department is None and route.department:
+            ticket.department = _department(route.department)
+        if route.assignee is not None:
+            ticket.assignee_id, ticket.assignee_name = route.assignee.id, route.assignee.name
+
+    with transaction() as uow:
+        session = get_state().db.session
+        session.add(ticket)
+        session.flush()
+        message = Message(
+            ticket_id=ticket.id,
+            channel=Channel.PUBLIC,
+            body=body,
+            author_id=actor.id,
+            author_name=actor.name,
+            author_is_staff=requester is not actor,
+            created_at=now,
+        )
+        session.add(message)
+        session.flush()
+        _attachments.attach(uow, message, checked)
+        timeline.record(
+            ticket,
+            "created",
+            actor,
+            source=source.value,
+            follow_up_of=follow_up_of.number if follow_up_of else None,
+        )
+        if follow_up_of is not None:
+            timeline.record(follow_up_of, "follow_up_opened", actor, number=ticket.number)
+        uow.send(signals.ticket_opened, ticket=ticket, message=message, actor=actor)
+    return ticket
+
+
+def open_follow_up(
+    actor: Actor,
+    number: str,
+    *,
+    body: t.Any,
+    subject: t.Any = None,
+    attachments: t.Sequence[_attachments.Upload] = (),
+    source: Source = Source.CUSTOMER_PORTAL,
+) -> Ticket:
+    """Open a new ticket that continues a closed one (closed tickets stay closed).
+
+    :raises Conflict: the ticket is not closed (reply to it instead).
+    """
+    previous = policy.get_ticket(actor, number)
+    if previous.status is not Status.CLOSED:
+        raise Conflict("This ticket is still open: reply to it instead.")
+    if subject in (None, ""):
+        subject = previous.subject if previous.subject.startswith("Re: ") else f"Re: {previous.subject}"
+        subject = subject[: get_state().config.max_subject_length]
+    return open_ticket(
+        actor,
+        subject=subject,
+        body=body,
+        category=previous.category,
+        department=previous.department.slug if previous.department else None,
+        requester_id=previous.requester_id,
+        source=source,
+        attachments=attachments,
+        follow_up_of=previous,
+    )
+
+
+def apply_status(ticket: Ticket, status: Status, actor: Actor) -> None:
+    """Set a status with its timestamps and timeline event (no permission check)."""
+    if ticket.status is status:
+        return
+    now = utcnow()
+    timeline.record(ticket, "status_changed", actor, old=ticket.status.value, new=status.value)
+    ticket.status = status
+    if status is Status.RESOLVED:
+        ticket.resolved_at = now
+    elif status is Status.CLOSED:
+        ticket.closed_at = now
+    ticket.updated_at = now
+
+
+def apply_changes(
+    uow: UnitOfWork, actor: Actor, ticket: Ticket, changes: t.Mapping[str, t.Any]
+) -> dict[str, tuple[t.Any, t.Any]]:
+    """Validate and apply field changes after :func:`policy.check_update` allowed them.
+
+    :return: the fields that really changed, as ``{name: (old, new)}``.
+    """
+    applied: dict[str, tuple[t.Any, t.Any]] = {}
+    parsed: dict[str, t.Any] = {}
+    for name, value in changes.items():
+        if name == "subject":
+            parsed[name] = _validate.subject(value)
+        elif name == "status":
+            parsed[name] = _validate.choice(Status, value, "status")
+        elif name == "priority":
+            parsed[name] = _validate.choice(Priority, value, "priority")
+        elif name == "category":
+            parsed[name] = _validate.category(value)
+        elif name == "department":
+            parsed[name] = _department(value)
+        elif name == "assignee":
+            parsed[name] = _staff_member(actor, value)
+    for name, value in parsed.items():
+        if name == "subject" and value != ticket.subject:
+            applied[name] = (ticket.subject, value)
+            ticket.subject = value
+        elif name == "priority" and value is not ticket.priority:
+            applied[name] = (ticket.priority.value, value.value)
+            ticket.priority = value
+        elif name == "category" and value != ticket.category:
+            applied[name] = (ticket.category, value)
+            ticket.category = value
+        elif name == "department" and value is not ticket.department:
+            old = ticket.department.slug if ticket.department else None
+            applied[name] = (old, value.slug if value else None)
+            ticket.department = value
+        elif name == "assignee" and (value.id if value else None) != ticket.assignee_id:
+            applied[name] = (ticket.assignee_name or None, value.name if value else None)
+            ticket.assignee_id = value.id if value else None
+            ticket.assignee_name = value.name if value else ""
+    for name, (old, new) in applied.items():
+        timeline.record(ticket, f"{name}_changed", actor, old=old, new=new)
+    if "status" in parsed and parsed["status"] is not ticket.status:
+        applied["status"] = (ticket.status.value, parsed["status"].value)
+        apply_status(ticket, parsed["status"], actor)
+        if parsed["status"] is Status.CLOSED:
+            uow.send(signals.ticket_closed, ticket=ticket, actor=actor)
+    if applied:
+        ticket.updated_at = utcnow()
+        uow.send(signals.ticket_updated, ticket=ticket, actor=actor, changes=applied)
+    return applied
+
+
+def update_ticket(actor: Actor, number: str, changes: t.Mapping[str, t.Any]) -> Ticket:
+    """Change a ticket's fields: ``subject``, ``status``, ``priority``, ``category``,
+    ``department`` (a slug) and ``assignee`` (a staff id, or ``None``).
+
+    Requesters may change the subject and close their ticket; staff may change anything.
+
+    :raises NotFound: the actor may not see the ticket.
+    :raises TicketClosed: the ticket is closed.
+    :raises ForbiddenField: the actor may not set one of the fields (all are listed).
+    :raises ValidationError: a value is invalid, or a field is unknown.
+    """
+    unknown = {k: "Unknown field." for k in changes if k not in UPDATABLE_FIELDS}
+    if unknown:
+        raise ValidationError(fields=unknown)
+    with transaction() as uow:
+        ticket = policy.get_ticket(actor, number, for_update=True)
+        if "status" in changes:
+            changes = {**changes, "status": _validate.choice(Status, changes["status"], "status")}
+        policy.check_update(actor, ticket, changes)
+        apply_changes(uow, actor, ticket, changes)
+    return ticket
+
+
+def close_ticket(actor: Actor, number: str) -> Ticket:
+    """Close a ticket for good (the requester may do so at any time)."""
+    return update_ticket(actor, number, {"status": Status.CLOSED})

@@ -1,0 +1,70 @@
+"""Blinker signals the desk sends after a change is committed.
+
+Signals tell; they never change what the desk does (hooks ask). The sender is always the
+application; receivers get the documented keyword arguments and should accept
+``**extra`` so new arguments can be added without breaking them.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+ticket_opened = _signals.signal("ticket-opened")
+"""Sent after a ticket is opened.
+
+Receivers get ``ticket`` (:class:`~flask_supportdesk.models.Ticket`), ``message`` (its
+first :class:`~flask_supportdesk.models.Message`) and ``actor`` (who opened it).
+"""
+
+message_posted = _signals.signal("message-posted")
+"""Sent after a public reply or an internal note is posted.
+
+Receivers get ``ticket``, ``message`` and ``actor``. Check ``message.channel`` before
+telling a customer about it: internal notes are sent too.
+"""
+
+message_edited = _signals.signal("message-edited")
+"""Sent after a message's body is edited.
+
+Receivers get ``ticket``, ``message``, ``actor`` and ``previous_body``.
+"""
+
+ticket_updated = _signals.signal("ticket-updated")
+"""Sent after a ticket's fields change (subject, status, priority, category, department,
+assignee).
+
+Receivers get ``ticket``, ``actor`` and ``changes``: a dict of field name to
+``(old, new)``.
+"""
+
+ticket_escalated = _signals.signal("ticket-escalated")
+"""Sent after a ticket is escalated.
+
+Receivers get ``ticket``, ``actor``, ``from_level`` and ``to_level`` (role names;
+``to_level`` is ``None`` when the ticket was handed beyond the top level) and
+``reason``.
+"""
+
+ticket_closed = _signals.signal("ticket-closed")
+"""Sent after a ticket is closed (also sent with ``ticket_updated``).
+
+Receivers get ``ticket`` and ``actor``.
+"""
+
+department_changed = _signals.signal("department-changed")
+"""Sent after a department is created or edited.
+
+Receivers get ``department`` and ``actor``.
+"""
+
+__all__ = [
+    "department_changed",
+    "message_edited",
+    "message_posted",
+    "ticket_closed",
+    "ticket_escalated",
+    "ticket_opened",
+    "ticket_updated",
+]

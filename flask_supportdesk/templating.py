@@ -1,0 +1,70 @@
+"""Jinja filters and the ``supportdesk`` template global shared by every desk page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+from flask import Flask
+from markupsafe import Markup
+from markupsafe import escape
+
+from . import policy
+from ._state import get_state
+from .markup import render as render_markdown
+from .models import Priority
+from .models import Status
+
+
+class TemplateContext:
+    """``supportdesk`` in templates: settings and who is looking (documented contract)."""
+
+    @property
+    def config(self) -> t.Any:
+        return get_state().config
+
+    @property
+    def base_template(self) -> str:
+        return get_state().config.base_template
+
+    @property
+    def actor(self) -> t.Any:
+        from .blueprints._common import current_actor
+
+        return current_actor()
+
+    @property
+    def is_staff(self) -> bool:
+        return policy.is_staff(self.actor)
+
+    @property
+    def can_manage_departments(self) -> bool:
+        return policy.can_manage_departments(self.actor)
+
+
+def datetime_tag(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> Markup:
+    """A ``<time>`` element: UTC in the markup, shown in the viewer's zone by desk.js,
+    with the exact time on hover."""
+    if value is None:
+        return Markup("")
+    iso = value.replace(tzinfo=dt.timezone.utc).isoformat()
+    exact = value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Markup(
+        f'<time datetime="{escape(iso)}" title="{escape(exact)}">'
+        f"{escape(value.strftime(fmt))} UTC</time>"
+    )
+
+
+def status_label(status: Status | str, audience: str = "customer") -> str:
+    status = Status(status)
+    return status.staff_label if audience == "staff" else status.customer_label
+
+
+def init_templating(app: Flask) -> None:
+    context = TemplateContext()
+    app.jinja_env.globals["supportdesk"] = context
+    app.jinja_env.filters["supportdesk_markdown"] = render_markdown
+    app.jinja_env.filters["supportdesk_datetime"] = datetime_tag
+    app.jinja_env.filters["supportdesk_status"] = status_label
+    app.jinja_env.globals.setdefault("SupportDeskStatus", Status)
+    app.jinja_env.globals.setdefault("SupportDeskPriority", Priority)
