@@ -13,9 +13,11 @@ from flask import request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
+from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import ValidationError as WTFValidationError
 
 from .._state import get_state
+from ..errors import PayloadTooLarge
 from ..errors import SupportDeskError
 from ..errors import Unauthorized
 from ..values import Actor
@@ -102,6 +104,27 @@ def make_blueprint(name: str, import_name: str, **kwargs: t.Any) -> Blueprint:
 def csrf_error_as_ours(exc: CSRFError) -> CSRFFailed:
     """The host's CSRFProtect error, in the desk's error type."""
     return CSRFFailed(str(exc.description))
+
+
+_TITLES = {400: "Something is not right", 401: "Please log in", 403: "Not allowed",
+           404: "Not found", 409: "This cannot be changed", 413: "Too large",
+           415: "File type not allowed", 429: "Slow down"}
+
+
+def html_error(exc: SupportDeskError) -> tuple[str, int]:
+    """An error page for the portal and desk (the API answers JSON instead)."""
+    title = _TITLES.get(exc.status, "Something went wrong")
+    return render("supportdesk/errors/error.html", title=title, message=exc.message), exc.status
+
+
+def register_html_errors(bp: Blueprint) -> None:
+    """Render desk errors, CSRF failures and oversized uploads as pages."""
+    bp.register_error_handler(SupportDeskError, html_error)
+    bp.register_error_handler(CSRFError, lambda exc: html_error(csrf_error_as_ours(exc)))
+    bp.register_error_handler(
+        RequestEntityTooLarge,
+        lambda exc: html_error(PayloadTooLarge("The upload is larger than allowed.")),
+    )
 
 
 def render(template: str, **context: t.Any) -> str:

@@ -1,0 +1,124 @@
+"""Flask-WTF forms of the portal and the desk.
+
+Forms check shape (CSRF, which fields, that a choice is a choice); the services check the
+rules (lengths, permissions, states). A service's :class:`~.errors.SupportDeskError` is
+put back on the form with :func:`show_error`, so the page shows it next to the field.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import BooleanField
+from wtforms import HiddenField
+from wtforms import SelectField
+from wtforms import StringField
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired
+from wtforms.validators import Optional
+
+from .errors import SupportDeskError
+from .models import Priority
+from .models import Status
+from .services.attachments import Upload
+
+STATUS_CHOICES = [(s.value, s.staff_label) for s in Status]
+PRIORITY_CHOICES = [(p.value, p.value.capitalize()) for p in Priority]
+
+
+class _FilesMixin:
+    files = MultipleFileField("Attachments")
+
+    def uploads(self) -> list[Upload]:
+        """The uploaded files, skipping the empty part a browser sends with no file."""
+        field = t.cast(t.Any, self).files
+        return [Upload(f.filename or "", f.stream) for f in (field.data or []) if f and f.filename]
+
+
+def show_error(form: FlaskForm, exc: SupportDeskError) -> None:
+    """Put a service error on the form: per field where it names fields, else on top."""
+    placed = False
+    for name, reason in exc.fields.items():
+        field = getattr(form, "files" if name == "attachments" else name, None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*list(field.errors or []), exc.message if name == "files" else reason]
+            placed = True
+    if not placed:
+        form.form_errors.append(exc.message)
+
+
+# -------------------------------------------------------------------------------------
+# Portal (customers)
+# -------------------------------------------------------------------------------------
+
+
+class NewTicketForm(_FilesMixin, FlaskForm):
+    subject = StringField("Subject", validators=[DataRequired()])
+    department = SelectField("Department", choices=[], validate_choice=False)
+    category = SelectField("Category", choices=[])
+    order = HiddenField()
+    body = TextAreaField("Message", validators=[DataRequired()])
+
+
+class ReplyForm(_FilesMixin, FlaskForm):
+    body = TextAreaField("Your reply", validators=[DataRequired()])
+
+
+class FollowUpForm(_FilesMixin, FlaskForm):
+    body = TextAreaField("Message", validators=[DataRequired()])
+
+
+class EditSubjectForm(FlaskForm):
+    subject = StringField("Subject", validators=[DataRequired()])
+
+
+class EditMessageForm(FlaskForm):
+    body = TextAreaField("Message", validators=[DataRequired()])
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes state (close, resolve): only the CSRF token."""
+
+
+# -------------------------------------------------------------------------------------
+# Desk (staff)
+# -------------------------------------------------------------------------------------
+
+
+class StaffReplyForm(_FilesMixin, FlaskForm):
+    body = TextAreaField("Reply", validators=[DataRequired()])
+    internal = BooleanField("Internal note (staff only)")
+    status = SelectField("Set status", choices=[("", "Default")] + STATUS_CHOICES, validators=[Optional()])
+    priority = SelectField("Priority", choices=PRIORITY_CHOICES)
+    assignee = SelectField("Assignee", choices=[], validate_choice=False)
+
+
+class TicketFieldsForm(FlaskForm):
+    status = SelectField("Status", choices=STATUS_CHOICES)
+    priority = SelectField("Priority", choices=PRIORITY_CHOICES)
+    category = SelectField("Category", choices=[])
+    department = SelectField("Department", choices=[], validate_choice=False)
+    assignee = SelectField("Assignee", choices=[], validate_choice=False)
+
+
+class EscalateForm(FlaskForm):
+    reason = TextAreaField("Reason (kept as an internal note)", validators=[Optional()])
+
+
+class StaffNewTicketForm(_FilesMixin, FlaskForm):
+    requester = StringField("Customer (e-mail or id)", validators=[Optional()])
+    subject = StringField("Subject", validators=[DataRequired()])
+    category = SelectField("Category", choices=[])
+    department = SelectField("Department", choices=[], validate_choice=False)
+    priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="normal")
+    order = StringField("Order number", validators=[Optional()])
+    body = TextAreaField("Message", validators=[DataRequired()])
+
+
+class DepartmentForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired()])
+    slug = StringField("Slug", validators=[Optional()])
+    description = TextAreaField("Description", validators=[Optional()])
+    is_active = BooleanField("Active", default=True)
