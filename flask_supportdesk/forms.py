@@ -41,7 +41,8 @@ def show_error(form: FlaskForm, exc: SupportDeskError) -> None:
     """Put a service error on the form: per field where it names fields, else on top."""
     placed = False
     for name, reason in exc.fields.items():
-        field = getattr(form, "files" if name == "attachments" else name, None)
+        # Service field names that a form calls differently (the order is a reference).
+        field = getattr(form, {"attachments": "files", "reference": "order"}.get(name, name), None)
         if field is not None and hasattr(field, "errors"):
             field.errors = [*list(field.errors or []), exc.message if name == "files" else reason]
             placed = True

@@ -21,6 +21,7 @@ import enum
 import typing as t
 
 import sqlalchemy as sa
+from flask import g
 
 from ._state import get_state
 from .errors import ForbiddenField
@@ -72,14 +73,22 @@ def roles() -> tuple[str, ...]:
 
 
 def staff_scope(actor: Actor | None) -> StaffScope | None:
-    """The actor's staff scope, or ``None`` for a customer (or an unknown role)."""
+    """The actor's staff scope, or ``None`` for a customer (or an unknown role).
+
+    Asked once per actor and app context: the host's department hook may query its
+    database, and one request asks policy several times.
+    """
     if actor is None or actor.role is None:
         return None
-    hierarchy = roles()
-    if actor.role not in hierarchy:
-        return None
-    hooks = get_state().hooks
-    return StaffScope(hierarchy, hierarchy.index(actor.role), hooks.staff_departments(actor))
+    cache: dict[Actor, StaffScope | None] = g.setdefault("_supportdesk_scopes", {})
+    if actor not in cache:
+        hierarchy = roles()
+        if actor.role not in hierarchy:
+            cache[actor] = None
+        else:
+            departments = get_state().hooks.staff_departments(actor)
+            cache[actor] = StaffScope(hierarchy, hierarchy.index(actor.role), departments)
+    return cache[actor]
 
 
 def is_staff(actor: Actor | None) -> bool:
@@ -239,6 +248,15 @@ def check_edit_message(actor: Actor, ticket: Ticket, message: Message) -> None:
     require_open(ticket)
     if message.author_id != actor.id:
         raise Forbidden("Only the author may edit a message.")
+
+
+def can_edit_message(actor: Actor, ticket: Ticket, message: Message) -> bool:
+    """Whether :func:`check_edit_message` would allow it (to show an "Edit" link)."""
+    try:
+        check_edit_message(actor, ticket, message)
+    except (TicketClosed, Forbidden):
+        return False
+    return True
 
 
 def can_manage_departments(actor: Actor | None) -> bool:

@@ -39,9 +39,9 @@ def make_plugin_manager(
     for plugin in plugins:
         register_plugin(pm, plugin)
     try:
-        pm.check_pending()
+        pm.check_pending()  # entry-point plugins with a misspelled hook
     except pluggy.PluginValidationError as exc:
-        raise ConfigurationError(f"{exc} Check the hook's name against the hooks reference.")
+        raise ConfigurationError(f"{exc}. Check the name against the hooks reference.") from None
     return pm
 
 
@@ -58,7 +58,11 @@ def register_plugin(pm: pluggy.PluginManager, plugin: object, name: str | None =
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
         raise ConfigurationError(str(exc)) from None
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(plugin)
+        raise ConfigurationError(f"{exc}. Check the name against the hooks reference.") from None
 
 
 class Hooks:

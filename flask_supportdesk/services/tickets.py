@@ -22,6 +22,7 @@ from ..models import Status
 from ..models import Ticket
 from ..models import utcnow
 from ..values import Actor
+from ..values import Reference
 from . import _validate
 from . import attachments as _attachments
 from . import timeline
@@ -75,6 +76,17 @@ def _staff_member(actor: Actor, user_id: t.Any) -> Actor | None:
     if member is None or not policy.is_staff(member):
         raise ValidationError(fields={"assignee": "Not a staff member."})
     return member
+
+
+def preview_reference(actor: Actor, kind: t.Any, ref: t.Any) -> Reference | None:
+    """How a related object (an order) would show on a new ticket of ``actor``, before it
+    is opened ("Order #1042"), or ``None`` when it is not the actor's (or does not exist).
+
+    Writes nothing; :func:`open_ticket` resolves the reference again when it is used.
+    """
+    if not kind or not ref or not isinstance(kind, str) or not isinstance(ref, str):
+        return None
+    return get_state().hooks.resolve_reference(kind[:40], ref[:120], actor)
 
 
 def _reference(reference: t.Any, owner: Actor, ticket: Ticket) -> None:
