@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import typing as t
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -107,3 +110,69 @@ def manager() -> Actor:
 @pytest.fixture
 def owner() -> Actor:
     return actor(30)
+
+
+# -------------------------------------------------------------------------------------
+# Hostile-plan fixtures (HOSTILE.md §6.2): a canary in everything only staff may see.
+# -------------------------------------------------------------------------------------
+
+CANARY = f"CANARY-INTERNAL-{uuid.uuid4()}"
+
+
+def assert_no_canary(blob: t.Any) -> None:
+    """Fail when the canary appears in ``blob`` (a response, bytes, str, JSON or list)."""
+    if hasattr(blob, "get_data"):
+        blob = blob.get_data()
+    if isinstance(blob, bytes):
+        blob = blob.decode("utf-8", "replace")
+    if not isinstance(blob, str):
+        blob = json.dumps(blob, default=str)
+    assert CANARY not in blob, "internal content reached someone who may not see it"
+
+
+@dataclasses.dataclass
+class CanaryTicket:
+    """Alice's ticket with a public thread and internal content carrying the canary."""
+
+    number: str
+    public_message_id: int
+    internal_message_id: int
+    public_attachment_id: int
+    internal_attachment_id: int
+
+
+@pytest.fixture
+def canary_ticket(app: Flask, alice: Actor, agent: Actor) -> CanaryTicket:
+    from flask_supportdesk.models import Attachment
+    from flask_supportdesk.services import escalation
+    from flask_supportdesk.services import messages
+    from flask_supportdesk.services import tickets
+    from flask_supportdesk.services.attachments import Upload
+
+    with app.test_request_context():
+        ticket = tickets.open_ticket(alice, subject="Where is my parcel?", body="It is late.")
+        public = messages.post_message(
+            agent, ticket.number, "We are looking into it.",
+            attachments=[Upload.from_bytes("label.txt", b"shipping label\n")],
+        )
+        internal = messages.post_message(
+            agent, ticket.number, f"Courier lost it. {CANARY}", channel="internal",
+            attachments=[Upload.from_bytes(f"{CANARY}.txt", f"{CANARY}\n".encode())],
+        )
+        escalation.escalate(agent, ticket.number, reason=f"Refund needed {CANARY}")
+        db = get_state().db
+        public_att = db.session.scalars(sa.select(Attachment).filter_by(message_id=public.id)).one()
+        internal_att = db.session.scalars(sa.select(Attachment).filter_by(message_id=internal.id)).one()
+        return CanaryTicket(ticket.number, public.id, internal.id, public_att.id, internal_att.id)
+
+
+def login(client: FlaskClient, user: Actor | int) -> FlaskClient:
+    """Log ``client`` in as a test user (an Actor or a user id)."""
+    user_id = user.id if isinstance(user, Actor) else user
+    assert client.get(f"/_test/login/{user_id}").status_code == 200
+    return client
+
+
+def csrf_token(client: FlaskClient) -> str:
+    """A valid CSRF token for ``client``'s session."""
+    return client.get("/_test/csrf").get_data(as_text=True)
