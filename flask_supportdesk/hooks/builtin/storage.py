@@ -55,8 +55,14 @@ def supportdesk_store_attachment(
 
 @hookimpl(trylast=True)
 def supportdesk_open_attachment(key: str) -> t.BinaryIO | None:
+    """Open a stored file, or ``None`` for a key that is not ours or a file that is gone."""
     path = _path(key)
-    return open(path, "rb") if path else None  # noqa: SIM115 - the caller closes it
+    if path is None:
+        return None
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except FileNotFoundError:
+        return None
 
 
 @hookimpl(trylast=True)
