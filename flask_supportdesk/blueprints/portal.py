@@ -1,7 +1,330 @@
-"""Customer portal: my tickets, new ticket, thread with reply, edit, close."""
+"""Customer portal: my tickets, new ticket, thread with reply, edit, close, follow-up.
+
+Every view needs a logged-in actor. The portal shows an actor's *own* requests only, in
+customer words, even when the actor is staff: a staff member who opens the portal is a
+customer of their own tickets, and someone else's ticket is "not found" here (staff
+handle those in the desk). Each view parses a form, calls one service function and
+redirects (POST/redirect/GET); a service error goes back onto the form, or becomes an
+error page (404 invisible, 409 closed).
+"""
 
 from __future__ import annotations
 
+import typing as t
+
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+
+from .. import policy
+from .._state import get_state
+from ..errors import FileTypeNotAllowed
+from ..errors import NotFound
+from ..errors import PayloadTooLarge
+from ..errors import SupportDeskError
+from ..errors import Unauthorized
+from ..errors import ValidationError
+from ..forms import ConfirmForm
+from ..forms import EditMessageForm
+from ..forms import EditSubjectForm
+from ..forms import FollowUpForm
+from ..forms import NewTicketForm
+from ..forms import ReplyForm
+from ..forms import show_error
+from ..models import Message
+from ..models import Ticket
+from ..services import listing
+from ..services import messages
+from ..services import tickets
+from ..values import Actor
+from ._common import current_actor
 from ._common import make_blueprint
+from ._common import register_html_errors
+from ._common import render
 
 bp = make_blueprint("supportdesk_portal", __name__)
+register_html_errors(bp)
+
+#: Service errors that belong next to a form field (the rest become error pages).
+FORM_ERRORS = (ValidationError, PayloadTooLarge, FileTypeNotAllowed)
+
+#: The only kind of reference a customer can link from the portal (the host's
+#: "Get help with this order" link passes ``?order=<id>``).
+ORDER = "order"
+
+
+@bp.before_request
+def _login_required() -> ResponseReturnValue | None:
+    """Send an anonymous visitor to the host's login, or answer with the 401 page.
+
+    Flask-Login's ``unauthorized()`` honours the host's ``login_view``, blueprint login
+    views and ``unauthorized_handler``; without any of them it would abort with a bare
+    401, so the desk's own 401 page is shown instead.
+    """
+    if current_actor() is not None:
+        return None
+    manager = getattr(current_app, "login_manager", None)
+    if manager is not None and (
+        manager.unauthorized_callback or manager.login_view or manager.blueprint_login_views
+    ):
+        return t.cast(ResponseReturnValue, manager.unauthorized())
+    raise Unauthorized()
+
+
+def _actor() -> Actor:
+    # _login_required ran before every view, so there is an actor.
+    return t.cast(Actor, current_actor())
+
+
+def _own_ticket(actor: Actor, number: str) -> Ticket:
+    """The actor's own ticket (as its requester).
+
+    :raises NotFound: no such ticket, another customer's, or one the actor only handles
+        as staff: the same error, so the portal never reveals that a ticket exists.
+    """
+    ticket = policy.get_ticket(actor, number)
+    if policy.audience(actor, ticket) is not policy.Audience.REQUESTER:
+        raise NotFound(policy.NOT_FOUND_TICKET)
+    return ticket
+
+
+def _own_message(actor: Actor, ticket: Ticket, message_id: int) -> Message:
+    """A message of ``ticket`` the actor may read; another ticket's is not found."""
+    message = messages.get_message(actor, message_id)
+    if message.ticket_id != ticket.id:
+        raise NotFound("Message not found.")
+    return message
+
+
+def _form_failed(form: FlaskForm, exc: SupportDeskError | None = None) -> int:
+    """Put a service error (if any) on ``form``; the status to answer with.
+
+    A form error is a 400, except the upload errors that have their own status
+    (413 too large, 415 file type), so a script sees the same codes as from the API.
+    """
+    if exc is None:
+        return 400
+    show_error(form, exc)
+    return exc.status
+
+
+# -------------------------------------------------------------------------------------
+# My tickets
+# -------------------------------------------------------------------------------------
+
+
+# The endpoint is "tickets" (the shared templates link to it); the function is named
+# otherwise because ``tickets`` is the service module.
+@bp.get("/", endpoint="tickets")
+def my_tickets() -> ResponseReturnValue:
+    """My tickets: the Active or Closed tab (``?tab=closed``), newest activity first."""
+    actor = _actor()
+    tab = "closed" if request.args.get("tab") == "closed" else "active"
+    page = listing.portal_tickets(actor, closed=tab == "closed", page=request.args.get("page"))
+    return render("supportdesk/portal/tickets.html", page=page, tab=tab)
+
+
+# -------------------------------------------------------------------------------------
+# New ticket
+# -------------------------------------------------------------------------------------
+
+
+def _new_ticket_form() -> NewTicketForm:
+    form = NewTicketForm()
+    config = get_state().config
+    departments = tickets.active_departments()
+    # No departments configured: the field is not shown and nothing is chosen.
+    form.department.choices = [("", "Any department")] + [(d.slug, d.name) for d in departments]
+    form.category.choices = [(c, c.capitalize()) for c in config.categories]
+    if not form.is_submitted():
+        form.category.data = config.default_category
+        form.order.data = request.args.get(ORDER, "")[:120]
+    return form
+
+
+def _render_new_ticket(actor: Actor, form: NewTicketForm, status: int = 200) -> ResponseReturnValue:
+    # Another customer's order previews as nothing: the page does not say it exists.
+    reference = tickets.preview_reference(actor, ORDER, form.order.data) if form.order.data else None
+    return (
+        render(
+            "supportdesk/portal/new_ticket.html",
+            form=form,
+            reference=reference,
+            has_departments=len(form.department.choices) > 1,
+        ),
+        status,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new_ticket() -> ResponseReturnValue:
+    """Open a ticket: subject, department (when there are any), category, message, files."""
+    actor = _actor()
+    form = _new_ticket_form()
+    if not form.validate_on_submit():
+        return _render_new_ticket(actor, form, 400 if form.is_submitted() else 200)
+    try:
+        ticket = tickets.open_ticket(
+            actor,
+            subject=form.subject.data,
+            body=form.body.data,
+            category=form.category.data,
+            department=form.department.data or None,
+            reference={"kind": ORDER, "id": form.order.data} if form.order.data else None,
+            attachments=form.uploads(),
+        )
+    except FORM_ERRORS as exc:
+        return _render_new_ticket(actor, form, _form_failed(form, exc))
+    flash(f"Your ticket {ticket.number} was sent. We will get back to you soon.", "success")
+    return redirect(url_for(".ticket", number=ticket.number))
+
+
+# -------------------------------------------------------------------------------------
+# One ticket
+# -------------------------------------------------------------------------------------
+
+
+def _render_thread(
+    actor: Actor,
+    ticket: Ticket,
+    *,
+    reply_form: ReplyForm | None = None,
+    subject_form: EditSubjectForm | None = None,
+    follow_up_form: FollowUpForm | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    """The thread page; a form that failed is passed in so its input and errors show."""
+    thread = messages.list_messages(actor, ticket)
+    if subject_form is None:
+        subject_form = EditSubjectForm(formdata=None, subject=ticket.subject)
+    return (
+        render(
+            "supportdesk/portal/ticket.html",
+            ticket=ticket,
+            thread=thread,
+            editable={m.id for m in thread if policy.can_edit_message(actor, ticket, m)},
+            reply_form=reply_form or ReplyForm(formdata=None),
+            subject_form=subject_form,
+            follow_up_form=follow_up_form or FollowUpForm(formdata=None),
+            close_form=ConfirmForm(formdata=None),
+        ),
+        status,
+    )
+
+
+@bp.get("/tickets/<number>")
+def ticket(number: str) -> ResponseReturnValue:
+    """The thread of one of my tickets (public messages only), with its forms."""
+    actor = _actor()
+    return _render_thread(actor, _own_ticket(actor, number))
+
+
+def _submit_on_thread(
+    actor: Actor,
+    found: Ticket,
+    form: FlaskForm,
+    slot: str,
+    action: t.Callable[[], tuple[str, str]],
+) -> ResponseReturnValue:
+    """Validate a form of the thread page and run its one service call (PRG).
+
+    :param slot: The form's name in the page's context (``reply_form``, ...): a failed
+        form is shown again there with its input and errors.
+    :param action: Calls the service; returns where to go next and what to flash.
+    """
+    if form.validate_on_submit():
+        try:
+            location, done = action()
+        except FORM_ERRORS as exc:
+            return _render_thread(actor, found, status=_form_failed(form, exc), **{slot: form})
+        flash(done, "success")
+        return redirect(location)
+    return _render_thread(actor, found, status=_form_failed(form), **{slot: form})
+
+
+@bp.post("/tickets/<number>/reply")
+def reply(number: str) -> ResponseReturnValue:
+    """Post a reply (the ticket then awaits support)."""
+    actor = _actor()
+    found = _own_ticket(actor, number)
+    form = ReplyForm()
+
+    def post() -> tuple[str, str]:
+        messages.post_message(actor, found.number, form.body.data, attachments=form.uploads())
+        return url_for(".ticket", number=found.number, _anchor="reply"), "Your reply was sent."
+
+    return _submit_on_thread(actor, found, form, "reply_form", post)
+
+
+@bp.post("/tickets/<number>/subject")
+def edit_subject(number: str) -> ResponseReturnValue:
+    """Change the subject of my ticket (kept on the ticket's timeline)."""
+    actor = _actor()
+    found = _own_ticket(actor, number)
+    form = EditSubjectForm()
+
+    def change() -> tuple[str, str]:
+        tickets.update_ticket(actor, found.number, {"subject": form.subject.data})
+        return url_for(".ticket", number=found.number), "The subject was changed."
+
+    return _submit_on_thread(actor, found, form, "subject_form", change)
+
+
+@bp.route("/tickets/<number>/messages/<int:message_id>/edit", methods=["GET", "POST"])
+def edit_message(number: str, message_id: int) -> ResponseReturnValue:
+    """Edit one of my messages; the earlier text is kept as a revision."""
+    actor = _actor()
+    found = _own_ticket(actor, number)
+    message = _own_message(actor, found, message_id)
+    # Refuse early (403 not the author, 409 closed) rather than show a form that cannot work.
+    policy.check_edit_message(actor, found, message)
+    form = EditMessageForm(obj=None if request.method == "POST" else message)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            messages.edit_message(actor, message.id, form.body.data)
+        except FORM_ERRORS as exc:
+            status = _form_failed(form, exc)
+        else:
+            flash("Your message was changed.", "success")
+            return redirect(url_for(".ticket", number=found.number, _anchor=f"m{message.id}"))
+    elif form.is_submitted():
+        status = _form_failed(form)
+    return (
+        render("supportdesk/portal/edit_message.html", ticket=found, message=message, form=form),
+        status,
+    )
+
+
+@bp.route("/tickets/<number>/close", methods=["GET", "POST"])
+def close(number: str) -> ResponseReturnValue:
+    """Close my ticket for good, after a confirmation page (GET never changes anything)."""
+    actor = _actor()
+    found = _own_ticket(actor, number)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        policy.require_open(found)  # a closed ticket cannot be closed again: 409
+        return render("supportdesk/portal/close.html", ticket=found, form=form)
+    tickets.close_ticket(actor, found.number)
+    flash("Your ticket was closed. You can open a follow-up at any time.", "success")
+    return redirect(url_for(".ticket", number=found.number))
+
+
+@bp.post("/tickets/<number>/follow-up")
+def follow_up(number: str) -> ResponseReturnValue:
+    """Open a new ticket that continues my closed one and links to it."""
+    actor = _actor()
+    found = _own_ticket(actor, number)
+    form = FollowUpForm()
+
+    def open_follow_up() -> tuple[str, str]:
+        new = tickets.open_follow_up(
+            actor, found.number, body=form.body.data, attachments=form.uploads()
+        )
+        return url_for(".ticket", number=new.number), f"Your follow-up ticket {new.number} was sent."
+
+    return _submit_on_thread(actor, found, form, "follow_up_form", open_follow_up)
