@@ -137,7 +137,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "disabled_plugins",
         (),
-        "Names of plugins (entry points or built-ins such as ``supportdesk.builtin.routing``) "
+        "Names of plugins (entry points or built-ins such as ``supportdesk.builtin.storage``) "
         "not to register.",
         lambda value: tuple(str(v) for v in value),
     ),

@@ -186,6 +186,8 @@ def supportdesk_deliver_notification(notification: t.Any) -> None:
     ``subject``, ``text``, ``html``, ``ticket_number``, ``url`` and an idempotency
     ``key``. Raising means "retry later".
 
+    :param notification: The notification to deliver.
+
     .. versionadded:: 0.1
     """
 

@@ -1,0 +1,324 @@
+"""The documentation tells the truth: README commands, samples and every reference entry.
+
+Pattern from datasette's ``tests/test_docs.py``: every setting, hook and signal must be
+documented, and the code samples a host developer copies must actually run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import pathlib
+import re
+import subprocess
+import sys
+import types
+import typing as t
+
+import pytest
+from blinker import NamedSignal
+from flask import Flask
+from flask_login import login_user
+
+from flask_supportdesk import Actor
+from flask_supportdesk import Reference
+from flask_supportdesk import ValidationError
+from flask_supportdesk import signals
+from flask_supportdesk._state import get_state
+from flask_supportdesk.config import SETTINGS
+from flask_supportdesk.hooks import PROJECT_NAME
+from flask_supportdesk.hooks import specs
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+#: ``<!-- readme-example: PATH -->`` before a fenced block marks a file the tests run.
+EXAMPLE_BLOCK = re.compile(r"<!-- readme-example: (\S+) -->\n```[\w+-]*\n(.*?)\n```", re.S)
+
+
+def readme_examples() -> dict[str, str]:
+    """The README's tested files, by path."""
+    return {path: code + "\n" for path, code in EXAMPLE_BLOCK.findall(README)}
+
+
+def hookspecs() -> list[types.FunctionType]:
+    """Every hook specification (pluggy marks them with ``<project>_spec``)."""
+    return [
+        obj
+        for _, obj in inspect.getmembers(specs, inspect.isfunction)
+        if hasattr(obj, f"{PROJECT_NAME}_spec")
+    ]
+
+
+def signal_names() -> list[str]:
+    """Every signal object of :mod:`flask_supportdesk.signals`."""
+    return [name for name, value in vars(signals).items() if isinstance(value, NamedSignal)]
+
+
+# -------------------------------------------------------------------------------------
+# README
+# -------------------------------------------------------------------------------------
+
+
+def makefile_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    return set(re.findall(r"^([A-Za-z][\w-]*):", text, re.M))
+
+
+def test_readme_starts_with_the_two_commands_and_they_are_make_targets() -> None:
+    first_block = re.search(r"```sh\n(.*?)```", README, re.S)
+    assert first_block is not None
+    commands = re.findall(r"^make (\w+)", first_block.group(1), re.M)
+    assert commands == ["demo", "test"]
+    assert set(commands) <= makefile_targets()
+    # Everything else the README tells people to run with make exists too.
+    assert set(re.findall(r"`make (\w+)", README)) <= makefile_targets()
+
+
+def test_readme_names_the_postgres_variable_the_tests_read() -> None:
+    conftest = (ROOT / "tests" / "conftest.py").read_text(encoding="utf-8")
+    assert "SUPPORTDESK_TEST_DATABASE_URL" in README
+    assert 'os.environ.get("SUPPORTDESK_TEST_DATABASE_URL")' in conftest
+
+
+def test_readme_has_the_tested_examples() -> None:
+    assert set(readme_examples()) == {"store.py", "templates/layout.html"}
+
+
+def test_readme_layout_defines_the_blocks_the_desk_needs() -> None:
+    layout = readme_examples()["templates/layout.html"]
+    for block in ("title", "head", "content"):
+        assert f"{{% block {block} %}}" in layout
+    # The same three blocks the setting's own documentation promises.
+    help_text = next(s.help for s in SETTINGS if s.name == "base_template")
+    assert all(f"``{block}``" in help_text for block in ("title", "head", "content"))
+
+
+@pytest.fixture(scope="module")
+def readme_store(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[types.ModuleType]:
+    """The README's store.py and layout, written to a folder and imported as ``store``."""
+    folder = tmp_path_factory.mktemp("readme_store")
+    for path, code in readme_examples().items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(code, encoding="utf-8")
+    sys.path.insert(0, str(folder))
+    sys.modules.pop("store", None)
+    try:
+        yield importlib.import_module("store")
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("store", None)
+
+
+@pytest.fixture
+def store_app(readme_store: types.ModuleType, tmp_path: pathlib.Path) -> t.Iterator[Flask]:
+    """The README's app on a fresh SQLite file, migrated with the README's command."""
+    app: Flask = readme_store.create_app(
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'store.db'}", "TESTING": True}
+    )
+    result = app.test_cli_runner().invoke(args=["supportdesk", "db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    db = readme_store.db
+    with app.app_context():
+        db.create_all()  # the store's own tables; the desk's came from the migration
+        db.session.add_all(
+            [
+                readme_store.User(id=1, name="Alice", email="alice@example.com"),
+                readme_store.User(id=2, name="Bob", email="bob@example.com"),
+                readme_store.User(
+                    id=10, name="Ann", email="ann@store.example", supportdesk_role="agent"
+                ),
+                readme_store.Order(id=1042, user_id=1),
+                readme_store.Order(id=2001, user_id=2),
+            ]
+        )
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_readme_store_identifies_customers_and_staff(
+    store_app: Flask, readme_store: types.ModuleType
+) -> None:
+    from flask_supportdesk import policy
+    from flask_supportdesk.blueprints._common import current_actor
+
+    db = readme_store.db
+    for user_id, expected in [
+        (1, Actor("1", "Alice", "alice@example.com", None)),
+        (10, Actor("10", "Ann", "ann@store.example", "agent")),
+    ]:
+        with store_app.test_request_context():
+            login_user(db.session.get(readme_store.User, user_id))
+            assert current_actor() == expected
+            assert policy.is_staff(current_actor()) is (expected.role is not None)
+
+
+def test_readme_store_plugin_answers_the_desk(
+    store_app: Flask, readme_store: types.ModuleType
+) -> None:
+    with store_app.test_request_context():
+        hooks = get_state().hooks
+        assert hooks.load_user("2") == Actor("2", "Bob", "bob@example.com")
+        assert hooks.load_user("nobody") is None
+        assert hooks.find_user("ann@store.example") == Actor(
+            "10", "Ann", "ann@store.example", "agent"
+        )
+        assert hooks.staff_members() == [Actor("10", "Ann", "ann@store.example", "agent")]
+        alice = hooks.load_user("1")
+        assert alice is not None
+        assert hooks.resolve_reference("order", "1042", alice) == Reference(
+            "Order #1042", "/orders/1042"
+        )
+        assert hooks.resolve_reference("order", "2001", alice) is None  # Bob's
+
+
+def test_readme_store_opens_a_ticket_about_an_order(
+    store_app: Flask, readme_store: types.ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    from flask_supportdesk.services.tickets import open_ticket
+
+    with store_app.test_request_context():
+        alice = get_state().hooks.load_user("1")
+        assert alice is not None
+        with pytest.raises(ValidationError) as refused:
+            open_ticket(
+                alice, subject="Not mine", body="?", reference={"kind": "order", "id": "2001"}
+            )
+        assert "reference" in refused.value.fields
+        with caplog.at_level(logging.INFO, logger=store_app.logger.name):
+            ticket = open_ticket(
+                alice,
+                subject="Parcel missing",
+                body="Where is it?",
+                reference={"kind": "order", "id": "1042"},
+            )
+        assert ticket.reference_label == "Order #1042"
+        # The README's signal receiver ran after the commit.
+        assert f"Ticket {ticket.number} opened by Alice" in caplog.text
+
+
+def test_readme_order_link_and_layout_render(store_app: Flask) -> None:
+    """The README's "Get help with this order" link and layout build real desk URLs."""
+    with store_app.test_request_context():
+        from flask import render_template_string
+
+        link = re.search(r"\{\{ url_for\('supportdesk_portal\.new_ticket'.*?\}\}", README)
+        assert link is not None
+        order = types.SimpleNamespace(id=1042)
+        assert render_template_string(link.group(0), order=order) == "/support/new?order=1042"
+        assert get_state().config.base_template == "layout.html"
+
+
+def test_cli_documentation_matches_the_commands(store_app: Flask) -> None:
+    """The console session in docs/cli.rst is what the commands print."""
+    cli = (DOCS / "cli.rst").read_text(encoding="utf-8")
+    runner = store_app.test_cli_runner()
+    created = runner.invoke(args=["supportdesk", "add-department", "Billing", "--slug", "billing"])
+    assert created.exit_code == 0, created.output
+    listed = runner.invoke(args=["supportdesk", "departments"])
+    assert f"$ flask --app yourstore supportdesk add-department \"Billing\" --slug billing\n    {created.output}" in cli
+    assert listed.output == "billing\tBilling\n"
+    assert "    billing\tBilling" in cli
+    current = runner.invoke(args=["supportdesk", "db", "current"])
+    assert current.exit_code == 0, current.output
+    for command in ("db upgrade", "db downgrade", "db current", "departments", "add-department"):
+        assert f"flask supportdesk {command}" in cli
+
+
+# -------------------------------------------------------------------------------------
+# Reference: settings, hooks, signals
+# -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def docs_ext() -> t.Iterator[types.ModuleType]:
+    pytest.importorskip("sphinx")
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        yield importlib.import_module("supportdesk_docs")
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+
+
+def test_every_setting_is_in_the_generated_reference(docs_ext: types.ModuleType) -> None:
+    text = "\n".join(docs_ext.settings_rst())
+    for setting in SETTINGS:
+        assert setting.help.strip(), f"{setting.key} has no documentation"
+        assert f"``{setting.key}``\n    {setting.help}" in text
+        assert f"Default: {docs_ext.format_default(setting.default)}" in text
+    assert (DOCS / "configuration.rst").read_text(encoding="utf-8").count(
+        ".. supportdesk-settings::"
+    ) == 1
+
+
+def test_every_hookspec_has_a_reference_docstring() -> None:
+    found = hookspecs()
+    assert len(found) >= 10
+    for spec in found:
+        assert spec.__name__.startswith("supportdesk_")
+        doc = inspect.getdoc(spec) or ""
+        assert len(doc.splitlines()[0]) > 20, f"{spec.__name__}: no summary line"
+        assert ".. versionadded::" in doc, spec.__name__
+        for name in inspect.signature(spec).parameters:
+            assert f":param {name}:" in doc, f"{spec.__name__} does not document {name!r}"
+        firstresult = getattr(spec, f"{PROJECT_NAME}_spec").get("firstresult")
+        assert ("Stops at first non-None result" in doc) is bool(firstresult), spec.__name__
+    hooks_page = (DOCS / "hooks.rst").read_text(encoding="utf-8")
+    assert ".. automodule:: flask_supportdesk.hooks.specs\n   :members:" in hooks_page
+
+
+def test_every_signal_is_documented() -> None:
+    from sphinx.pycode import ModuleAnalyzer
+
+    pytest.importorskip("sphinx")
+    attr_docs = ModuleAnalyzer.for_module("flask_supportdesk.signals").find_attr_docs()
+    page = (DOCS / "signals.rst").read_text(encoding="utf-8")
+    names = signal_names()
+    assert sorted(names) == sorted(signals.__all__)
+    for name in names:
+        doc = " ".join(attr_docs.get(("", name), []))
+        assert "Receivers get" in doc, f"signal {name} does not say what receivers get"
+        assert f".. autodata:: flask_supportdesk.signals.{name}\n   :no-value:" in page
+
+
+def test_docs_cover_every_surface_the_brief_lists() -> None:
+    pages = {p.stem for p in DOCS.glob("*.rst")}
+    assert {
+        "index", "quickstart", "integration", "configuration", "hooks", "signals", "api",
+        "http_api", "pages", "templates", "security", "deployment", "cli",
+    } <= pages  # fmt: skip
+    conf = (DOCS / "conf.py").read_text(encoding="utf-8")
+    assert "sphinx.ext.intersphinx" not in conf  # the docs build offline
+
+
+def test_docs_build_without_warnings(tmp_path: pathlib.Path) -> None:
+    """The whole site builds with -W (warnings are errors) and shows every reference entry.
+
+    A subprocess, so Sphinx's own warnings are its business and not pytest's.
+    """
+    pytest.importorskip("sphinx")
+    out = tmp_path / "html"
+    build = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         str(DOCS), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    configuration = (out / "configuration.html").read_text(encoding="utf-8")
+    for setting in SETTINGS:
+        assert f'id="setting-{setting.name.replace("_", "-")}"' in configuration
+        assert setting.key in configuration
+    hooks_html = (out / "hooks.html").read_text(encoding="utf-8")
+    for spec in hookspecs():
+        assert f'id="flask_supportdesk.hooks.specs.{spec.__name__}"' in hooks_html
+    signals_html = (out / "signals.html").read_text(encoding="utf-8")
+    for name in signal_names():
+        assert f'id="flask_supportdesk.signals.{name}"' in signals_html
