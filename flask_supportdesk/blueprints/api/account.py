@@ -1,0 +1,29 @@
+"""Who am I, and which departments can I choose."""
+
+from __future__ import annotations
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+
+from ...services import tickets
+from .._common import require_actor
+from . import bp
+from ._io import operation
+from ._io import query_args
+from .serializers import me_json
+
+
+@bp.get("/me")
+@operation("The logged-in user as the API sees them", "Me", errors=(401,))
+def me() -> ResponseReturnValue:
+    query_args(())
+    return jsonify(me_json(require_actor()))
+
+
+@bp.get("/departments")
+@operation("Active departments a ticket can be filed under", "DepartmentList", errors=(401,))
+def departments() -> ResponseReturnValue:
+    require_actor()
+    query_args(())
+    items = [{"id": d.id, "slug": d.slug, "name": d.name} for d in tickets.active_departments()]
+    return jsonify({"items": items})

@@ -1,0 +1,152 @@
+"""Tickets: list, open, read, change, escalate."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import jsonify
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from ... import policy
+from ...errors import ForbiddenField
+from ...models import Priority
+from ...models import Source
+from ...models import Status
+from ...services import escalation
+from ...services import listing
+from ...services import tickets
+from ...services._validate import choice
+from ...values import Actor
+from .._common import require_actor
+from . import bp
+from ._io import Param
+from ._io import operation
+from ._io import query_args
+from ._io import read_body
+from .serializers import follow_up_numbers
+from .serializers import ticket_json
+
+_TEXT = {"type": "string"}
+
+TICKET_QUERY = (
+    Param("status", {"type": "string", "enum": [s.value for s in Status]}, "Only this status."),
+    Param("priority", {"type": "string", "enum": [p.value for p in Priority]}, "Only this priority."),
+    Param("department", _TEXT, "A department slug, or `none`."),
+    Param("assignee", _TEXT, "A staff id, `me` or `none`."),
+    Param("source", {"type": "string", "enum": [s.value for s in Source]}, "Only this source."),
+    Param("q", {"type": "string", "maxLength": 200}, "Number, subject or requester contains."),
+    Param(
+        "sort",
+        {"type": "string", "enum": [f"{d}{k}" for k in sorted(listing.SORTS) for d in ("", "-")]},
+        "Sort key; `-` for descending (default `-updated`).",
+    ),
+    Param("page", {"type": "integer", "minimum": 1}, "Page number, from 1."),
+    Param("page_size", {"type": "integer", "minimum": 1}, "Rows per page."),
+)
+
+#: Fields only staff may give when opening a ticket.
+_STAFF_ONLY_ON_OPEN = ("priority", "requester")
+
+
+@bp.get("/tickets")
+@operation("Tickets the actor may see, filtered and paginated", "TicketPage",
+           query=TICKET_QUERY, errors=(400, 401))
+def list_tickets() -> ResponseReturnValue:
+    actor = require_actor()
+    args = query_args(p.name for p in TICKET_QUERY)
+    page = listing.visible_tickets(
+        actor,
+        listing.TicketFilters.parse(args),
+        sort=args.get("sort"),
+        page=args.get("page"),
+        page_size=args.get("page_size"),
+    )
+    follow_ups = follow_up_numbers(page.items)
+    return jsonify(
+        {
+            "items": [ticket_json(actor, ticket, follow_ups) for ticket in page.items],
+            "page": page.page,
+            "page_size": page.page_size,
+            "next": page.page + 1 if page.has_next else None,
+        }
+    )
+
+
+@bp.post("/tickets")
+@operation("Open a ticket (JSON, or multipart with `files`)", "AnyTicket", status=201,
+           body="TicketCreate", multipart=True, errors=(400, 401, 413, 415))
+def create_ticket() -> ResponseReturnValue:
+    actor = require_actor()
+
+    def staff_only(data: t.Mapping[str, t.Any]) -> dict[str, str]:
+        if policy.is_staff(actor):
+            return {}
+        return {
+            name: "Only staff may set this field."
+            for name in _STAFF_ONLY_ON_OPEN
+            if data.get(name) not in (None, "") and not (name == "requester" and str(data[name]) == actor.id)
+        }
+
+    data, uploads = read_body("TicketCreate", files=True, guard=staff_only)
+    requester = data.get("requester")
+    ticket = tickets.open_ticket(
+        actor,
+        subject=data["subject"],
+        body=data["body"],
+        category=data.get("category"),
+        department=data.get("department"),
+        priority=data.get("priority"),
+        reference=data.get("reference"),
+        source=Source.API,
+        requester_id=None if requester is None else str(requester),
+        attachments=uploads,
+    )
+    response = jsonify(ticket_json(actor, ticket))
+    response.status_code = 201
+    response.headers["Location"] = url_for(".get_ticket", number=ticket.number)
+    return response
+
+
+@bp.get("/tickets/<number>")
+@operation("One ticket", "AnyTicket", errors=(401, 404))
+def get_ticket(number: str) -> ResponseReturnValue:
+    actor = require_actor()
+    query_args(())
+    return jsonify(ticket_json(actor, policy.get_ticket(actor, number)))
+
+
+def _refused_changes(actor: Actor, number: str, data: t.Mapping[str, t.Any]) -> dict[str, str]:
+    """The fields of a PATCH that policy refuses this actor on this ticket.
+
+    Asked before validating values, so a mass-assignment attempt is answered with every
+    offending field at once, and for an invisible ticket with the same 404 as always.
+    """
+    ticket = policy.get_ticket(actor, number)
+    changes = {k: v for k, v in data.items() if k in tickets.UPDATABLE_FIELDS}
+    if isinstance(changes.get("status"), str) and changes["status"] in Status._value2member_map_:
+        changes["status"] = choice(Status, changes["status"], "status")
+    try:
+        policy.check_update(actor, ticket, changes)
+    except ForbiddenField as exc:
+        return exc.fields
+    return {}
+
+
+@bp.patch("/tickets/<number>")
+@operation("Change a ticket: subject and closing (requester); anything (staff)", "AnyTicket",
+           body="TicketUpdate", errors=(400, 401, 404, 409))
+def update_ticket(number: str) -> ResponseReturnValue:
+    actor = require_actor()
+    data, _ = read_body("TicketUpdate", guard=lambda raw: _refused_changes(actor, number, raw))
+    return jsonify(ticket_json(actor, tickets.update_ticket(actor, number, data)))
+
+
+@bp.post("/tickets/<number>/escalate")
+@operation("Escalate one level up (beyond the top through platform support)", "Ticket",
+           body="Escalation", errors=(400, 401, 403, 404, 409))
+def escalate_ticket(number: str) -> ResponseReturnValue:
+    actor = require_actor()
+    data, _ = read_body("Escalation")
+    ticket = escalation.escalate(actor, number, reason=data.get("reason", ""))
+    return jsonify(ticket_json(actor, ticket))
