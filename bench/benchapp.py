@@ -1,0 +1,205 @@
+"""The store the benchmark serves: users in memory, a login route, SQL counting.
+
+Served by gunicorn as ``benchapp:create_app()`` (see :mod:`server`); configured through
+the environment, because gunicorn imports it in its own worker processes:
+
+``BENCH_DATABASE_URL``
+    The seeded database (see :mod:`seed`).
+``BENCH_COUNT_QUERIES``
+    ``1``: every response carries ``X-Bench-Queries`` (SQL statements the request ran)
+    and ``X-Bench-SQL-ms`` (time spent in them), counted by an engine event listener.
+
+Like a real store it keeps users in its own storage (here: in memory, customers made up
+from their id) and answers the desk's hooks from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import typing as t
+
+import sqlalchemy as sa
+from flask import Flask
+from flask import Response
+from flask import abort
+from flask import g
+from flask import has_request_context
+from flask_login import LoginManager
+from flask_login import current_user
+from flask_login import login_user
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import generate_csrf
+
+from flask_supportdesk import Actor
+from flask_supportdesk import SupportDesk
+from flask_supportdesk import hookimpl
+
+#: Customers have ids from here on; lower ids are staff.
+FIRST_CUSTOMER_ID = 1000
+
+#: Departments of the bench store: (slug, name).
+DEPARTMENTS = (
+    ("payments", "Payments"),
+    ("shipping", "Shipping"),
+    ("returns", "Returns & exchanges"),
+    ("technical", "Technical support"),
+    ("accounts", "Accounts"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    """A store user, as Flask-Login and the desk's identify hook read it."""
+
+    id: int
+    name: str
+    email: str
+    supportdesk_role: str | None = None
+    departments: tuple[str, ...] | None = None
+    is_authenticated: bool = True
+    is_active: bool = True
+    is_anonymous: bool = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.id, self.name, self.email, self.supportdesk_role)
+
+
+def _staff() -> dict[int, User]:
+    owner = [User(1, "Olga Owner", "olga@bench.example", "owner")]
+    managers = [
+        User(2, "Max Manager", "max@bench.example", "manager"),
+        User(3, "Mia Manager", "mia@bench.example", "manager", ("payments", "accounts")),
+    ]
+    # Twenty agents, most working in one or two departments, two in all of them.
+    slugs = [slug for slug, _ in DEPARTMENTS]
+    agents = []
+    for n in range(20):
+        user_id = 10 + n
+        if n in (1, 2):
+            departments = None
+        elif n == 0:
+            departments = ("shipping", "returns")
+        else:
+            departments = (slugs[n % len(slugs)],) + ((slugs[(n + 2) % len(slugs)],) if n % 3 else ())
+        agents.append(User(user_id, f"Agent {user_id}", f"agent{user_id}@bench.example", "agent", departments))
+    return {u.id: u for u in owner + managers + agents}
+
+
+#: Staff by id: 1 owner, 2-3 managers, 10-29 agents (10 is the bench's agent).
+STAFF = _staff()
+OWNER_ID, AGENT_ID = 1, 10
+
+
+def get_user(user_id: int) -> User | None:
+    """A staff member, or a made-up customer for any id from :data:`FIRST_CUSTOMER_ID`."""
+    if user_id in STAFF:
+        return STAFF[user_id]
+    if user_id >= FIRST_CUSTOMER_ID:
+        return User(user_id, f"Customer {user_id}", f"customer{user_id}@bench.example")
+    return None
+
+
+class BenchStorePlugin:
+    """The bench store's answers to the desk's hooks."""
+
+    @hookimpl
+    def supportdesk_load_user(self, user_id: str) -> Actor | None:
+        user = get_user(int(user_id)) if user_id.isdigit() else None
+        return user.actor if user else None
+
+    @hookimpl
+    def supportdesk_find_user(self, email: str) -> Actor | None:
+        local, _, domain = email.partition("@")
+        if domain != "bench.example":
+            return None
+        for prefix in ("customer", "agent"):
+            if local.startswith(prefix) and local[len(prefix):].isdigit():
+                user = get_user(int(local[len(prefix):]))
+                return user.actor if user else None
+        return None
+
+    @hookimpl
+    def supportdesk_staff_members(self) -> list[Actor]:
+        return [user.actor for user in STAFF.values()]
+
+    @hookimpl
+    def supportdesk_staff_departments(self, actor: Actor) -> t.Sequence[str] | None:
+        user = get_user(int(actor.id)) if actor.id.isdigit() else None
+        return user.departments if user else None
+
+
+def _sqlite_pragmas(dbapi_connection: t.Any, _record: t.Any) -> None:
+    # What a store serving SQLite from several processes sets: readers do not block the
+    # writer (WAL) and a writer waits for the lock instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def install_query_counter(app: Flask, engine: sa.Engine) -> None:
+    """Count the SQL statements and their time per request, returned as headers."""
+
+    def before(conn: t.Any, cursor: t.Any, statement: str, params: t.Any, context: t.Any, many: bool) -> None:
+        conn.info["bench_started"] = time.perf_counter()
+
+    def after(conn: t.Any, cursor: t.Any, statement: str, params: t.Any, context: t.Any, many: bool) -> None:
+        if has_request_context():
+            g.bench_queries = g.get("bench_queries", 0) + 1
+            g.bench_sql_seconds = g.get("bench_sql_seconds", 0.0) + (
+                time.perf_counter() - conn.info.pop("bench_started", time.perf_counter())
+            )
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    sa.event.listen(engine, "after_cursor_execute", after)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["X-Bench-Queries"] = str(g.get("bench_queries", 0))
+        response.headers["X-Bench-SQL-ms"] = f"{g.get('bench_sql_seconds', 0.0) * 1000:.2f}"
+        return response
+
+
+def create_app(database_url: str | None = None) -> Flask:
+    """The bench store on ``database_url`` (default: ``BENCH_DATABASE_URL``)."""
+    url = database_url or os.environ["BENCH_DATABASE_URL"]
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY="bench-secret-not-for-production",
+        SQLALCHEMY_DATABASE_URI=url,
+        SUPPORTDESK_LOAD_ENTRY_POINTS=False,
+    )
+    if url.startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 10}}
+    db = SQLAlchemy(app)
+    login = LoginManager(app)
+    login.user_loader(lambda user_id: get_user(int(user_id)) if user_id.isdigit() else None)
+    SupportDesk(app, db=db, plugins=[BenchStorePlugin()])
+
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    if os.environ.get("BENCH_COUNT_QUERIES") == "1":
+        install_query_counter(app, engine)
+
+    @app.get("/_bench/login/<int:user_id>")
+    def _login(user_id: int) -> str:
+        """Log in as anyone (loopback-only bench server); answers a CSRF token."""
+        user = get_user(user_id) or abort(404)
+        login_user(user)
+        return generate_csrf()
+
+    @app.get("/_bench/ping")
+    def _ping() -> str:
+        """Readiness probe, and the bench's floor: loads the logged-in user, nothing more."""
+        return "ok" if current_user.is_authenticated else "anonymous"
+
+    return app
