@@ -278,6 +278,47 @@ def test_cli_documentation_matches_the_commands(store_app: Flask) -> None:
 
 
 # -------------------------------------------------------------------------------------
+# Surfaces: every page and API route is documented, and nothing that does not exist
+# -------------------------------------------------------------------------------------
+
+
+def _shape(path: str) -> str:
+    """A route with its variables blanked: ``/tickets/<number>`` -> ``/tickets/{}``."""
+    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
+
+
+def test_every_api_route_is_in_the_http_api_page(app: Flask) -> None:
+    page = (DOCS / "http_api.rst").read_text(encoding="utf-8")
+    documented = {
+        (method, _shape(path))
+        for method, path in re.findall(r"``(GET|POST|PATCH|PUT|DELETE) (/[^`]*)``", page)
+    }
+    prefix = get_state(app).config.api_url_prefix
+    routes = {
+        (method, _shape(rule.rule[len(prefix) :]))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("supportdesk_api.")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert routes, "the API has no routes"
+    assert routes == documented
+
+
+def test_every_page_of_the_portal_and_desk_is_documented(app: Flask) -> None:
+    page = (DOCS / "pages.rst").read_text(encoding="utf-8")
+    endpoints = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith(("supportdesk_portal.", "supportdesk_desk."))
+    }
+    assert "supportdesk_portal.tickets" in endpoints
+    for endpoint in endpoints:
+        assert f"``{endpoint}``" in page, f"{endpoint} is not in docs/pages.rst"
+    for endpoint in re.findall(r"``(supportdesk_portal\.\w+)``", page):
+        assert endpoint in endpoints, f"docs/pages.rst names {endpoint}, which does not exist"
+
+
+# -------------------------------------------------------------------------------------
 # Reference: settings, hooks, signals
 # -------------------------------------------------------------------------------------
 
