@@ -318,6 +318,33 @@ def test_every_page_of_the_portal_and_desk_is_documented(app: Flask) -> None:
         assert endpoint in endpoints, f"docs/pages.rst names {endpoint}, which does not exist"
 
 
+def test_the_documented_template_context_exists(app: Flask) -> None:
+    """docs/templates.rst is a contract: every name it documents is really there."""
+    from flask_supportdesk.templating import TemplateContext
+
+    page = (DOCS / "templates.rst").read_text(encoding="utf-8")
+    templates = ROOT / "flask_supportdesk" / "templates" / "supportdesk"
+    attributes = set(re.findall(r"``supportdesk\.(\w+)", page))
+    assert attributes >= {"actor", "is_staff", "can_manage_departments", "config"}
+    for name in attributes:
+        assert isinstance(getattr(TemplateContext, name, None), property), name
+    for name in re.findall(r"^``(supportdesk_\w+)``$", page, re.M):
+        # Either a block of the bridge template or a filter.
+        assert (
+            f"{{% block {name} %}}" in (templates / "base.html").read_text(encoding="utf-8")
+            or name in app.jinja_env.filters
+        ), f"{name} is documented but is neither a block of base.html nor a filter"
+    for name in ("SupportDeskStatus", "SupportDeskPriority"):
+        assert name in page and name in app.jinja_env.globals
+    macros = (templates / "_macros.html").read_text(encoding="utf-8")
+    documented = re.findall(r"``(\w+)\((?:[^`]*)\)``", page.split("Macros of")[1])
+    assert len(documented) >= 8
+    for name in documented:
+        assert f"{{% macro {name}(" in macros, f"macro {name} is documented but missing"
+    for path in re.findall(r"``(supportdesk/[\w/]+\.html)``", page):
+        assert (templates.parent / path).is_file(), path
+
+
 # -------------------------------------------------------------------------------------
 # Reference: settings, hooks, signals
 # -------------------------------------------------------------------------------------
