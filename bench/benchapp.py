@@ -6,8 +6,10 @@ the environment, because gunicorn imports it in its own worker processes:
 ``BENCH_DATABASE_URL``
     The seeded database (see :mod:`seed`).
 ``BENCH_COUNT_QUERIES``
-    ``1``: every response carries ``X-Bench-Queries`` (SQL statements the request ran)
-    and ``X-Bench-SQL-ms`` (time spent in them), counted by an engine event listener.
+    ``1``: every response carries ``X-Bench-Queries`` (SQL statements the request ran),
+    ``X-Bench-SQL-ms`` (time spent in them, from an engine event listener),
+    ``X-Bench-App-ms`` (wall time inside Flask) and ``X-Bench-CPU-ms`` (CPU time of the
+    request's thread: unlike wall time, hardly skewed by other work on the machine).
 
 Like a real store it keeps users in its own storage (here: in memory, customers made up
 from their id) and answers the desk's hooks from them.
@@ -144,8 +146,12 @@ def _sqlite_pragmas(dbapi_connection: t.Any, _record: t.Any) -> None:
     cursor.close()
 
 
-def install_query_counter(app: Flask, engine: sa.Engine) -> None:
-    """Count the SQL statements and their time per request, returned as headers."""
+def install_probes(app: Flask, engine: sa.Engine) -> None:
+    """Measure each request (SQL statements and time, app time, CPU), returned as headers."""
+
+    @app.before_request
+    def _start() -> None:
+        g.bench_started = (time.perf_counter(), time.thread_time())
 
     def before(conn: t.Any, cursor: t.Any, statement: str, params: t.Any, context: t.Any, many: bool) -> None:
         conn.info["bench_started"] = time.perf_counter()
@@ -164,6 +170,9 @@ def install_query_counter(app: Flask, engine: sa.Engine) -> None:
     def _headers(response: Response) -> Response:
         response.headers["X-Bench-Queries"] = str(g.get("bench_queries", 0))
         response.headers["X-Bench-SQL-ms"] = f"{g.get('bench_sql_seconds', 0.0) * 1000:.2f}"
+        wall, cpu = g.get("bench_started", (time.perf_counter(), time.thread_time()))
+        response.headers["X-Bench-App-ms"] = f"{(time.perf_counter() - wall) * 1000:.2f}"
+        response.headers["X-Bench-CPU-ms"] = f"{(time.thread_time() - cpu) * 1000:.2f}"
         return response
 
 
@@ -188,7 +197,7 @@ def create_app(database_url: str | None = None) -> Flask:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     if os.environ.get("BENCH_COUNT_QUERIES") == "1":
-        install_query_counter(app, engine)
+        install_probes(app, engine)
 
     @app.get("/_bench/login/<int:user_id>")
     def _login(user_id: int) -> str:

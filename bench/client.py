@@ -53,6 +53,8 @@ class Session:
             data,
             int(raw.getheader("X-Bench-Queries") or -1),
             float(raw.getheader("X-Bench-SQL-ms") or 0.0),
+            float(raw.getheader("X-Bench-App-ms") or 0.0),
+            float(raw.getheader("X-Bench-CPU-ms") or 0.0),
         )
 
     def close(self) -> None:
@@ -65,6 +67,8 @@ class Response:
     body: bytes
     queries: int
     sql_ms: float
+    app_ms: float
+    cpu_ms: float
 
 
 @dataclasses.dataclass
@@ -77,6 +81,8 @@ class Figures:
     errors: list[str]
     queries: list[int]
     sql_ms: list[float]
+    app_ms: list[float]
+    cpu_ms: list[float]
 
     @property
     def count(self) -> int:
@@ -107,7 +113,18 @@ class Figures:
 
     @property
     def sql_median_ms(self) -> float:
+        """Median time in SQL statements, as the server measured it."""
         return statistics.median(self.sql_ms) if self.sql_ms else float("nan")
+
+    @property
+    def app_median_ms(self) -> float:
+        """Median wall time inside Flask (no HTTP, no client)."""
+        return statistics.median(self.app_ms) if self.app_ms else float("nan")
+
+    @property
+    def cpu_median_ms(self) -> float:
+        """Median CPU time of the serving thread: the cost, whatever else the machine runs."""
+        return statistics.median(self.cpu_ms) if self.cpu_ms else float("nan")
 
 
 def measure(
@@ -133,6 +150,8 @@ def measure(
     errors: list[str] = []
     queries: list[int] = []
     sql_ms: list[float] = []
+    app_ms: list[float] = []
+    cpu_ms: list[float] = []
     clock = {"started": 0.0, "deadline": 0.0}
 
     def start_clock() -> None:
@@ -167,6 +186,8 @@ def measure(
                     latencies.append(elapsed)
                     queries.append(response.queries)
                     sql_ms.append(response.sql_ms)
+                    app_ms.append(response.app_ms)
+                    cpu_ms.append(response.cpu_ms)
                 else:
                     errors.append(f"HTTP {response.status} {method} {path}: {response.body[:200]!r}")
 
@@ -178,7 +199,7 @@ def measure(
     seconds = time.perf_counter() - clock["started"] if clock["started"] else 0.0
     for session in sessions:
         session.close()
-    return Figures(concurrency, latencies, seconds, errors, queries, sql_ms)
+    return Figures(concurrency, latencies, seconds, errors, queries, sql_ms, app_ms, cpu_ms)
 
 
 def get(path: str) -> RequestFactory:

@@ -53,7 +53,8 @@ class Run:
 
 
 HEADER = (
-    "scenario", "SQL/req", "p50 ms", "p95 ms", "SQL ms", "req/s", "p50 ms", "p95 ms", "errors", "target",
+    "scenario", "SQL/req", "p50 ms", "p95 ms", "app ms", "SQL ms", "CPU ms",
+    "req/s", "p50 ms", "p95 ms", "errors", "target",
 )
 
 
@@ -62,14 +63,16 @@ def _cells(run: Run) -> list[tuple[str, ...]]:
     for row in run.rows:
         s, l = row.serial, row.loaded
         if s is None or l is None:
-            lines.append((row.name, "-", "-", "-", "-", "-", "-", "-", "-", "page not built"))
+            lines.append((row.name, *("-" for _ in HEADER[1:-1]), "page not built"))
             continue
         lines.append((
             row.name,
             s.query_count,
             f"{s.median_ms:.1f}",
             f"{s.p95_ms:.1f}",
+            f"{s.app_median_ms:.1f}",
             f"{s.sql_median_ms:.1f}",
+            f"{s.cpu_median_ms:.1f}",
             f"{l.per_second:.0f}",
             f"{l.median_ms:.1f}",
             f"{l.p95_ms:.1f}",
@@ -98,7 +101,8 @@ def markdown(run: Run) -> str:
     """The run as a section of RESULTS.md."""
     c = run.concurrency
     header = (
-        "scenario", "SQL/req", "p50 ms (1 client)", "p95 ms (1 client)", "SQL ms (p50)",
+        "scenario", "SQL/req", "p50 ms (1 client)", "p95 ms (1 client)", "in app ms (p50)",
+        "in SQL ms (p50)", "CPU ms (p50)",
         f"req/s ({c} clients)", f"p50 ms ({c})", f"p95 ms ({c})", "errors", "target",
     )
     lines = [
