@@ -29,6 +29,7 @@ extensions = [
 
 # Annotations stay as written: several refer to names imported only for type checking.
 autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented"
 autodoc_member_order = "bysource"
 
 root_doc = "index"

@@ -345,6 +345,24 @@ def test_the_documented_template_context_exists(app: Flask) -> None:
         assert (templates.parent / path).is_file(), path
 
 
+def test_documented_model_attributes_exist() -> None:
+    """The attribute lists of docs/api.rst name real attributes of the models."""
+    from flask_supportdesk import models
+
+    page = (DOCS / "api.rst").read_text(encoding="utf-8")
+    blocks = re.split(r"^\.\. autoclass:: flask_supportdesk\.models\.", page, flags=re.M)[1:]
+    checked = 0
+    for block in blocks:
+        name, _, text = block.partition("\n")
+        model = getattr(models, name)
+        for attribute in re.findall(r"``([a-z][a-z0-9_]*)``", text):
+            if attribute.startswith("supportdesk_"):  # a filter or hook mentioned in passing
+                continue
+            assert hasattr(model, attribute), f"{name}.{attribute} is documented but missing"
+            checked += 1
+    assert checked >= 30
+
+
 # -------------------------------------------------------------------------------------
 # Reference: settings, hooks, signals
 # -------------------------------------------------------------------------------------
