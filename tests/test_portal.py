@@ -268,6 +268,31 @@ def test_new_ticket_with_departments(app, client, alice) -> None:
     assert refused.status_code == 400 and "Unknown department." in text(refused)
 
 
+def test_new_ticket_with_attachments(app, client, alice) -> None:
+    login(client, alice)
+    response = post(
+        client,
+        PORTAL + "/new",
+        {
+            "subject": "Broken item",
+            "category": "exchange",
+            "body": "Photos attached.",
+            "files": files(("screen.png", corpus.png()), ("invoice.pdf", corpus.pdf())),
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        rows = get_state().db.session.scalars(sa.select(Attachment).order_by(Attachment.id)).all()
+        assert [(a.filename, a.content_type) for a in rows] == [
+            ("screen.png", "image/png"),
+            ("invoice.pdf", "application/pdf"),
+        ]
+        ids = [a.id for a in rows]
+    page = text(client.get(response.headers["Location"]))
+    for attachment_id, name in zip(ids, ["screen.png", "invoice.pdf"]):
+        assert f'href="/support/api/v1/attachments/{attachment_id}" download>{name}</a>' in page
+
+
 def test_every_allowed_type_can_be_attached_by_form(app, client, alice) -> None:
     number = open_as(app, alice)
     login(client, alice)
