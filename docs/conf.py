@@ -42,4 +42,7 @@ html_title = f"flask-supportdesk {release}"
 html_theme_options = {
     "description": "A customer support desk for Flask online stores.",
     "fixed_sidebar": True,
+    # Wide enough for the 100-character code lines of the samples.
+    "page_width": "1160px",
+    "body_max_width": "auto",
 }
