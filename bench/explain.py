@@ -1,12 +1,16 @@
-"""Why a page is slow: its SQL statements, their time, and the database's plan for each.
+"""Why a page is slow: its SQL statements and their plans, or where its Python time goes.
 
-Runs each page in-process (Flask test client, same database), records every statement
-with its parameters and time, then asks the database how it runs the slowest ones:
-``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN (ANALYZE, BUFFERS)`` on PostgreSQL.
+Runs each page in-process (Flask test client, same database). :func:`explain_pages`
+records every statement with its parameters and time, then asks the database how it
+runs the slowest ones: ``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN (ANALYZE, BUFFERS)``
+on PostgreSQL. :func:`profile_pages` shows the functions a page spends its CPU in.
 """
 
 from __future__ import annotations
 
+import cProfile
+import io
+import pstats
 import time
 import typing as t
 
@@ -55,13 +59,12 @@ def explain_pages(app: Flask, scenarios: t.Sequence[Scenario]) -> None:
     with app.app_context():
         engine = get_state().db.engine
     for scenario in scenarios:
-        method, path, body = scenario.request(0)
-        http = app.test_client()
-        assert http.get(f"/_bench/login/{scenario.users[0]}").status_code == 200
-        http.open(path, method=method, data=body)  # warm caches, as the bench's warm-up does
+        http, headers = _client(app, scenario)
+        method, path, _ = scenario.request(0)
+        _send(http, headers, scenario, 0)  # warm caches, as the bench's warm-up does
         captured, stop = _capture(engine)
         started = time.perf_counter()
-        response = http.open(path, method=method, data=body)
+        response = _send(http, headers, scenario, 1)
         total = time.perf_counter() - started
         stop()
         sql = sum(seconds for seconds, _, _ in captured)
@@ -71,3 +74,44 @@ def explain_pages(app: Flask, scenarios: t.Sequence[Scenario]) -> None:
             print(f"-- {seconds * 1000:.2f} ms: {' '.join(statement.split())[:600]}")
             print(f"   params: {params!r}"[:300])
             print(_plan(engine, statement, params))
+
+
+PROFILED_REQUESTS = 10
+SHOWN_FUNCTIONS = 18
+
+
+def _client(app: Flask, scenario: Scenario) -> tuple[t.Any, dict[str, str]]:
+    """A test client logged in as the scenario's first user, and headers for its writes."""
+    http = app.test_client()
+    response = http.get(f"/_bench/login/{scenario.users[0]}")
+    assert response.status_code == 200
+    return http, {"X-CSRFToken": response.get_data(as_text=True), "Content-Type": "application/json"}
+
+
+def _send(http: t.Any, headers: dict[str, str], scenario: Scenario, n: int) -> t.Any:
+    method, path, body = scenario.request(n)
+    return http.open(path, method=method, data=body, headers=headers if body else {})
+
+
+def profile_pages(app: Flask, scenarios: t.Sequence[Scenario]) -> None:
+    """Print, per page, the CPU per request and the functions it is spent in."""
+    for scenario in scenarios:
+        http, headers = _client(app, scenario)
+        method, path, _ = scenario.request(0)
+        for n in range(3):
+            _send(http, headers, scenario, n)
+        cpu = time.thread_time()
+        for n in range(PROFILED_REQUESTS):
+            _send(http, headers, scenario, 100 + n)
+        per_request = (time.thread_time() - cpu) / PROFILED_REQUESTS * 1000
+        profile = cProfile.Profile()
+        profile.enable()
+        for n in range(PROFILED_REQUESTS):
+            _send(http, headers, scenario, 200 + n)
+        profile.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(profile, stream=out)
+        stats.sort_stats("tottime").print_stats(SHOWN_FUNCTIONS)
+        print(f"\n== {scenario.name}: {method} {path}: {per_request:.1f} ms CPU per request "
+              f"(unprofiled); functions by own time over {PROFILED_REQUESTS} profiled requests:")
+        print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[-4000:])

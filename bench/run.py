@@ -4,6 +4,7 @@
     python bench/run.py --quick             # small scale smoke run, nothing recorded
     python bench/run.py --database postgresql://postgres@127.0.0.1:5432/sd_bench
     python bench/run.py --explain           # also: query plans of every measured page
+    python bench/run.py --profile --only-diagnose   # where each page spends its CPU
 
 Seeds the store once per scale (see ``seed.py``), starts gunicorn on 127.0.0.1 (see
 ``server.py``) and measures each page with one client (latency) and with several
@@ -165,6 +166,9 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--seed-only", action="store_true", help="seed (or check) the store and stop")
     parser.add_argument("--explain", action="store_true", help="print the query plans of each page")
+    parser.add_argument("--profile", action="store_true", help="print where each request spends its CPU")
+    parser.add_argument("--only-diagnose", action="store_true",
+                        help="with --explain/--profile: skip the HTTP measurement")
     parser.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
                         help="write the figures to bench/RESULTS.md (default: not for --quick)")
     args = parser.parse_args(argv)
@@ -180,10 +184,16 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     if args.seed_only:
         return 0
     planned = scenarios(app, seeded, args.concurrency)
-    if args.explain:
+    if args.explain or args.profile:
         import explain
 
-        explain.explain_pages(app, [s for _, s in planned if s and s.expect == 200])
+        measured = [s for _, s in planned if s is not None]
+        if args.explain:
+            explain.explain_pages(app, [s for s in measured if s.expect == 200])
+        if args.profile:
+            explain.profile_pages(app, measured)
+        if args.only_diagnose:
+            return 0
 
     rows: list[results.Row] = []
     DATA_DIR.mkdir(exist_ok=True)

@@ -38,7 +38,7 @@ from flask_supportdesk.models import Message
 from flask_supportdesk.models import Ticket
 
 #: Bump when the generated data changes shape: older seeded databases are rebuilt.
-SEED_VERSION = 2
+SEED_VERSION = 3
 CHUNK = 10_000
 #: Messages on the one long conversation the ticket page is measured on.
 LONG_THREAD = 200
@@ -323,7 +323,9 @@ def _seed(engine: sa.Engine, scale: Scale, *, log: t.Callable[[str], None]) -> S
                 "id": message_id,
                 "ticket_id": ticket_id,
                 "channel": "internal" if internal else "public",
-                "body": BODIES[rng.randrange(len(BODIES))].format(n=f"#{order}", name=author.name),
+                # Unique like real messages: no cache may serve a body rendered for another.
+                "body": BODIES[rng.randrange(len(BODIES))].format(n=f"#{order}", name=author.name)
+                + f"\n\n_Ref. {ticket_id}-{k}-{rng.randrange(10**6):06d}_",
                 "author_id": str(author.id),
                 "author_name": author.name,
                 "author_is_staff": not from_customer,
