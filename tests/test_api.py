@@ -6,14 +6,14 @@ from __future__ import annotations
 import io
 import typing as t
 
+import corpus
 import pytest
 import sqlalchemy as sa
+from conftest import csrf_token
+from conftest import login
 from flask import Flask
 from flask.testing import FlaskClient
 
-import corpus
-from conftest import csrf_token
-from conftest import login
 from flask_supportdesk._state import get_state
 from flask_supportdesk.blueprints.api.schemas import component_schemas
 from flask_supportdesk.blueprints.api.schemas import validate
@@ -81,8 +81,12 @@ def open_ticket(api: Api, **fields: t.Any) -> dict[str, t.Any]:
 def shipping(app: Flask) -> None:
     with app.app_context():
         session = get_state().db.session
-        session.add_all([Department(slug="shipping", name="Shipping"),
-                         Department(slug="old", name="Old", is_active=False)])
+        session.add_all(
+            [
+                Department(slug="shipping", name="Shipping"),
+                Department(slug="old", name="Old", is_active=False),
+            ]
+        )
         session.commit()
 
 
@@ -94,8 +98,12 @@ def shipping(app: Flask) -> None:
 def test_me_for_a_customer_and_for_staff(app) -> None:
     customer = as_user(app, 1).get("/me")
     assert customer.status_code == 200
-    assert customer.json == {"id": "1", "name": "Alice Customer",
-                             "email": "alice@example.com", "staff": False}
+    assert customer.json == {
+        "id": "1",
+        "name": "Alice Customer",
+        "email": "alice@example.com",
+        "staff": False,
+    }
     conforms(app, customer.json, "Me")
     staff = as_user(app, 20).get("/me").json
     assert staff["staff"] is True and staff["role"] == "manager"
@@ -116,16 +124,27 @@ def test_departments_lists_only_active_ones(app, shipping) -> None:
 
 def test_customer_opens_reads_and_lists_a_ticket(app, shipping) -> None:
     api = as_user(app, 1)
-    response = api.post("/tickets", {"subject": "Refund", "body": "Please refund order 1001.",
-                                      "category": "payment", "department": "shipping",
-                                      "reference": {"kind": "order", "id": "1001"}})
+    response = api.post(
+        "/tickets",
+        {
+            "subject": "Refund",
+            "body": "Please refund order 1001.",
+            "category": "payment",
+            "department": "shipping",
+            "reference": {"kind": "order", "id": "1001"},
+        },
+    )
     assert response.status_code == 201
     ticket = response.json
     assert response.headers["Location"] == f"{PREFIX}/tickets/{ticket['number']}"
     assert ticket["status"] == "open" and ticket["source"] == "api"
     assert ticket["department"] == {"slug": "shipping", "name": "Shipping"}
-    assert ticket["reference"] == {"kind": "order", "id": "1001", "label": "Order #1001",
-                                   "url": "/orders/1001"}
+    assert ticket["reference"] == {
+        "kind": "order",
+        "id": "1001",
+        "label": "Order #1001",
+        "url": "/orders/1001",
+    }
     assert ticket["requester"] == {"id": "1", "name": "Alice Customer"}
     assert ticket["created_at"].endswith("Z")
     # A customer never sees the handler level or escalation state.
@@ -142,8 +161,11 @@ def test_customer_opens_reads_and_lists_a_ticket(app, shipping) -> None:
 def test_staff_see_the_staff_shape_and_file_for_a_customer(app) -> None:
     staff = as_user(app, 10)
     ticket = open_ticket(staff, requester="1", priority="high")
-    assert ticket["requester"] == {"id": "1", "name": "Alice Customer",
-                                   "email": "alice@example.com"}
+    assert ticket["requester"] == {
+        "id": "1",
+        "name": "Alice Customer",
+        "email": "alice@example.com",
+    }
     assert ticket["priority"] == "high" and ticket["level"] == "agent"
     conforms(app, ticket, "Ticket")
     # ...and Alice sees it as her own, in the customer shape.
@@ -164,13 +186,23 @@ def test_patch_subject_and_close_as_requester(app) -> None:
 
 def test_patch_everything_as_staff(app, shipping) -> None:
     number = open_ticket(as_user(app, 1))["number"]
-    response = as_user(app, 20).patch(f"/tickets/{number}", {
-        "status": "resolved", "priority": "urgent", "category": "technical",
-        "department": "shipping", "assignee": 10,
-    })
+    response = as_user(app, 20).patch(
+        f"/tickets/{number}",
+        {
+            "status": "resolved",
+            "priority": "urgent",
+            "category": "technical",
+            "department": "shipping",
+            "assignee": 10,
+        },
+    )
     assert response.status_code == 200, response.json
     ticket = response.json
-    assert (ticket["status"], ticket["priority"], ticket["category"]) == ("resolved", "urgent", "technical")
+    assert (ticket["status"], ticket["priority"], ticket["category"]) == (
+        "resolved",
+        "urgent",
+        "technical",
+    )
     assert ticket["assignee"] == {"id": "10", "name": "Ann Agent"}
     assert ticket["department"]["slug"] == "shipping" and ticket["resolved_at"]
     unassigned = as_user(app, 20).patch(f"/tickets/{number}", {"assignee": None}).json
@@ -180,7 +212,10 @@ def test_patch_everything_as_staff(app, shipping) -> None:
 def test_escalate_moves_the_level_up_and_beyond(app, plugin) -> None:
     number = open_ticket(as_user(app, 1))["number"]
     owner = as_user(app, 30)
-    assert as_user(app, 10).post(f"/tickets/{number}/escalate", {"reason": "Refund"}).json["level"] == "manager"
+    assert (
+        as_user(app, 10).post(f"/tickets/{number}/escalate", {"reason": "Refund"}).json["level"]
+        == "manager"
+    )
     assert owner.post(f"/tickets/{number}/escalate").json["level"] == "owner"
     beyond = owner.post(f"/tickets/{number}/escalate", {})
     assert beyond.status_code == 200
@@ -201,8 +236,9 @@ def test_list_filters_sort_and_pages(app, shipping) -> None:
     alice = as_user(app, 1)
     numbers = [open_ticket(alice, subject=f"Question {i}")["number"] for i in range(5)]
     staff = as_user(app, 20)
-    staff.patch(f"/tickets/{numbers[0]}", {"priority": "urgent", "department": "shipping",
-                                           "assignee": "20"})
+    staff.patch(
+        f"/tickets/{numbers[0]}", {"priority": "urgent", "department": "shipping", "assignee": "20"}
+    )
     staff.patch(f"/tickets/{numbers[1]}", {"status": "resolved"})
 
     def listed(api: Api, query: str) -> list[str]:
@@ -229,10 +265,15 @@ def test_list_filters_sort_and_pages(app, shipping) -> None:
 
 def test_bad_list_parameters_are_validation_errors(app) -> None:
     api = as_user(app, 1)
-    for query, field in [("status=lost", "status"), ("sort=secret", "sort"),
-                         ("page=0", "page"), ("page_size=1000", "page_size"),
-                         ("page=x", "page"), ("include=notes", "include"),
-                         ("all=true", "all")]:
+    for query, field in [
+        ("status=lost", "status"),
+        ("sort=secret", "sort"),
+        ("page=0", "page"),
+        ("page_size=1000", "page_size"),
+        ("page=x", "page"),
+        ("include=notes", "include"),
+        ("all=true", "all"),
+    ]:
         response = api.get(f"/tickets?{query}")
         assert response.status_code == 400, query
         assert response.json["error"]["code"] == "validation_error"
@@ -252,7 +293,9 @@ def test_reply_flow_and_catch_up_after_an_id(app) -> None:
     assert reply.status_code == 201
     assert reply.json["author"] == {"id": "10", "name": "Ann Agent", "staff": True}
     conforms(app, reply.json, "Message")
-    note = staff.post(f"/tickets/{number}/messages", {"body": "Courier called.", "channel": "internal"})
+    note = staff.post(
+        f"/tickets/{number}/messages", {"body": "Courier called.", "channel": "internal"}
+    )
     assert note.status_code == 201 and note.json["channel"] == "internal"
     assert alice.get(f"/tickets/{number}").json["status"] == "resolved"
 
@@ -328,16 +371,26 @@ def multipart(fields: dict[str, str], files: list[tuple[str, bytes]]) -> dict[st
 
 def test_open_a_ticket_with_files_and_download_them(app) -> None:
     alice = as_user(app, 1)
-    response = alice.post("/tickets", **multipart(
-        {"subject": "Broken", "body": "See photo", "reference.kind": "order", "reference.id": "1001"},
-        [("photo.png", corpus.png()), ("notes.txt", b"hello\n")],
-    ))
+    response = alice.post(
+        "/tickets",
+        **multipart(
+            {
+                "subject": "Broken",
+                "body": "See photo",
+                "reference.kind": "order",
+                "reference.id": "1001",
+            },
+            [("photo.png", corpus.png()), ("notes.txt", b"hello\n")],
+        ),
+    )
     assert response.status_code == 201, response.json
     assert response.json["reference"]["label"] == "Order #1001"
     number = response.json["number"]
     first = alice.get(f"/tickets/{number}/messages").json["items"][0]
     assert [(a["filename"], a["content_type"]) for a in first["attachments"]] == [
-        ("photo.png", "image/png"), ("notes.txt", "text/plain; charset=utf-8")]
+        ("photo.png", "image/png"),
+        ("notes.txt", "text/plain; charset=utf-8"),
+    ]
     download = alice.get(first["attachments"][0]["url"].removeprefix(PREFIX))
     assert download.status_code == 200 and download.data == corpus.png()
     assert download.headers["Content-Disposition"].startswith("attachment;")
@@ -350,8 +403,12 @@ def test_open_a_ticket_with_files_and_download_them(app) -> None:
 def test_reply_with_files_over_multipart(app) -> None:
     alice = as_user(app, 1)
     number = open_ticket(alice)["number"]
-    response = alice.post(f"/tickets/{number}/messages", **multipart(
-        {"body": "Invoice attached", "client_id": "m-1"}, [("invoice.pdf", corpus.pdf())]))
+    response = alice.post(
+        f"/tickets/{number}/messages",
+        **multipart(
+            {"body": "Invoice attached", "client_id": "m-1"}, [("invoice.pdf", corpus.pdf())]
+        ),
+    )
     assert response.status_code == 201, response.json
     assert [a["filename"] for a in response.json["attachments"]] == ["invoice.pdf"]
     assert response.json["attachments"][0]["size"] == len(corpus.pdf())
@@ -388,8 +445,12 @@ def test_ticket_list_query_count_is_flat(app, alice, agent) -> None:
             while get_state().db.session.scalar(sa.select(sa.func.count(Ticket.id))) < total:
                 ticket = tickets.open_ticket(alice, subject="Hi", body="Hello")
                 tickets.close_ticket(alice, ticket.number)
-                tickets.open_follow_up(alice, ticket.number, body="Again",
-                                       attachments=[attachments.Upload.from_bytes("a.txt", b"a")])
+                tickets.open_follow_up(
+                    alice,
+                    ticket.number,
+                    body="Again",
+                    attachments=[attachments.Upload.from_bytes("a.txt", b"a")],
+                )
         counts.append(count_queries(app, lambda: api.get("/tickets?page_size=50")))
     assert counts[0] == counts[1]
 
@@ -400,8 +461,10 @@ def test_message_list_query_count_is_flat(app, alice, agent) -> None:
     counts = []
     for total in (3, 12):
         while rows(app, Message) < total:
-            api.post(f"/tickets/{number}/messages", **multipart(
-                {"body": "More"}, [("a.txt", b"a"), ("b.txt", b"b")]))
+            api.post(
+                f"/tickets/{number}/messages",
+                **multipart({"body": "More"}, [("a.txt", b"a"), ("b.txt", b"b")]),
+            )
         counts.append(count_queries(app, lambda: api.get(f"/tickets/{number}/messages?limit=50")))
     assert counts[0] == counts[1]
     assert rows(app, Attachment) >= 10
@@ -429,7 +492,10 @@ def test_openapi_describes_every_api_rule(app, client) -> None:
     for name in ("Ticket", "CustomerTicket", "Message", "Attachment", "Error"):
         assert schemas[name]["additionalProperties"] is False, name
     assert document["components"]["securitySchemes"]["csrfToken"] == {
-        "type": "apiKey", "in": "header", "name": "X-CSRFToken"}
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRFToken",
+    }
     # Every reference points at a schema that exists.
     text = str(document)
     for name in {part.split("'")[0] for part in text.split("#/components/schemas/")[1:]}:
@@ -449,8 +515,10 @@ def test_the_validator_catches_what_it_should(app) -> None:
     ref = {"$ref": "#/components/schemas/Error"}
     assert validate(good, ref, components) == {}
     assert validate({"error": {"code": "x", "message": "y", "leak": 1}}, ref, components) == {
-        "error.leak": "Unknown field."}
+        "error.leak": "Unknown field."
+    }
     assert validate({"error": {"code": 1, "message": "y"}}, ref, components) == {
-        "error.code": "Must be string."}
+        "error.code": "Must be string."
+    }
     assert "error.message" in validate({"error": {"code": "x"}}, ref, components)
     assert validate(True, {"type": "integer"}, components) == {"": "Must be integer."}

@@ -14,9 +14,9 @@ from .._common import make_blueprint
 bp = make_blueprint("supportdesk_api", __name__)
 
 # The route modules register their views on ``bp``; imported for that effect only.
-from . import errors  # noqa: E402,F401
 from . import account  # noqa: E402,F401
-from . import tickets  # noqa: E402,F401
-from . import messages  # noqa: E402,F401
 from . import attachments  # noqa: E402,F401
+from . import errors  # noqa: E402,F401
+from . import messages  # noqa: E402,F401
 from . import openapi  # noqa: E402,F401
+from . import tickets  # noqa: E402,F401

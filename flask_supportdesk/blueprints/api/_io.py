@@ -22,6 +22,8 @@ from .schemas import check_request
 _FORM_NOISE = frozenset({"csrf_token"})
 #: Slack for JSON escaping: a character can take up to 12 bytes (a ``\\uXXXX`` pair).
 _JSON_BYTES_PER_CHAR = 12
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_SEND_JSON = "Send a JSON object with Content-Type: application/json."
 #: Ids are 32-bit integers on every database (larger numbers would overflow in SQL).
 MAX_ID = 2**31 - 1
 
@@ -40,11 +42,15 @@ def _reject_constant(name: str) -> t.NoReturn:
 
 
 def _json_object() -> dict[str, t.Any]:
+    # Form encodings first: their body may already have been read by the CSRF check, and
+    # a cross-site form must never pass for an empty JSON body.
+    if request.mimetype in _FORM_TYPES:
+        raise BadRequest(_SEND_JSON)
     raw = request.get_data(cache=True)
     if not raw.strip():
         return {}
     if request.mimetype != "application/json":
-        raise BadRequest("Send a JSON object with Content-Type: application/json.")
+        raise BadRequest(_SEND_JSON)
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting

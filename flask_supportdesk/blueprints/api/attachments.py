@@ -19,8 +19,12 @@ DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
 
 @bp.get("/attachments/<attachment_id>")
-@operation("Download an attachment (only for actors who may read its message)", None,
-           binary=True, errors=(401, 404))
+@operation(
+    "Download an attachment (only for actors who may read its message)",
+    None,
+    binary=True,
+    errors=(401, 404),
+)
 def attachment(attachment_id: str) -> ResponseReturnValue:
     actor = require_actor()
     found, stream = attachments.open_attachment(actor, object_id(attachment_id, "Attachment"))
@@ -36,6 +40,8 @@ def attachment(attachment_id: str) -> ResponseReturnValue:
         etag=False,
         max_age=None,
     )
+    # Werkzeug appends a second charset to text types that already name one.
+    response.headers["Content-Type"] = mimetype
     response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"

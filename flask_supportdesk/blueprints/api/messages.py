@@ -27,14 +27,22 @@ from ._io import read_body
 from .serializers import message_json
 
 MESSAGE_QUERY = (
-    Param("after", {"type": "integer", "minimum": 0}, "Only messages after this id (the last seen)."),
-    Param("limit", {"type": "integer", "minimum": 1}, "At most this many (default: the page size)."),
+    Param(
+        "after", {"type": "integer", "minimum": 0}, "Only messages after this id (the last seen)."
+    ),
+    Param(
+        "limit", {"type": "integer", "minimum": 1}, "At most this many (default: the page size)."
+    ),
 )
 
 
 @bp.get("/tickets/<number>/messages")
-@operation("Messages the actor may read, oldest first", "MessagePage",
-           query=MESSAGE_QUERY, errors=(400, 401, 404))
+@operation(
+    "Messages the actor may read, oldest first",
+    "MessagePage",
+    query=MESSAGE_QUERY,
+    errors=(400, 401, 404),
+)
 def list_messages(number: str) -> ResponseReturnValue:
     actor = require_actor()
     args = query_args(p.name for p in MESSAGE_QUERY)
@@ -65,10 +73,16 @@ def _new_messages() -> t.Iterator[list[Message]]:
 
 
 @bp.post("/tickets/<number>/messages")
-@operation("Post a reply or an internal note (JSON, or multipart with `files`); a repeated "
-           "`client_id` answers 200 with the first message", "Message", status=201,
-           also=(200,), body="MessageCreate", multipart=True,
-           errors=(400, 401, 404, 409, 413, 415))
+@operation(
+    "Post a reply or an internal note (JSON, or multipart with `files`); a repeated "
+    "`client_id` answers 200 with the first message",
+    "Message",
+    status=201,
+    also=(200,),
+    body="MessageCreate",
+    multipart=True,
+    errors=(400, 401, 404, 409, 413, 415),
+)
 def post_message(number: str) -> ResponseReturnValue:
     actor = require_actor()
     data, uploads = read_body("MessageCreate", files=True)
@@ -88,8 +102,12 @@ def post_message(number: str) -> ResponseReturnValue:
 
 
 @bp.patch("/tickets/<number>/messages/<message_id>")
-@operation("Edit a message's body (its author; history is kept)", "Message",
-           body="MessageEdit", errors=(400, 401, 403, 404, 409))
+@operation(
+    "Edit a message's body (its author; history is kept)",
+    "Message",
+    body="MessageEdit",
+    errors=(400, 401, 403, 404, 409),
+)
 def edit_message(number: str, message_id: str) -> ResponseReturnValue:
     actor = require_actor()
     data, _ = read_body("MessageEdit")

@@ -40,7 +40,7 @@ _ID_PARAMS = {"message_id", "attachment_id"}
 
 def openapi_path(rule: Rule, prefix: str) -> str:
     """``/tickets/<number>`` as ``/tickets/{number}``, relative to the API prefix."""
-    return _ARGUMENT.sub(r"{\1}", rule.rule[len(prefix):]) or "/"
+    return _ARGUMENT.sub(r"{\1}", rule.rule[len(prefix) :]) or "/"
 
 
 def _error(status: int) -> dict[str, t.Any]:
@@ -53,7 +53,7 @@ def _error(status: int) -> dict[str, t.Any]:
 def _form_schema(body: Schema) -> Schema:
     """The multipart form of a JSON body: flat text fields plus the files."""
     properties: dict[str, Schema] = {}
-    for name, schema in body["properties"].items():
+    for name in body["properties"]:
         if name == "reference":
             properties["reference.kind"] = {"type": "string"}
             properties["reference.id"] = {"type": "string"}
@@ -64,8 +64,12 @@ def _form_schema(body: Schema) -> Schema:
         "items": {"type": "string", "contentMediaType": "application/octet-stream"},
     }
     properties["csrf_token"] = {"type": "string"}
-    return {"type": "object", "properties": properties, "required": body.get("required", []),
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": body.get("required", []),
+        "additionalProperties": False,
+    }
 
 
 def _operation(
@@ -83,8 +87,13 @@ def _operation(
         for argument in sorted(rule.arguments)
     ]
     parameters += [
-        {"name": p.name, "in": "query", "required": False, "schema": p.schema,
-         "description": p.description}
+        {
+            "name": p.name,
+            "in": "query",
+            "required": False,
+            "schema": p.schema,
+            "description": p.description,
+        }
         for p in op.query
     ]
     if op.binary:

@@ -104,8 +104,11 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
     staff_ticket_fields: dict[str, Schema] = {
         **customer_ticket_fields,
         "requester": _obj(
-            {"id": {"type": ["string", "null"]}, "name": {"type": "string"},
-             "email": {"type": "string"}},
+            {
+                "id": {"type": ["string", "null"]},
+                "name": {"type": "string"},
+                "email": {"type": "string"},
+            },
             ["id", "name", "email"],
         ),
         "level": {"type": "string"},
@@ -142,9 +145,7 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
             {"id": {"type": "integer"}, "slug": {"type": "string"}, "name": {"type": "string"}},
             ["id", "slug", "name"],
         ),
-        "DepartmentList": _obj(
-            {"items": {"type": "array", "items": ref("Department")}}, ["items"]
-        ),
+        "DepartmentList": _obj({"items": {"type": "array", "items": ref("Department")}}, ["items"]),
         "CustomerTicket": _obj(customer_ticket_fields, list(customer_ticket_fields)),
         "Ticket": _obj(staff_ticket_fields, list(staff_ticket_fields)),
         "AnyTicket": {"anyOf": [ref("CustomerTicket"), ref("Ticket")]},
@@ -203,8 +204,10 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
                 "priority": {"type": ["string", "null"], "enum": [*_values(Priority), None]},
                 "reference": nullable(
                     _obj(
-                        {"kind": {"type": "string", "minLength": 1},
-                         "id": {"type": ["string", "integer"], "minLength": 1}},
+                        {
+                            "kind": {"type": "string", "minLength": 1},
+                            "id": {"type": ["string", "integer"], "minLength": 1},
+                        },
                         ["kind", "id"],
                     )
                 ),

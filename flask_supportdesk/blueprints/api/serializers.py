@@ -64,9 +64,7 @@ def ticket_json(
         "source": ticket.source.value,
         "requester": {"id": ticket.requester_id, "name": ticket.requester_name},
         "assignee": (
-            {"id": ticket.assignee_id, "name": ticket.assignee_name}
-            if ticket.assignee_id
-            else None
+            {"id": ticket.assignee_id, "name": ticket.assignee_name} if ticket.assignee_id else None
         ),
         "reference": (
             {

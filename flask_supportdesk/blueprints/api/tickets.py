@@ -31,7 +31,9 @@ _TEXT = {"type": "string"}
 
 TICKET_QUERY = (
     Param("status", {"type": "string", "enum": [s.value for s in Status]}, "Only this status."),
-    Param("priority", {"type": "string", "enum": [p.value for p in Priority]}, "Only this priority."),
+    Param(
+        "priority", {"type": "string", "enum": [p.value for p in Priority]}, "Only this priority."
+    ),
     Param("department", _TEXT, "A department slug, or `none`."),
     Param("assignee", _TEXT, "A staff id, `me` or `none`."),
     Param("source", {"type": "string", "enum": [s.value for s in Source]}, "Only this source."),
@@ -50,8 +52,12 @@ _STAFF_ONLY_ON_OPEN = ("priority", "requester")
 
 
 @bp.get("/tickets")
-@operation("Tickets the actor may see, filtered and paginated", "TicketPage",
-           query=TICKET_QUERY, errors=(400, 401))
+@operation(
+    "Tickets the actor may see, filtered and paginated",
+    "TicketPage",
+    query=TICKET_QUERY,
+    errors=(400, 401),
+)
 def list_tickets() -> ResponseReturnValue:
     actor = require_actor()
     args = query_args(p.name for p in TICKET_QUERY)
@@ -74,8 +80,14 @@ def list_tickets() -> ResponseReturnValue:
 
 
 @bp.post("/tickets")
-@operation("Open a ticket (JSON, or multipart with `files`)", "AnyTicket", status=201,
-           body="TicketCreate", multipart=True, errors=(400, 401, 413, 415))
+@operation(
+    "Open a ticket (JSON, or multipart with `files`)",
+    "AnyTicket",
+    status=201,
+    body="TicketCreate",
+    multipart=True,
+    errors=(400, 401, 413, 415),
+)
 def create_ticket() -> ResponseReturnValue:
     actor = require_actor()
 
@@ -85,7 +97,8 @@ def create_ticket() -> ResponseReturnValue:
         return {
             name: "Only staff may set this field."
             for name in _STAFF_ONLY_ON_OPEN
-            if data.get(name) not in (None, "") and not (name == "requester" and str(data[name]) == actor.id)
+            if data.get(name) not in (None, "")
+            and not (name == "requester" and str(data[name]) == actor.id)
         }
 
     data, uploads = read_body("TicketCreate", files=True, guard=staff_only)
@@ -134,8 +147,12 @@ def _refused_changes(actor: Actor, number: str, data: t.Mapping[str, t.Any]) -> 
 
 
 @bp.patch("/tickets/<number>")
-@operation("Change a ticket: subject and closing (requester); anything (staff)", "AnyTicket",
-           body="TicketUpdate", errors=(400, 401, 404, 409))
+@operation(
+    "Change a ticket: subject and closing (requester); anything (staff)",
+    "AnyTicket",
+    body="TicketUpdate",
+    errors=(400, 401, 404, 409),
+)
 def update_ticket(number: str) -> ResponseReturnValue:
     actor = require_actor()
     data, _ = read_body("TicketUpdate", guard=lambda raw: _refused_changes(actor, number, raw))
@@ -143,8 +160,12 @@ def update_ticket(number: str) -> ResponseReturnValue:
 
 
 @bp.post("/tickets/<number>/escalate")
-@operation("Escalate one level up (beyond the top through platform support)", "Ticket",
-           body="Escalation", errors=(400, 401, 403, 404, 409))
+@operation(
+    "Escalate one level up (beyond the top through platform support)",
+    "Ticket",
+    body="Escalation",
+    errors=(400, 401, 403, 404, 409),
+)
 def escalate_ticket(number: str) -> ResponseReturnValue:
     actor = require_actor()
     data, _ = read_body("Escalation")
