@@ -168,7 +168,7 @@ def new_ticket() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _render_new_ticket(actor, form, 400 if form.is_submitted() else 200)
     try:
-        ticket = tickets.open_ticket(
+        opened = tickets.open_ticket(
             actor,
             subject=form.subject.data,
             body=form.body.data,
@@ -179,8 +179,8 @@ def new_ticket() -> ResponseReturnValue:
         )
     except FORM_ERRORS as exc:
         return _render_new_ticket(actor, form, _form_failed(form, exc))
-    flash(f"Your ticket {ticket.number} was sent. We will get back to you soon.", "success")
-    return redirect(url_for(".ticket", number=ticket.number))
+    flash(f"Your ticket {opened.number} was sent. We will get back to you soon.", "success")
+    return redirect(url_for(".ticket", number=opened.number))
 
 
 # -------------------------------------------------------------------------------------
@@ -189,28 +189,27 @@ def new_ticket() -> ResponseReturnValue:
 
 
 def _render_thread(
-    actor: Actor,
-    ticket: Ticket,
-    *,
-    reply_form: ReplyForm | None = None,
-    subject_form: EditSubjectForm | None = None,
-    follow_up_form: FollowUpForm | None = None,
-    status: int = 200,
+    actor: Actor, ticket: Ticket, *, status: int = 200, **failed: FlaskForm
 ) -> ResponseReturnValue:
-    """The thread page; a form that failed is passed in so its input and errors show."""
+    """The thread page with its forms.
+
+    :param failed: A form that failed, by its name in the page (``reply_form``,
+        ``subject_form``, ``follow_up_form``): shown again with its input and errors.
+    """
     thread = messages.list_messages(actor, ticket)
-    if subject_form is None:
-        subject_form = EditSubjectForm(formdata=None, subject=ticket.subject)
+    forms: dict[str, FlaskForm] = {
+        "reply_form": ReplyForm(formdata=None),
+        "subject_form": EditSubjectForm(formdata=None, subject=ticket.subject),
+        "follow_up_form": FollowUpForm(formdata=None),
+        **failed,
+    }
     return (
         render(
             "supportdesk/portal/ticket.html",
             ticket=ticket,
             thread=thread,
             editable={m.id for m in thread if policy.can_edit_message(actor, ticket, m)},
-            reply_form=reply_form or ReplyForm(formdata=None),
-            subject_form=subject_form,
-            follow_up_form=follow_up_form or FollowUpForm(formdata=None),
-            close_form=ConfirmForm(formdata=None),
+            **forms,
         ),
         status,
     )
