@@ -16,6 +16,7 @@ from wtforms import HiddenField
 from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 from wtforms.validators import Optional
 
@@ -24,8 +25,9 @@ from .models import Priority
 from .models import Status
 from .services.attachments import Upload
 
-STATUS_CHOICES = [(s.value, s.staff_label) for s in Status]
-PRIORITY_CHOICES = [(p.value, p.value.capitalize()) for p in Priority]
+# SelectChoice, not tuples: WTForms 3.3 deprecates tuple choices given at class level.
+STATUS_CHOICES = [SelectChoice(s.value, s.staff_label) for s in Status]
+PRIORITY_CHOICES = [SelectChoice(p.value, p.value.capitalize()) for p in Priority]
 
 
 class _FilesMixin:
@@ -91,7 +93,7 @@ class ConfirmForm(FlaskForm):
 class StaffReplyForm(_FilesMixin, FlaskForm):
     body = TextAreaField("Reply", validators=[DataRequired()])
     internal = BooleanField("Internal note (staff only)")
-    status = SelectField("Set status", choices=[("", "Default")] + STATUS_CHOICES, validators=[Optional()])
+    status = SelectField("Set status", choices=[SelectChoice("", "Default"), *STATUS_CHOICES], validators=[Optional()])
     priority = SelectField("Priority", choices=PRIORITY_CHOICES)
     assignee = SelectField("Assignee", choices=[], validate_choice=False)
 

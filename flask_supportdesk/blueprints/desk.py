@@ -1,7 +1,564 @@
-"""Staff desk: counters, ticket lists, ticket page, replies, escalation, departments."""
+"""Staff desk: counters, ticket lists, ticket page, replies, escalation, departments.
+
+Every view is thin: it parses the request, calls one service function and renders or
+redirects (post/redirect/get). Who may see what is decided by :mod:`..policy`; the
+desk only adds the gate "staff only" in front of every URL. A service error on a form
+is shown on the page it came from with the error's status (400, 403, 409, ...), so a
+failed submit never loses what was typed.
+"""
 
 from __future__ import annotations
 
+import typing as t
+
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+
+from .. import policy
+from .._state import get_state
+from ..errors import Forbidden
+from ..errors import NotFound
+from ..errors import SupportDeskError
+from ..errors import ValidationError
+from ..forms import ConfirmForm
+from ..forms import DepartmentForm
+from ..forms import EditMessageForm
+from ..forms import EscalateForm
+from ..forms import StaffNewTicketForm
+from ..forms import StaffReplyForm
+from ..forms import TicketFieldsForm
+from ..forms import show_error
+from ..models import Channel
+from ..models import Department
+from ..models import Priority
+from ..models import Source
+from ..models import Status
+from ..models import Ticket
+from ..services import departments as _departments
+from ..services import escalation
+from ..services import listing
+from ..services import messages as _messages
+from ..services import tickets as _tickets
+from ..services import timeline
+from ..values import Actor
+from ._common import current_actor
 from ._common import make_blueprint
+from ._common import register_html_errors
+from ._common import render
 
 bp = make_blueprint("supportdesk_desk", __name__)
+register_html_errors(bp)
+
+#: Sort choices of the list: ``(value, label)``; a leading ``-`` is descending.
+SORT_CHOICES = (
+    ("-updated", "Updated, newest first"),
+    ("updated", "Updated, oldest first"),
+    ("-created", "Created, newest first"),
+    ("created", "Created, oldest first"),
+    ("-priority", "Priority, highest first"),
+    ("priority", "Priority, lowest first"),
+    ("number", "Number, A-Z"),
+    ("-number", "Number, Z-A"),
+)
+TAB_LABELS = (
+    ("submitted", "Submitted"),
+    ("mine", "My open"),
+    ("all", "All"),
+    ("closed", "Closed"),
+)
+#: The four counters at the top of the desk, each a link filtering the list.
+COUNTERS = (
+    (Status.OPEN, "Open"),
+    (Status.PENDING_ADMIN, "Waiting admin"),
+    (Status.PENDING_CUSTOMER, "Waiting customer"),
+    (Status.RESOLVED, "Resolved"),
+)
+#: The reply box's "" status: what the service does when staff pick nothing.
+DEFAULT_STATUS_LABEL = "Waiting customer (notes keep the status)"
+
+
+@bp.before_request
+def require_desk_staff() -> ResponseReturnValue | None:
+    """Every desk URL is for staff: anonymous users go to the host's login, customers
+    get a 403 page."""
+    actor = current_actor()
+    if actor is None:
+        # Flask-Login redirects to the host's login view, or answers 401 without one.
+        return t.cast(ResponseReturnValue, current_app.login_manager.unauthorized())  # type: ignore[attr-defined]
+    if not policy.is_staff(actor):
+        raise Forbidden("The staff desk is only for the store's staff.")
+    return None
+
+
+def _actor() -> Actor:
+    # require_desk_staff has run: there is a staff actor.
+    return t.cast(Actor, current_actor())
+
+
+def _staff_ticket(actor: Actor, number: str) -> Ticket:
+    """A ticket the actor handles as staff.
+
+    :raises NotFound: not visible to the actor.
+    :raises Forbidden: the actor's own request (they follow it in the portal instead).
+    """
+    ticket = policy.get_ticket(actor, number)
+    policy.require_staff(actor, ticket, "open this ticket in the desk; it is your own request")
+    return ticket
+
+
+# -------------------------------------------------------------------------------------
+# The list
+# -------------------------------------------------------------------------------------
+
+
+def _filter_options() -> dict[str, list[tuple[str, str]] | list[int]]:
+    """The choices of the filter form (the form itself keeps the request's values)."""
+    config = get_state().config
+    any_ = [("", "Any")]
+    return {
+        "status_options": any_ + [(s.value, s.staff_label) for s in Status],
+        "priority_options": any_ + [(p.value, p.value.capitalize()) for p in Priority],
+        "department_options": any_
+        + [("none", "No department")]
+        + [(d.slug, d.name) for d in _departments.list_departments(include_inactive=True)],
+        "assignee_options": any_
+        + [("me", "Me"), ("none", "Unassigned")]
+        + [(m.id, m.name) for m in get_state().hooks.staff_members()],
+        "source_options": any_ + [(s.value, s.value.replace("_", " ").capitalize()) for s in Source],
+        "page_sizes": sorted(
+            n for n in {config.page_size, 50, config.max_page_size} if n <= config.max_page_size
+        ),
+    }
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """Counters, tabs, filters and one page of tickets."""
+    actor = _actor()
+    args = request.args
+    tab = args.get("tab") or "submitted"
+    sort = args.get("sort") or "-updated"
+    error: SupportDeskError | None = None
+    try:
+        page = listing.desk_tickets(
+            actor,
+            tab=tab,
+            filters=listing.TicketFilters.parse(args),
+            sort=sort,
+            page=args.get("page"),
+            page_size=args.get("page_size"),
+        )
+    except ValidationError as exc:
+        error = exc
+        page = listing.Page([], 1, get_state().config.page_size, has_next=False)
+    html = render(
+        "supportdesk/desk/index.html",
+        page=page,
+        tab=tab,
+        tabs=TAB_LABELS,
+        sort=sort,
+        sort_choices=SORT_CHOICES,
+        counters=listing.desk_counters(actor),
+        counter_labels=COUNTERS,
+        error=error,
+        **_filter_options(),
+    )
+    return html, (error.status if error else 200)
+
+
+# -------------------------------------------------------------------------------------
+# The ticket page
+# -------------------------------------------------------------------------------------
+
+
+def _assignee_choices(ticket: Ticket | None = None) -> list[tuple[str, str]]:
+    choices = [("", "Unassigned")]
+    choices += [(member.id, member.name) for member in get_state().hooks.staff_members()]
+    if ticket is not None and ticket.assignee_id and ticket.assignee_id not in dict(choices):
+        # Someone who left the staff list stays visible until reassigned.
+        choices.append((ticket.assignee_id, ticket.assignee_name or ticket.assignee_id))
+    return choices
+
+
+def _department_choices(ticket: Ticket | None = None) -> list[tuple[str, str]]:
+    choices = [("", "No department")]
+    choices += [(d.slug, d.name) for d in _tickets.active_departments()]
+    current = ticket.department if ticket is not None else None
+    if current is not None and current.slug not in dict(choices):
+        choices.append((current.slug, f"{current.name} (inactive)"))
+    return choices
+
+
+def _category_choices(current: str | None = None) -> list[tuple[str, str]]:
+    names = list(get_state().config.categories)
+    if current and current not in names:
+        names.append(current)
+    return [(name, name.capitalize()) for name in names]
+
+
+def _reply_form(ticket: Ticket, assignees: list[tuple[str, str]]) -> StaffReplyForm:
+    form = StaffReplyForm(
+        data=None if request.method == "POST" else {
+            "priority": ticket.priority.value,
+            "assignee": ticket.assignee_id or "",
+        }
+    )
+    form.status.choices = [("", DEFAULT_STATUS_LABEL)] + [
+        (s.value, s.staff_label) for s in Status
+    ]
+    form.assignee.choices = assignees
+    return form
+
+
+def _fields_form(ticket: Ticket, assignees: list[tuple[str, str]]) -> TicketFieldsForm:
+    form = TicketFieldsForm(
+        data=None if request.method == "POST" else {
+            "status": ticket.status.value,
+            "priority": ticket.priority.value,
+            "category": ticket.category,
+            "department": ticket.department.slug if ticket.department else "",
+            "assignee": ticket.assignee_id or "",
+        }
+    )
+    form.category.choices = _category_choices(ticket.category)
+    form.department.choices = _department_choices(ticket)
+    form.assignee.choices = assignees
+    # The reply box on the same page has fields of the same names: keep HTML ids unique.
+    for name in ("status", "priority", "category", "department", "assignee"):
+        form[name].id = form[name].label.field_id = f"sd-fields-{name}"
+    return form
+
+
+def _escalation_action(actor: Actor, ticket: Ticket) -> dict[str, t.Any]:
+    """What the escalate button says, whether this actor may press it, and otherwise
+    a note on where the ticket is."""
+    scope = policy.require_staff(actor, ticket)
+    roles = scope.roles
+    current = roles.index(ticket.level) if ticket.level in roles else 0
+    if ticket.escalated_beyond_at is not None:
+        label, possible = f"Handed to platform support ({ticket.escalated_beyond_ref})", False
+    elif current + 1 < len(roles):
+        label, possible = f"Escalate to {roles[current + 1]}", True
+    else:
+        label, possible = "Hand to platform support", True
+    allowed = possible and not ticket.is_closed and scope.level >= current
+    if ticket.escalated_beyond_at is not None:
+        note = label
+    elif not allowed and not ticket.is_closed:
+        note = f"Handled at the {ticket.level} level"
+    else:
+        note = ""
+    return {"label": label, "allowed": allowed, "note": note}
+
+
+def _render_ticket(
+    actor: Actor,
+    ticket: Ticket,
+    *,
+    status: int = 200,
+    reply_form: StaffReplyForm | None = None,
+    fields_form: TicketFieldsForm | None = None,
+    escalate_form: EscalateForm | None = None,
+    resolve_form: ConfirmForm | None = None,
+    active_pane: str = "main",
+) -> ResponseReturnValue:
+    """The ticket page; the POST views pass their failed form back to show its errors."""
+    assignees = _assignee_choices(ticket)
+    # One query for every message (attachments come in one more): the page's query
+    # count does not grow with the thread.
+    thread = _messages.list_messages(actor, ticket)
+    public = [m for m in thread if m.channel is Channel.PUBLIC]
+    internal = [m for m in thread if m.channel is Channel.INTERNAL]
+    editable = {m.id for m in thread if policy.can_edit_message(actor, ticket, m)}
+    html = render(
+        "supportdesk/desk/ticket.html",
+        ticket=ticket,
+        public_messages=public,
+        internal_messages=internal,
+        editable=editable,
+        events=timeline.list_events(actor, ticket),
+        escalation=_escalation_action(actor, ticket),
+        reply_form=reply_form or _reply_form(ticket, assignees),
+        fields_form=fields_form or _fields_form(ticket, assignees),
+        escalate_form=escalate_form or EscalateForm(formdata=None),
+        resolve_form=resolve_form or ConfirmForm(formdata=None),
+        active_pane=active_pane,
+    )
+    return html, status
+
+
+def _failed(
+    actor: Actor, number: str, form: FlaskForm, exc: SupportDeskError, **forms: t.Any
+) -> ResponseReturnValue:
+    """Re-render the ticket page with a service error on ``form`` (404s stay 404s)."""
+    if isinstance(exc, NotFound):
+        raise exc
+    show_error(form, exc)
+    return _render_ticket(actor, _staff_ticket(actor, number), status=exc.status, **forms)
+
+
+@bp.get("/tickets/<number>")
+def ticket(number: str) -> ResponseReturnValue:
+    """Summary, Main and Internal threads, reply box, fields, escalation and timeline."""
+    actor = _actor()
+    return _render_ticket(actor, _staff_ticket(actor, number))
+
+
+@bp.post("/tickets/<number>/reply")
+def reply(number: str) -> ResponseReturnValue:
+    """Post a public reply or an internal note, with status, priority and assignee."""
+    actor = _actor()
+    ticket = _staff_ticket(actor, number)
+    form = _reply_form(ticket, _assignee_choices(ticket))
+    internal = bool(form.internal.data)
+    pane = "internal" if internal else "main"
+    if not form.validate():
+        return _render_ticket(actor, ticket, status=400, reply_form=form, active_pane=pane)
+    # Only what the staff member really changed: an untouched select is not a change.
+    changes: dict[str, t.Any] = {}
+    if form.priority.data != ticket.priority.value:
+        changes["priority"] = form.priority.data
+    if (form.assignee.data or "") != (ticket.assignee_id or ""):
+        changes["assignee"] = form.assignee.data or None
+    try:
+        message = _messages.post_message(
+            actor,
+            number,
+            form.body.data,
+            channel=Channel.INTERNAL if internal else Channel.PUBLIC,
+            status=form.status.data or None,
+            changes=changes,
+            attachments=form.uploads(),
+        )
+    except SupportDeskError as exc:
+        return _failed(actor, number, form, exc, reply_form=form, active_pane=pane)
+    flash("Internal note added." if internal else "Reply sent.", "success")
+    return redirect(url_for(".ticket", number=number, _anchor=f"m{message.id}"))
+
+
+@bp.post("/tickets/<number>/update")
+def update(number: str) -> ResponseReturnValue:
+    """Change status, priority, category, department or assignee."""
+    actor = _actor()
+    ticket = _staff_ticket(actor, number)
+    form = _fields_form(ticket, _assignee_choices(ticket))
+    if not form.validate():
+        return _render_ticket(actor, ticket, status=400, fields_form=form)
+    current = {
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+        "category": ticket.category,
+        "department": ticket.department.slug if ticket.department else "",
+        "assignee": ticket.assignee_id or "",
+    }
+    changes = {
+        name: (value or None) for name, value in form.data.items()
+        if name in current and (value or "") != current[name]
+    }
+    try:
+        _tickets.update_ticket(actor, number, changes)
+    except SupportDeskError as exc:
+        return _failed(actor, number, form, exc, fields_form=form)
+    flash("Ticket updated." if changes else "Nothing changed.", "success")
+    return redirect(url_for(".ticket", number=number))
+
+
+@bp.post("/tickets/<number>/escalate")
+def escalate(number: str) -> ResponseReturnValue:
+    """One level up the staff hierarchy, or to platform support from the top."""
+    actor = _actor()
+    ticket = _staff_ticket(actor, number)
+    form = EscalateForm()
+    if not form.validate():
+        return _render_ticket(actor, ticket, status=400, escalate_form=form)
+    try:
+        ticket = escalation.escalate(actor, number, reason=form.reason.data or "")
+    except SupportDeskError as exc:
+        return _failed(actor, number, form, exc, escalate_form=form)
+    if ticket.escalated_beyond_at is not None:
+        flash(f"Handed to platform support ({ticket.escalated_beyond_ref}).", "success")
+    else:
+        flash(f"Escalated to {ticket.level}.", "success")
+    return redirect(url_for(".ticket", number=number))
+
+
+@bp.post("/tickets/<number>/resolve")
+def resolve(number: str) -> ResponseReturnValue:
+    """Mark the ticket resolved (the customer can still reopen it by replying)."""
+    actor = _actor()
+    _staff_ticket(actor, number)
+    form = ConfirmForm()
+    try:
+        if not form.validate():
+            raise ValidationError()
+        _tickets.update_ticket(actor, number, {"status": Status.RESOLVED})
+    except SupportDeskError as exc:
+        return _failed(actor, number, form, exc, resolve_form=form)
+    flash("Ticket resolved.", "success")
+    return redirect(url_for(".ticket", number=number))
+
+
+@bp.route("/messages/<int:message_id>/edit", methods=["GET", "POST"])
+def edit_message(message_id: int) -> ResponseReturnValue:
+    """Edit one's own message; earlier versions are kept and listed."""
+    actor = _actor()
+    message = _messages.get_message(actor, message_id)
+    ticket = _staff_ticket(actor, message.ticket.number)
+    form = EditMessageForm(data=None if request.method == "POST" else {"body": message.body})
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                _messages.edit_message(actor, message_id, form.body.data)
+            except SupportDeskError as exc:
+                if isinstance(exc, NotFound):
+                    raise
+                show_error(form, exc)
+                status = exc.status
+            else:
+                flash("Message updated.", "success")
+                return redirect(url_for(".ticket", number=ticket.number, _anchor=f"m{message_id}"))
+        else:
+            status = 400
+    elif not policy.can_edit_message(actor, ticket, message):
+        policy.check_edit_message(actor, ticket, message)  # raises the precise reason
+    html = render(
+        "supportdesk/desk/edit_message.html",
+        ticket=ticket,
+        message=message,
+        form=form,
+        revisions=_messages.revisions(actor, message_id),
+    )
+    return html, status
+
+
+# -------------------------------------------------------------------------------------
+# Staff files a ticket
+# -------------------------------------------------------------------------------------
+
+
+def _find_requester(value: str | None) -> Actor | None:
+    """The customer named by an e-mail or a host user id; ``None`` when left empty.
+
+    :raises ValidationError: nobody matches.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    hooks = get_state().hooks
+    if "@" in value:
+        found = hooks.find_user(value.lower()) or hooks.find_user(value)
+    else:
+        found = hooks.load_user(value)
+    if found is None:
+        raise ValidationError(fields={"requester": "No customer with this e-mail or id."})
+    return found
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new_ticket() -> ResponseReturnValue:
+    """File a ticket for a customer (by e-mail or id) or, left empty, for oneself."""
+    actor = _actor()
+    form = StaffNewTicketForm()
+    form.category.choices = _category_choices()
+    form.department.choices = _department_choices()
+    if request.method == "GET":
+        form.category.data = form.category.data or get_state().config.default_category
+        return render("supportdesk/desk/new_ticket.html", form=form)
+    if not form.validate():
+        return render("supportdesk/desk/new_ticket.html", form=form), 400
+    try:
+        requester = _find_requester(form.requester.data)
+        order = (form.order.data or "").strip().lstrip("#")
+        ticket = _tickets.open_ticket(
+            actor,
+            subject=form.subject.data,
+            body=form.body.data,
+            category=form.category.data,
+            department=form.department.data or None,
+            priority=form.priority.data,
+            reference={"kind": "order", "id": order} if order else None,
+            source=Source.STAFF,
+            requester_id=requester.id if requester else None,
+            attachments=form.uploads(),
+        )
+    except SupportDeskError as exc:
+        show_error(form, exc)
+        return render("supportdesk/desk/new_ticket.html", form=form), exc.status
+    flash(f"Ticket {ticket.number} filed.", "success")
+    if ticket.requester_id == actor.id:
+        # One's own request is followed as a customer: the desk never lists it.
+        return redirect(url_for("supportdesk_portal.ticket", number=ticket.number))
+    return redirect(url_for(".ticket", number=ticket.number))
+
+
+# -------------------------------------------------------------------------------------
+# Departments (store owners)
+# -------------------------------------------------------------------------------------
+
+
+def _require_departments_manager() -> Actor:
+    actor = _actor()
+    policy.require_manage_departments(actor)
+    return actor
+
+
+@bp.route("/departments", methods=["GET", "POST"])
+def departments() -> ResponseReturnValue:
+    """Every department, and a form to add one."""
+    actor = _require_departments_manager()
+    form = DepartmentForm()
+    status = 200
+    if request.method == "POST":
+        try:
+            if not form.validate():
+                raise ValidationError()
+            department = _departments.create_department(
+                actor, name=form.name.data, slug=form.slug.data, description=form.description.data
+            )
+        except SupportDeskError as exc:
+            show_error(form, exc)
+            status = exc.status
+        else:
+            flash(f"Department {department.name} created.", "success")
+            return redirect(url_for(".departments"))
+    html = render(
+        "supportdesk/desk/departments.html",
+        departments=_departments.list_departments(include_inactive=True),
+        form=form,
+    )
+    return html, status
+
+
+@bp.route("/departments/<int:department_id>/edit", methods=["GET", "POST"])
+def edit_department(department_id: int) -> ResponseReturnValue:
+    """Rename, describe or (de)activate a department; its slug never changes."""
+    actor = _require_departments_manager()
+    department: Department = _departments.get_department(department_id)
+    form = DepartmentForm(obj=None if request.method == "POST" else department)
+    status = 200
+    if request.method == "POST":
+        try:
+            if not form.validate():
+                raise ValidationError()
+            _departments.update_department(
+                actor,
+                department_id,
+                name=form.name.data,
+                description=form.description.data,
+                is_active=bool(form.is_active.data),
+            )
+        except SupportDeskError as exc:
+            show_error(form, exc)
+            status = exc.status
+        else:
+            flash("Department saved.", "success")
+            return redirect(url_for(".departments"))
+    html = render("supportdesk/desk/department_form.html", department=department, form=form)
+    return html, status
+

@@ -1,0 +1,167 @@
+/* flask-supportdesk staff desk: keyboard shortcuts and the Main / Internal tabs.
+   Progressive enhancement only: every page works without it (both panes show, rows
+   and buttons are ordinary links and forms). Loaded with `defer`; no inline scripts,
+   since the desk's Content-Security-Policy forbids them.
+
+   Shortcuts (ignored while typing in a field):
+     j / k    move the selection in the ticket list     Enter  open the selected ticket
+     n / p    next / previous ticket (of the last list)  /      focus the search box
+     r        focus the reply box                        i      toggle "internal note"
+     Ctrl+Enter (or Cmd+Enter) in the reply box sends it. */
+(function () {
+  "use strict";
+
+  var LIST_KEY = "supportdesk.desk.list";
+
+  function typing(target) {
+    if (!target || !target.tagName) { return false; }
+    var tag = target.tagName.toLowerCase();
+    return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
+  }
+
+  /* ---- the ticket list: j/k selection, Enter opens, remembered for n/p ---- */
+
+  function listRows() {
+    return Array.prototype.slice.call(document.querySelectorAll("[data-sd-list] tr[data-href]"));
+  }
+
+  function select(rows, index) {
+    rows.forEach(function (row) { row.classList.remove("sd-selected"); row.removeAttribute("aria-selected"); });
+    if (!rows.length) { return -1; }
+    index = Math.max(0, Math.min(rows.length - 1, index));
+    rows[index].classList.add("sd-selected");
+    rows[index].setAttribute("aria-selected", "true");
+    rows[index].scrollIntoView({ block: "nearest" });
+    return index;
+  }
+
+  function rememberList(rows) {
+    // The ticket page's n/p walk the list the agent came from (this tab only).
+    try {
+      sessionStorage.setItem(LIST_KEY, JSON.stringify(rows.map(function (row) {
+        return row.getAttribute("data-href");
+      })));
+    } catch (e) { /* storage disabled: n/p simply do nothing */ }
+  }
+
+  function neighbour(step) {
+    var urls;
+    try { urls = JSON.parse(sessionStorage.getItem(LIST_KEY) || "[]"); } catch (e) { urls = []; }
+    var here = urls.indexOf(window.location.pathname);
+    if (here === -1) { return null; }
+    return urls[here + step] || null;
+  }
+
+  /* ---- the ticket page: Main / Internal tabs and the reply box ---- */
+
+  function setupTabs() {
+    var tablist = document.querySelector("[data-sd-tablist]");
+    if (!tablist) { return null; }
+    var tabs = Array.prototype.slice.call(tablist.querySelectorAll("[data-sd-tab]"));
+    function show(name) {
+      tabs.forEach(function (tab) {
+        var active = tab.getAttribute("data-sd-tab") === name;
+        tab.setAttribute("aria-selected", active ? "true" : "false");
+        tab.tabIndex = active ? 0 : -1;
+        var pane = document.querySelector('[data-sd-pane="' + tab.getAttribute("data-sd-tab") + '"]');
+        if (pane) { pane.hidden = !active; }
+      });
+    }
+    tabs.forEach(function (tab) {
+      tab.addEventListener("click", function () { show(tab.getAttribute("data-sd-tab")); });
+    });
+    var selected = tablist.querySelector('[aria-selected="true"]') || tabs[0];
+    tablist.hidden = false;
+    document.documentElement.classList.add("sd-js-tabs");
+    show(selected.getAttribute("data-sd-tab"));
+    return show;
+  }
+
+  function setupReply(showPane) {
+    var box = document.querySelector("[data-sd-reply]");
+    if (!box) { return null; }
+    var body = box.querySelector("[data-sd-reply-body]");
+    var internal = box.querySelector("[data-sd-internal]");
+    var form = body ? body.form : null;
+    function sync() {
+      // A note is written on the Internal tab, tinted like the notes it joins.
+      var isNote = internal && internal.checked;
+      box.classList.toggle("sd-reply-internal", !!isNote);
+      if (showPane) { showPane(isNote ? "internal" : "main"); }
+    }
+    if (internal) { internal.addEventListener("change", sync); }
+    if (body && form) {
+      body.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+          event.preventDefault();
+          if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+        }
+      });
+    }
+    return {
+      focus: function () { if (body) { body.focus(); } },
+      toggleInternal: function () {
+        if (!internal) { return; }
+        internal.checked = !internal.checked;
+        sync();
+        if (body) { body.focus(); }
+      }
+    };
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var rows = listRows();
+    var current = -1;
+    if (rows.length) {
+      rememberList(rows);
+      rows.forEach(function (row, index) {
+        row.addEventListener("click", function (event) {
+          if (event.target.closest("a")) { return; }
+          current = select(rows, index);
+          window.location.href = row.getAttribute("data-href");
+        });
+      });
+    }
+    var showPane = setupTabs();
+    var reply = setupReply(showPane);
+
+    document.addEventListener("keydown", function (event) {
+      if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
+      var target = null;
+      switch (event.key) {
+        case "j":
+          if (rows.length) { current = select(rows, current + 1); event.preventDefault(); }
+          break;
+        case "k":
+          if (rows.length) { current = select(rows, current - 1); event.preventDefault(); }
+          break;
+        case "Enter":
+          if (current >= 0 && rows[current]) { window.location.href = rows[current].getAttribute("data-href"); }
+          break;
+        case "/":
+          target = document.querySelector("[data-sd-search]");
+          if (target) { event.preventDefault(); target.focus(); target.select(); }
+          break;
+        case "r":
+          if (reply) { event.preventDefault(); reply.focus(); }
+          break;
+        case "i":
+          if (reply) { event.preventDefault(); reply.toggleInternal(); }
+          break;
+        case "n":
+        case "p":
+          if (rows.length) {
+            // On the list, n/p turn the page.
+            target = document.querySelector('.sd-pagination a[rel="' + (event.key === "n" ? "next" : "prev") + '"]');
+            if (target) { window.location.href = target.href; }
+          } else {
+            target = neighbour(event.key === "n" ? 1 : -1);
+            if (target) { window.location.href = target; }
+          }
+          break;
+        default:
+          return;
+      }
+    });
+  });
+})();
