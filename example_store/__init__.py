@@ -1,0 +1,103 @@
+"""An example Flask storefront that integrates flask-supportdesk.
+
+``create_app`` is the app factory (``flask --app example_store ...`` finds it).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import typing as t
+
+from flask import Flask
+from flask import Response
+from flask_login import LoginManager
+from flask_wtf.csrf import generate_csrf
+
+from flask_supportdesk import SupportDesk
+
+from .models import User
+from .models import db
+from .support_plugin import StoreSupportPlugin
+
+#: The store's own pages get the same strict policy as the desk's: no inline code at all.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+support_desk = SupportDesk(db=db, plugins=[StoreSupportPlugin()])
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please log in to continue."
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def _secret_key(instance_path: str) -> str:
+    """A development key generated once and kept in the instance folder (never committed)."""
+    path = os.path.join(instance_path, "secret_key")
+    try:
+        with open(path, encoding="ascii") as file:
+            key = file.read().strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as file:
+        file.write(key)
+    return key
+
+
+def create_app(
+    config: t.Mapping[str, t.Any] | None = None, *, instance_path: str | None = None
+) -> Flask:
+    """Build the store.
+
+    :param config: Overrides (tests). Otherwise ``DATABASE_URL`` chooses the database
+        (default: SQLite in the instance folder) and ``FLASK_SECRET_KEY`` the session key
+        (default: one generated into the instance folder).
+    :param instance_path: Where the SQLite file, the generated key and attachments go
+        (default: Flask's instance folder).
+    """
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL")
+        or "sqlite:///" + os.path.join(app.instance_path, "store.sqlite"),
+        # The desk's pages sit inside the store's layout (blocks title, head, content).
+        SUPPORTDESK_BASE_TEMPLATE="layout.html",
+    )
+    app.config.from_prefixed_env()  # FLASK_SECRET_KEY, FLASK_SUPPORTDESK_..., etc.
+    if config:
+        app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+
+    db.init_app(app)
+    login_manager.init_app(app)
+    support_desk.init_app(app)
+
+    from . import auth
+    from . import cli
+    from . import shop
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(shop.bp)
+    cli.init_app(app)
+    # Forms without a FlaskForm (the logout button in the layout) need the token too.
+    app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        # The desk's blueprints set their own policy first; keep theirs.
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    return app

@@ -1,0 +1,144 @@
+"""The store's own tables: users (customers and staff), products, orders.
+
+The support desk keeps its tables apart (``supportdesk_*``, created by its migrations);
+these are created with ``db.create_all()`` by ``flask seed-demo``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_login import UserMixin
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+from werkzeug.security import check_password_hash
+from werkzeug.security import generate_password_hash
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+#: Staff roles, lowest first; the desk's default ``SUPPORTDESK_ROLE_HIERARCHY`` is the same.
+STAFF_ROLES = ("agent", "manager", "owner")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+    """A customer (``role`` is ``None``) or a staff member (``role`` in :data:`STAFF_ROLES`)."""
+
+    __tablename__ = "store_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    password_hash: Mapped[str] = mapped_column(sa.String(300))
+    role: Mapped[str | None] = mapped_column(sa.String(20))
+    #: Comma-separated department slugs a staff member works in; empty means all of them.
+    departments: Mapped[str] = mapped_column(sa.String(300), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+
+    orders: Mapped[list[Order]] = relationship(back_populates="customer", order_by="Order.id.desc()")
+
+    def set_password(self, password: str) -> None:
+        # Tests choose a cheap method (STORE_PASSWORD_METHOD); werkzeug's default otherwise.
+        method = current_app.config.get("STORE_PASSWORD_METHOD") or "scrypt"
+        self.password_hash = generate_password_hash(password, method=method)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def department_slugs(self) -> tuple[str, ...] | None:
+        """The departments of a staff member, or ``None`` for all of them."""
+        slugs = tuple(s.strip() for s in self.departments.split(",") if s.strip())
+        return slugs or None
+
+
+class Product(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "store_product"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    price_cents: Mapped[int]
+
+    @property
+    def price(self) -> str:
+        return format_price(self.price_cents)
+
+
+class Order(db.Model):  # type: ignore[name-defined,misc]
+    """An order; ``number`` is what customers see ("Order #1042") and tickets link to."""
+
+    __tablename__ = "store_order"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("store_user.id"), index=True)
+    status: Mapped[str] = mapped_column(sa.String(20), default="paid")
+    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+
+    customer: Mapped[User] = relationship(back_populates="orders")
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
+    )
+
+    @property
+    def label(self) -> str:
+        return f"Order #{self.number}"
+
+    @property
+    def total(self) -> str:
+        return format_price(sum(line.quantity * line.unit_price_cents for line in self.lines))
+
+
+class OrderLine(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "store_order_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("store_order.id"), index=True)
+    product_id: Mapped[int] = mapped_column(sa.ForeignKey("store_product.id"))
+    quantity: Mapped[int] = mapped_column(default=1)
+    unit_price_cents: Mapped[int]
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship()
+
+
+class PlatformSupportCase(db.Model):  # type: ignore[name-defined,misc]
+    """A ticket handed beyond the owner to the platform's support (``escalate_beyond``).
+
+    A real store would call its vendor's API here; the demo keeps a record and logs it.
+    """
+
+    __tablename__ = "store_platform_support_case"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_number: Mapped[str] = mapped_column(sa.String(40), index=True)
+    escalated_by: Mapped[str] = mapped_column(sa.String(120))
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=_now)
+
+    @property
+    def reference(self) -> str:
+        return f"PLATFORM-{self.id}"
+
+
+def format_price(cents: int) -> str:
+    return f"€{cents // 100}.{cents % 100:02d}"
