@@ -79,7 +79,7 @@ COUNTERS = (
     (Status.RESOLVED, "Resolved"),
 )
 #: The reply box's "" status: what the service does when staff pick nothing.
-DEFAULT_STATUS_LABEL = "Waiting customer (notes keep the status)"
+DEFAULT_STATUS_LABEL = "Default: waiting customer"
 
 
 @bp.before_request
