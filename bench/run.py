@@ -56,8 +56,8 @@ class Scenario:
 
 def database_url(arg: str | None, tickets: int) -> str:
     """The SQLAlchemy URL: the given one (psycopg 3 for PostgreSQL) or a file per scale."""
+    DATA_DIR.mkdir(exist_ok=True)
     if arg is None:
-        DATA_DIR.mkdir(exist_ok=True)
         return f"sqlite:///{DATA_DIR / f'bench-{tickets}.sqlite'}"
     if arg.startswith("postgresql://") or arg.startswith("postgres://"):
         return "postgresql+psycopg://" + arg.split("://", 1)[1]
@@ -180,7 +180,9 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     app = benchapp.create_app(url)
     dialect = sa.make_url(url).get_backend_name()
     print(f"store: {tickets:,} tickets, {tickets * seed.MESSAGES_PER_TICKET:,} messages on {dialect}")
-    seeded = seed.ensure_seeded(app, seed.Scale(tickets), log=lambda line: print("  " + line))
+    seeded = seed.ensure_seeded(
+        app, seed.Scale(tickets), lock_dir=DATA_DIR, log=lambda line: print("  " + line)
+    )
     if args.seed_only:
         return 0
     planned = scenarios(app, seeded, args.concurrency)
@@ -196,7 +198,6 @@ def main(argv: t.Sequence[str] | None = None) -> int:
             return 0
 
     rows: list[results.Row] = []
-    DATA_DIR.mkdir(exist_ok=True)
     with server.serve(url, workers=args.workers, threads=args.threads,
                       log_path=DATA_DIR / "gunicorn.log") as port:
         for name, scenario in planned:

@@ -12,12 +12,15 @@ removed before measuring, so every run measures the same data.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import hashlib
 import random
 import time
 import typing as t
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
@@ -164,9 +167,24 @@ def _remove_run_leftovers(engine: sa.Engine, max_ticket_id: int) -> int:
     return int(removed or 0)
 
 
-def ensure_seeded(app: Flask, scale: Scale, *, log: t.Callable[[str], None] = print) -> Seeded:
+@contextlib.contextmanager
+def _exclusive(url: str, lock_dir: Path) -> t.Iterator[None]:
+    """Hold a lock per database: two runs must not seed (or drop) the same one at once."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(url.encode()).hexdigest()[:16]
+    with open(lock_dir / f"seed-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_seeded(
+    app: Flask, scale: Scale, *, lock_dir: Path, log: t.Callable[[str], None] = print
+) -> Seeded:
     """Seed the app's database at ``scale``, or reuse it when it already is."""
-    with app.app_context():
+    with app.app_context(), _exclusive(str(get_state().db.engine.url), lock_dir):
         engine = get_state().db.engine
         meta = read_meta(engine)
         if meta.get("scale") == scale.key:
