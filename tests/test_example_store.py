@@ -391,3 +391,31 @@ def test_escalation_beyond_the_owner_records_a_platform_case(seeded: Flask) -> N
         assert escalated.escalated_beyond_ref == case.reference
         assert case.ticket_number == ticket.number and case.reason == "Payment provider bug"
         assert case.escalated_by == "Olga Owner"
+
+
+def test_staff_file_a_ticket_for_a_customer_about_their_order(seeded: Flask) -> None:
+    client = seeded.test_client()
+    log_in(client, "agent@example.com")
+    new_url = url(seeded, "supportdesk_desk.new_ticket")
+    page = client.get(new_url).get_data(as_text=True)
+    response = client.post(
+        new_url,
+        data={"requester": "Alice@Example.com", "subject": "Called about a late parcel",
+              "body": "Customer phoned in.", "order": "#1042", "category": "exchange",
+              "department": "", "priority": "high", "csrf_token": form_token(page)},
+    )
+    assert response.status_code in (302, 303), response.get_data(as_text=True)
+    with seeded.app_context():
+        ticket = db.session.scalars(sa.select(Ticket).filter_by(subject="Called about a late parcel")).one()
+        # find_user matched the e-mail, and the order was resolved as the customer's own.
+        assert ticket.requester_id == str(user("alice@example.com").id)
+        assert ticket.reference_label == "Order #1042"
+        assert ticket.department is not None and ticket.department.slug == "shipping"
+
+
+def test_a_department_agent_sees_only_their_departments_tickets(seeded: Flask) -> None:
+    client = seeded.test_client()
+    log_in(client, "shipping@example.com")
+    page = client.get(url(seeded, "supportdesk_desk.index", tab="all")).get_data(as_text=True)
+    assert "My parcel has not arrived" in page  # shipping
+    assert "I was charged twice" not in page  # billing

@@ -21,6 +21,7 @@ import typing as t
 
 import pytest
 from flask import Flask
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("SUPPORTDESK_CHROMIUM", "/usr/bin/chromium")
@@ -48,6 +49,13 @@ def _unavailable() -> str | None:
     except ImportError:
         return "the example store is not installed (pip install ./example_store)"
     return None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on the test output (errors still propagate to the page)."""
+
+    def log_request(self, *args: t.Any, **kwargs: t.Any) -> None:
+        pass
 
 
 @dataclasses.dataclass
@@ -83,7 +91,7 @@ def live_store(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[LiveStore
         instance_path=str(folder / "instance"),
     )
     seed_demo(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="live-store", daemon=True)
     thread.start()
     try:
