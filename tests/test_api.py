@@ -522,3 +522,84 @@ def test_the_validator_catches_what_it_should(app) -> None:
     }
     assert "error.message" in validate({"error": {"code": "x"}}, ref, components)
     assert validate(True, {"type": "integer"}, components) == {"": "Must be integer."}
+
+
+def test_real_responses_match_the_documented_status_and_schema(app, canary_ticket) -> None:
+    """Every answer of a whole session, errors included, is what the document promises."""
+    document = app.test_client().get(f"{PREFIX}/openapi.json").json
+    components = document["components"]["schemas"]
+    adapter = app.url_map.bind("localhost")
+    alice, bob, staff = as_user(app, 1), as_user(app, 2), as_user(app, 20)
+    number = canary_ticket.number
+    calls: list[tuple[Api, str, str, t.Any]] = [
+        (alice, "GET", "/me", None),
+        (staff, "GET", "/me", None),
+        (alice, "GET", "/departments", None),
+        (alice, "GET", "/tickets", None),
+        (staff, "GET", "/tickets?sort=-priority", None),
+        (alice, "GET", "/tickets?status=lost", None),
+        (alice, "GET", f"/tickets/{number}", None),
+        (staff, "GET", f"/tickets/{number}", None),
+        (bob, "GET", f"/tickets/{number}", None),
+        (alice, "POST", "/tickets", {"subject": "New", "body": "Hello"}),
+        (alice, "POST", "/tickets", {"subject": "New"}),
+        (alice, "POST", "/tickets", {"subject": "s", "body": "b", "priority": "high"}),
+        (alice, "PATCH", f"/tickets/{number}", {"subject": "Renamed"}),
+        (staff, "PATCH", f"/tickets/{number}", {"priority": "high", "assignee": "20"}),
+        (alice, "POST", f"/tickets/{number}/escalate", {}),
+        (staff, "POST", f"/tickets/{number}/escalate", {"reason": "Refund"}),
+        (alice, "GET", f"/tickets/{number}/messages?after=0", None),
+        (staff, "GET", f"/tickets/{number}/messages", None),
+        (alice, "POST", f"/tickets/{number}/messages", {"body": "Hi", "client_id": "k"}),
+        (alice, "POST", f"/tickets/{number}/messages", {"body": "Hi", "client_id": "k"}),
+        (
+            alice,
+            "PATCH",
+            f"/tickets/{number}/messages/{canary_ticket.public_message_id}",
+            {"body": "x"},
+        ),
+        (alice, "GET", f"/attachments/{canary_ticket.internal_attachment_id}", None),
+        (alice, "GET", f"/attachments/{canary_ticket.public_attachment_id}", None),
+        (alice, "PATCH", f"/tickets/{number}", {"status": "closed"}),
+        (alice, "POST", f"/tickets/{number}/messages", {"body": "Too late"}),
+    ]
+    statuses = set()
+    for api, method, path, body in calls:
+        if method == "GET":
+            response = api.get(path)
+        else:
+            response = api._write(method, path, body)
+        endpoint, _ = adapter.match(PREFIX + path.split("?")[0], method=method)
+        rule = next(iter(app.url_map.iter_rules(endpoint)))
+        documented = rule.rule.removeprefix(PREFIX).replace("<", "{").replace(">", "}")
+        responses = document["paths"][documented][method.lower()]["responses"]
+        assert str(response.status_code) in responses, (method, path, response.status_code)
+        statuses.add(response.status_code)
+        content = responses[str(response.status_code)]["content"]
+        if response.mimetype == "application/json":
+            schema = content["application/json"]["schema"]
+            problems = validate(response.json, schema, document["components"]["schemas"])
+            assert problems == {}, (method, path, problems)
+        else:
+            assert "application/octet-stream" in content
+    assert statuses >= {200, 201, 400, 403, 404, 409}
+    assert components["Error"]["additionalProperties"] is False
+
+
+def test_an_unexpected_failure_is_a_json_500_that_says_nothing(app, plugin) -> None:
+    from flask_supportdesk import hookimpl
+
+    class Broken:
+        @hookimpl(tryfirst=True)
+        def supportdesk_resolve_reference(self, kind: str, ref: str, actor: Actor) -> None:
+            raise RuntimeError("secret database password in this message")
+
+    with app.app_context():
+        get_state().hooks.pm.register(Broken())
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = as_user(app, 1).post(
+        "/tickets", {"subject": "s", "body": "b", "reference": {"kind": "order", "id": "1001"}}
+    )
+    assert response.status_code == 500 and response.mimetype == "application/json"
+    assert response.json["error"]["code"] == "internal_error"
+    assert b"secret" not in response.data

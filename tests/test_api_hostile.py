@@ -687,3 +687,15 @@ def test_closed_ticket_refuses_everything_with_409_and_writes_nothing(app) -> No
     )
     error_of(uploaded, 409, "ticket_closed")
     assert snapshot(app) == before
+
+
+def test_e1_a_host_csrfprotect_failure_is_answered_in_json(app) -> None:
+    from flask_wtf.csrf import CSRFProtect
+
+    CSRFProtect(app)
+    alice = as_user(app, 1)
+    before = snapshot(app)
+    response = alice.client.post(f"{PREFIX}/tickets", json={"subject": "s", "body": "b"})
+    error_of(response, 400, "csrf_failed")
+    assert snapshot(app) == before
+    assert alice.post("/tickets", {"subject": "s", "body": "b"}).status_code == 201

@@ -80,7 +80,7 @@ def _form_object() -> tuple[dict[str, t.Any], list[Upload]]:
     if unknown:
         raise ForbiddenField(fields=unknown)
     uploads = [
-        Upload(file.filename or "", file.stream)
+        Upload(file.filename or "", t.cast(t.BinaryIO, file.stream))
         for file in request.files.getlist("files")
         if file.filename  # a browser sends an empty part for an empty file input
     ]
