@@ -314,7 +314,7 @@ def test_every_page_of_the_portal_and_desk_is_documented(app: Flask) -> None:
     assert "supportdesk_portal.tickets" in endpoints
     for endpoint in endpoints:
         assert f"``{endpoint}``" in page, f"{endpoint} is not in docs/pages.rst"
-    for endpoint in re.findall(r"``(supportdesk_portal\.\w+)``", page):
+    for endpoint in re.findall(r"``(supportdesk_(?:portal|desk)\.\w+)``", page):
         assert endpoint in endpoints, f"docs/pages.rst names {endpoint}, which does not exist"
 
 
