@@ -699,3 +699,39 @@ def test_e1_a_host_csrfprotect_failure_is_answered_in_json(app) -> None:
     error_of(response, 400, "csrf_failed")
     assert snapshot(app) == before
     assert alice.post("/tickets", {"subject": "s", "body": "b"}).status_code == 201
+
+
+def test_a6_staff_of_another_team_get_the_same_404_as_for_a_missing_ticket(app) -> None:
+    from flask_supportdesk.models import Department
+
+    with app.app_context():
+        session = get_state().db.session
+        session.add_all(
+            [
+                Department(slug="payments", name="Payments"),
+                Department(slug="shipping", name="Shipping"),
+            ]
+        )
+        session.commit()
+    alice = as_user(app, 1)
+    payments = open_ticket(alice, department="payments")["number"]
+    shipping = open_ticket(alice, department="shipping")["number"]
+    otto = as_user(app, 11)  # an agent of the shipping team only
+    assert otto.get(f"/tickets/{shipping}").status_code == 200
+    before = snapshot(app)
+    answers = {not_found(otto.get(f"/tickets/{number}")) for number in (payments, MISSING)} | {
+        not_found(otto.post(f"/tickets/{number}/messages", {"body": "x", "channel": "internal"}))
+        for number in (payments, MISSING)
+    }
+    assert len(answers) == 1
+    assert [i["number"] for i in otto.get("/tickets").json["items"]] == [shipping]
+    assert snapshot(app) == before
+
+
+def test_a6_a_lower_level_cannot_escalate_a_ticket_above_it(app) -> None:
+    number = open_ticket(as_user(app, 1))["number"]
+    assert as_user(app, 20).post(f"/tickets/{number}/escalate", {}).json["level"] == "manager"
+    assert as_user(app, 20).post(f"/tickets/{number}/escalate", {}).json["level"] == "owner"
+    before = snapshot(app)
+    error_of(as_user(app, 10).post(f"/tickets/{number}/escalate", {}), 403, "forbidden")
+    assert snapshot(app) == before
