@@ -46,10 +46,16 @@ class Run:
     server: str
     concurrency: int
     rows: list[Row]
+    label: str = ""
 
     @property
     def key(self) -> str:
-        return f"{self.database}-{self.tickets}"
+        variant = re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")
+        return f"{self.database}-{self.tickets}" + (f"-{variant}" if variant else "")
+
+    @property
+    def title(self) -> str:
+        return f"{self.database}, {self.tickets:,} tickets" + (f", {self.label}" if self.label else "")
 
 
 HEADER = (
@@ -87,7 +93,7 @@ def table(run: Run) -> str:
     lines = [HEADER, *_cells(run)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
     out = [
-        f"{run.database} ({run.server_version}), {run.tickets:,} tickets / {run.messages:,} messages;"
+        f"{run.title} ({run.server_version}), {run.messages:,} messages;"
         f" {run.server}; 1 client, then {run.concurrency} clients",
         " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(HEADER)),
         "-+-".join("-" * w for w in widths),
@@ -106,9 +112,9 @@ def markdown(run: Run) -> str:
         f"req/s ({c} clients)", f"p50 ms ({c})", f"p95 ms ({c})", "errors", "target",
     )
     lines = [
-        f"### {run.database}, {run.tickets:,} tickets",
+        f"### {run.title}",
         "",
-        f"- date: {run.date:%Y-%m-%d %H:%M} UTC",
+        f"- date: {run.date:%Y-%m-%d %H:%M} UTC, commit {run.machine['commit']}",
         f"- machine: {run.machine['cpu']}; Python {run.machine['python']}, "
         f"SQLAlchemy {run.machine['sqlalchemy']}; load average at start {run.machine['load']}",
         f"- database: {run.server_version}; scale {run.tickets:,} tickets, {run.messages:,} messages"

@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
 import typing as t
 from pathlib import Path
@@ -144,7 +145,11 @@ def machine() -> dict[str, str]:
     except (OSError, StopIteration):
         pass
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DIR, capture_output=True, text=True
+    ).stdout.strip()
     return {
+        "commit": commit or "unknown",
         "cpu": f"{cpu}, {os.cpu_count()} cores",
         # Other work on the machine skews the figures: the load when the run started.
         "load": load,
@@ -169,10 +174,13 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="print where each request spends its CPU")
     parser.add_argument("--only-diagnose", action="store_true",
                         help="with --explain/--profile: skip the HTTP measurement")
+    parser.add_argument("--label", default="",
+                        help="names a variant (e.g. a proposed fix): its own section in RESULTS.md")
     parser.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
                         help="write the figures to bench/RESULTS.md (default: not for --quick)")
     args = parser.parse_args(argv)
 
+    measured_on = machine()  # before the run: its load average and commit
     tickets = args.tickets or (QUICK_TICKETS if args.quick else FULL_TICKETS)
     requests = args.requests or (30 if args.quick else 200)
     record = (not args.quick) if args.record is None else args.record
@@ -221,10 +229,11 @@ def main(argv: t.Sequence[str] | None = None) -> int:
         tickets=tickets,
         messages=tickets * seed.MESSAGES_PER_TICKET,
         seed_seconds=seeded.seed_seconds,
-        machine=machine(),
+        machine=measured_on,
         server=f"gunicorn gthread, {args.workers} workers x {args.threads} threads",
         concurrency=args.concurrency,
         rows=rows,
+        label=args.label,
     )
     print()
     print(results.table(run))
