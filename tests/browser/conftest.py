@@ -145,3 +145,15 @@ def log_out(page: t.Any) -> None:
 def store_nav(page: t.Any) -> t.Any:
     """The store's own navigation (the desk pages have a navigation of their own)."""
     return page.get_by_role("navigation", name="Store")
+
+
+def record_csp_violations(page: t.Any) -> list[str]:
+    """A list that fills with Chromium's reports of what the page's CSP blocked."""
+    reports: list[str] = []
+
+    def on_console(message: t.Any) -> None:
+        if "Content Security Policy" in message.text:
+            reports.append(f"{page.url}: {message.text}")
+
+    page.on("console", on_console)
+    return reports

@@ -10,6 +10,7 @@ import pytest
 
 from .conftest import LiveStore
 from .conftest import log_in
+from .conftest import record_csp_violations
 
 pytestmark = pytest.mark.browser
 
@@ -77,13 +78,7 @@ def test_xss_corpus_is_inert_in_portal_and_desk(
     number, subject = hostile_ticket(live_store)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    blocked: list[str] = []
-    page.on(
-        "console",
-        lambda message: blocked.append(message.text)
-        if "Content Security Policy" in message.text
-        else None,
-    )
+    blocked = record_csp_violations(page)
 
     log_in(page, live_store, "alice@example.com")
     assert_inert(page, live_store(f"/support/tickets/{number}"), dialogs)
@@ -158,13 +153,7 @@ def test_no_horizontal_scroll_at_375px(
 def test_pages_break_no_rule_of_their_own_csp(page: t.Any, live_store: LiveStore) -> None:
     """An inline script, handler or style on any page would be blocked (and the feature
     silently broken): Chromium reports each blocked one as a console error."""
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda message: violations.append(f"{page.url}: {message.text}")
-        if "Content Security Policy" in message.text
-        else None,
-    )
+    violations = record_csp_violations(page)
     log_in(page, live_store, "alice@example.com")
     for path in ("/", "/orders", "/orders/1042", "/support/", "/support/new?order=1042"):
         page.goto(live_store(path))
