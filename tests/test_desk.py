@@ -333,10 +333,17 @@ def test_internal_note_does_not_change_the_status(ann, alice) -> None:
 def test_an_empty_reply_is_shown_again_with_400(ann, alice) -> None:
     ticket = open_one(alice)
     before = count(Message)
-    response = post(ann, f"{DESK}/tickets/{ticket.number}/reply", {"body": "", "internal": "y"})
+    response = post(ann, f"{DESK}/tickets/{ticket.number}/reply",
+                    {"body": "", "internal": "y", "status": "resolved"})
     assert response.status_code == 400
-    assert "sd-has-error" in text(response)
+    page = text(response)
+    assert "sd-has-error" in page
     assert count(Message) == before
+    # the reply box keeps what was chosen; the fields form still shows the ticket's values
+    reply_status = page[page.index('<select class="sd-input" id="status"'):]
+    assert '<option selected value="resolved">' in reply_status[: reply_status.index("</select>")]
+    fields_status = page[page.index('id="sd-fields-status"'):]
+    assert '<option selected value="open">' in fields_status[: fields_status.index("</select>")]
 
 
 def test_reply_with_a_disallowed_file_is_415_and_writes_nothing(ann, alice) -> None:
@@ -600,3 +607,102 @@ def test_ticket_page_query_count_is_constant(app, ann, alice, agent) -> None:
         page = text(ann.get(url))
     assert "Message 44" in page and page.count('class="sd-message ') == 51
     assert len(few) == len(many), many
+
+
+# -------------------------------------------------------------------------------------
+# desk.js in a real browser (skipped without Playwright and Chromium)
+# -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_desk(app: Flask) -> t.Iterator[str]:
+    """The test app served over HTTP on a free loopback port."""
+    import os
+    import shutil
+    import threading
+
+    from werkzeug.serving import make_server
+
+    pytest.importorskip("playwright.sync_api")
+    chromium = os.environ.get("SUPPORTDESK_CHROMIUM", "/usr/bin/chromium")
+    if not shutil.which(chromium):
+        pytest.skip(f"no Chromium at {chromium}")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@pytest.mark.browser
+def test_desk_keyboard_shortcuts_and_tabs(live_desk, alice, agent) -> None:
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    made = [open_one(alice, subject=f"Keyboard {i}") for i in range(3)]
+    messages.post_message(agent, made[0].number, "Secret plan", channel="internal")
+    newest_first = [m.number for m in reversed(made)]
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=os.environ.get("SUPPORTDESK_CHROMIUM", "/usr/bin/chromium"),
+            args=["--no-sandbox", "--disable-gpu"],
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(10_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{live_desk}/_test/login/{agent.id}")
+            page.goto(f"{live_desk}{DESK}/?tab=all")
+
+            # j/k move the selection, Enter opens it
+            page.keyboard.press("j")
+            page.keyboard.press("j")
+            page.keyboard.press("k")
+            selected = page.locator("tr.sd-selected")
+            assert selected.count() == 1
+            assert selected.get_attribute("data-href").endswith(newest_first[0])
+            page.keyboard.press("/")
+            assert page.evaluate("document.activeElement.name") == "q"
+            page.evaluate("document.activeElement.blur()")
+            page.keyboard.press("j")
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"**/tickets/{newest_first[1]}")
+
+            # n / p walk the list the agent came from
+            page.keyboard.press("n")
+            page.wait_for_url(f"**/tickets/{newest_first[2]}")
+            assert made[0].number == newest_first[2]
+
+            # Main / Internal tabs: JS shows the tab bar and one pane at a time
+            assert page.locator("[data-sd-tablist]").is_visible()
+            assert page.get_by_text("Secret plan").is_hidden()
+            page.get_by_role("tab", name="Internal").click()
+            assert page.get_by_text("Secret plan").is_visible()
+            page.get_by_role("tab", name="Main").click()
+            assert page.get_by_text("Secret plan").is_hidden()
+
+            # i makes the reply an internal note (and shows that pane); Ctrl+Enter sends
+            page.keyboard.press("i")
+            assert page.locator("[data-sd-internal]").is_checked()
+            assert "sd-reply-internal" in page.locator("[data-sd-reply]").get_attribute("class")
+            assert page.get_by_text("Secret plan").is_visible()
+            # ... and puts the cursor in the reply box, ready to type
+            assert page.evaluate("document.activeElement.name") == "body"
+            page.keyboard.type("Typed with the keyboard")
+            page.keyboard.press("Control+Enter")
+            page.wait_for_url(f"**/tickets/{made[0].number}#m*")
+            assert errors == []
+        finally:
+            browser.close()
+
+    note = session().scalars(sa.select(Message).order_by(Message.id.desc())).first()
+    session().expire_all()
+    assert note.body == "Typed with the keyboard" and note.channel is Channel.INTERNAL
+    assert fresh(made[0].number).status is Status.OPEN

@@ -201,12 +201,29 @@ def _category_choices(current: str | None = None) -> list[tuple[str, str]]:
     return [(name, name.capitalize()) for name in names]
 
 
-def _reply_form(ticket: Ticket, assignees: list[tuple[str, str]]) -> StaffReplyForm:
+def _current_fields(ticket: Ticket) -> dict[str, str]:
+    """The ticket's editable fields as the fields form shows them."""
+    return {
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+        "category": ticket.category,
+        "department": ticket.department.slug if ticket.department else "",
+        "assignee": ticket.assignee_id or "",
+    }
+
+
+def _bound(submitted: bool) -> dict[str, t.Any]:
+    """Form arguments: the request's data for the form that was submitted, none for the
+    others on the page (they share field names, e.g. ``status``, with it)."""
+    return {} if submitted else {"formdata": None}
+
+
+def _reply_form(
+    ticket: Ticket, assignees: list[tuple[str, str]], *, submitted: bool = False
+) -> StaffReplyForm:
     form = StaffReplyForm(
-        data=None if request.method == "POST" else {
-            "priority": ticket.priority.value,
-            "assignee": ticket.assignee_id or "",
-        }
+        data={"priority": ticket.priority.value, "assignee": ticket.assignee_id or ""},
+        **_bound(submitted),
     )
     form.status.choices = [("", DEFAULT_STATUS_LABEL)] + [
         (s.value, s.staff_label) for s in Status
@@ -215,16 +232,10 @@ def _reply_form(ticket: Ticket, assignees: list[tuple[str, str]]) -> StaffReplyF
     return form
 
 
-def _fields_form(ticket: Ticket, assignees: list[tuple[str, str]]) -> TicketFieldsForm:
-    form = TicketFieldsForm(
-        data=None if request.method == "POST" else {
-            "status": ticket.status.value,
-            "priority": ticket.priority.value,
-            "category": ticket.category,
-            "department": ticket.department.slug if ticket.department else "",
-            "assignee": ticket.assignee_id or "",
-        }
-    )
+def _fields_form(
+    ticket: Ticket, assignees: list[tuple[str, str]], *, submitted: bool = False
+) -> TicketFieldsForm:
+    form = TicketFieldsForm(data=_current_fields(ticket), **_bound(submitted))
     form.category.choices = _category_choices(ticket.category)
     form.department.choices = _department_choices(ticket)
     form.assignee.choices = assignees
@@ -314,7 +325,7 @@ def reply(number: str) -> ResponseReturnValue:
     """Post a public reply or an internal note, with status, priority and assignee."""
     actor = _actor()
     ticket = _staff_ticket(actor, number)
-    form = _reply_form(ticket, _assignee_choices(ticket))
+    form = _reply_form(ticket, _assignee_choices(ticket), submitted=True)
     internal = bool(form.internal.data)
     pane = "internal" if internal else "main"
     if not form.validate():
@@ -346,16 +357,10 @@ def update(number: str) -> ResponseReturnValue:
     """Change status, priority, category, department or assignee."""
     actor = _actor()
     ticket = _staff_ticket(actor, number)
-    form = _fields_form(ticket, _assignee_choices(ticket))
+    form = _fields_form(ticket, _assignee_choices(ticket), submitted=True)
     if not form.validate():
         return _render_ticket(actor, ticket, status=400, fields_form=form)
-    current = {
-        "status": ticket.status.value,
-        "priority": ticket.priority.value,
-        "category": ticket.category,
-        "department": ticket.department.slug if ticket.department else "",
-        "assignee": ticket.assignee_id or "",
-    }
+    current = _current_fields(ticket)
     changes = {
         name: (value or None) for name, value in form.data.items()
         if name in current and (value or "") != current[name]
