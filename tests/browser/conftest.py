@@ -1,7 +1,9 @@
 """Browser fixtures: the example store served over real HTTP, driven by Chromium.
 
 The store is seeded into a temporary SQLite file and served by werkzeug on a free
-loopback port in a background thread, once per session. Each test gets a fresh browser
+loopback port in a background thread, once for this package. Package scope, not
+session: Playwright's sync API runs an event loop that must be stopped before any other
+test (``tests/test_desk.py``) starts its own. Each test gets a fresh browser
 context (no cookies), so logging in is part of what a test does.
 
 Test modules mark themselves ``pytestmark = pytest.mark.browser``. This folder is a
@@ -69,7 +71,7 @@ class LiveStore:
         return self.url + path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_store(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[LiveStore]:
     reason = _unavailable()
     if reason:
@@ -106,7 +108,7 @@ def live_store(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[LiveStore
             db.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(live_store: LiveStore) -> t.Iterator[t.Any]:
     from playwright.sync_api import sync_playwright
 
