@@ -50,7 +50,8 @@ def text(response: t.Any) -> str:
 
 def count(app: Flask, model: type) -> int:
     with app.app_context():
-        return t.cast(int, get_state().db.session.scalar(sa.select(sa.func.count()).select_from(model)))
+        stmt = sa.select(sa.func.count()).select_from(model)
+        return t.cast(int, get_state().db.session.scalar(stmt))
 
 
 def open_as(app: Flask, actor: Actor, **kw: t.Any) -> str:
@@ -151,6 +152,19 @@ def test_my_tickets_is_paginated(app, client, alice) -> None:
     assert 'rel="prev"' in second and 'rel="next"' not in second
     # A bad page number is a 400 page, not a crash.
     assert client.get(PORTAL + "/?page=abc").status_code == 400
+
+
+@pytest.mark.settings(page_size=1)
+def test_closed_tab_pages_keep_the_tab(app, client, alice) -> None:
+    for subject in ("First closed", "Second closed"):
+        number = open_as(app, alice, subject=subject)
+        with app.test_request_context():
+            tickets.close_ticket(alice, number)
+    login(client, alice)
+    first = text(client.get(PORTAL + "/?tab=closed"))
+    assert "Second closed" in first
+    assert 'href="/support/?tab=closed&amp;page=2"' in first
+    assert "First closed" in text(client.get(PORTAL + "/?tab=closed&page=2"))
 
 
 def _queries(app: Flask, client: FlaskClient, url: str) -> int:
@@ -297,9 +311,8 @@ def test_every_allowed_type_can_be_attached_by_form(app, client, alice) -> None:
     number = open_as(app, alice)
     login(client, alice)
     for name, make in corpus.GENUINE.items():
-        response = post(
-            client, f"{PORTAL}/tickets/{number}/reply", {"body": name, "files": files((name, make()))}
-        )
+        data = {"body": name, "files": files((name, make()))}
+        response = post(client, f"{PORTAL}/tickets/{number}/reply", data)
         assert response.status_code == 302, name
     assert count(app, Attachment) == len(corpus.GENUINE)
 
@@ -368,7 +381,7 @@ def test_thread_shows_public_messages_in_customer_words(app, client, alice, agen
     assert "Which size do you need?" in page
     assert "staff-only remark" not in page and "Internal note" not in page
     assert "Awaiting your reply" in page
-    assert 'action="/support/tickets/%s/reply"' % number in page
+    assert f'action="/support/tickets/{number}/reply"' in page
     assert f'href="/support/tickets/{number}/close"' in page
 
 

@@ -148,7 +148,8 @@ def _new_ticket_form() -> NewTicketForm:
 
 def _render_new_ticket(actor: Actor, form: NewTicketForm, status: int = 200) -> ResponseReturnValue:
     # Another customer's order previews as nothing: the page does not say it exists.
-    reference = tickets.preview_reference(actor, ORDER, form.order.data) if form.order.data else None
+    order = form.order.data
+    reference = tickets.preview_reference(actor, ORDER, order) if order else None
     return (
         render(
             "supportdesk/portal/new_ticket.html",
@@ -324,6 +325,7 @@ def follow_up(number: str) -> ResponseReturnValue:
         new = tickets.open_follow_up(
             actor, found.number, body=form.body.data, attachments=form.uploads()
         )
-        return url_for(".ticket", number=new.number), f"Your follow-up ticket {new.number} was sent."
+        done = f"Your follow-up ticket {new.number} was sent."
+        return url_for(".ticket", number=new.number), done
 
     return _submit_on_thread(actor, found, form, "follow_up_form", open_follow_up)
