@@ -347,6 +347,16 @@ def test_c5_xss_in_subject_body_and_file_name(app, client, alice, payload) -> No
     assert_inert(text(refused))
 
 
+@pytest.mark.parametrize("payload", XSS)
+def test_c5_xss_in_query_strings_is_inert(client, alice, payload) -> None:
+    login(client, alice)
+    for url in (f"{PORTAL}/new?order={payload}", f"{PORTAL}/?tab={payload}"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert_inert(text(response))
+    assert client.get(PORTAL + "/", query_string={"page": payload}).status_code == 400
+
+
 def test_c5_xss_in_a_department_name(app, client, alice) -> None:
     with app.app_context():
         session = get_state().db.session
