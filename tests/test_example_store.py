@@ -303,37 +303,52 @@ def test_a_customer_cannot_link_or_see_another_customers_order(seeded: Flask) ->
         assert not db.session.scalars(sa.select(Ticket).filter_by(subject="Not my order")).all()
 
 
-def test_orders_page_queries_do_not_grow_with_orders(seeded: Flask) -> None:
-    client = seeded.test_client()
-    log_in(client, "alice@example.com")
+def count_queries(app: Flask, client: FlaskClient, path: str) -> int:
+    """How many SQL statements one GET of ``path`` runs."""
+    statements: list[str] = []
 
-    def queries() -> int:
-        statements: list[str] = []
+    def count(*args: t.Any) -> None:
+        statements.append(args[2])
 
-        def count(*args: t.Any) -> None:
-            statements.append(args[2])
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(path).status_code == 200, path
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return len(statements)
 
-        with seeded.app_context():
-            engine = db.engine
-        sa.event.listen(engine, "before_cursor_execute", count)
-        try:
-            assert client.get("/orders").status_code == 200
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", count)
-        return len(statements)
 
-    few = queries()
-    with seeded.app_context():
-        alice = user("alice@example.com")
+def add_orders_and_tickets(app: Flask, email: str, count: int) -> None:
+    """``count`` more orders of two lines, and as many tickets, for a customer."""
+    from flask_supportdesk.services import tickets
+
+    with app.test_request_context():
+        customer = user(email)
         lines = db.session.scalars(sa.select(OrderLine)).all()[:2]
-        for n in range(10):
-            order = Order(number=f"9{n:03d}", customer_id=alice.id)
+        for n in range(count):
+            order = Order(number=f"9{n:03d}", customer_id=customer.id)
             db.session.add(order)
             for line in lines:
                 db.session.add(OrderLine(order=order, product_id=line.product_id, quantity=1,
                                          unit_price_cents=line.unit_price_cents))
         db.session.commit()
-    assert queries() == few
+        for n in range(count):
+            tickets.open_ticket(actor_for(customer), subject=f"Question {n}", body="Hello?",
+                                reference={"kind": "order", "id": f"9{n:03d}"})
+
+
+def test_page_queries_do_not_grow_with_orders_or_tickets(seeded: Flask) -> None:
+    customer, staff = seeded.test_client(), seeded.test_client()
+    log_in(customer, "alice@example.com")
+    log_in(staff, "agent@example.com")
+    with seeded.app_context():
+        alice_page = f"/staff/customers/{user('alice@example.com').id}"
+    pages = ((customer, "/orders"), (staff, alice_page))
+    before = [count_queries(seeded, client, path) for client, path in pages]
+    add_orders_and_tickets(seeded, "alice@example.com", 10)
+    assert [count_queries(seeded, client, path) for client, path in pages] == before
 
 
 # -------------------------------------------------------------------------------------

@@ -60,6 +60,10 @@ def test_customer_staff_customer_round_trip(
     page.get_by_role("button", name="Send", exact=True).click()
     page.wait_for_load_state()
     assert CANARY in page.content()  # staff do see it
+    # The order the customer linked opens in the store, for staff too.
+    page.get_by_role("link", name="Order #1042").click()
+    page.get_by_role("heading", name="Order #1042").wait_for()
+    assert page.get_by_text("Trail running shoes").is_visible()
     log_out(page)
 
     # The customer reads the reply, never the note, and downloads the photo.
