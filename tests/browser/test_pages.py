@@ -138,6 +138,7 @@ def test_no_horizontal_scroll_at_375px(
         else:
             page.goto(live_store("/support/desk/"))
             page.get_by_role("link", name="My parcel has not arrived").click()
+        page.wait_for_url("**/tickets/*")
         pages = [page.url] + [live_store(path) for path in paths]
         for url in pages:
             response = page.goto(url)
