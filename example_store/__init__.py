@@ -38,17 +38,17 @@ def _load_user(user_id: str) -> User | None:
 
 
 def _secret_key(instance_path: str) -> str:
-    """A development key generated once and kept in the instance folder (never committed)."""
+    """A development key generated once and kept in the instance folder (never committed).
+
+    Created with ``O_EXCL``, so two processes starting together cannot both write one.
+    """
     path = os.path.join(instance_path, "secret_key")
-    try:
-        with open(path, encoding="ascii") as file:
-            key = file.read().strip()
-        if key:
-            return key
-    except FileNotFoundError:
-        pass
     key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(path, encoding="ascii") as file:
+            return file.read().strip()
     with os.fdopen(fd, "w", encoding="ascii") as file:
         file.write(key)
     return key

@@ -25,6 +25,8 @@ bp = Blueprint("auth", __name__)
 
 
 class LoginForm(FlaskForm):
+    """E-mail and password; ``next`` carries the page to return to."""
+
     email = EmailField("E-mail", validators=[DataRequired()])
     password = PasswordField("Password", validators=[DataRequired()])
     next = HiddenField()
@@ -43,6 +45,7 @@ def safe_next(target: str | None) -> str | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
+    """The login form; back to ``next`` (a path on this site) once logged in."""
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         user = db.session.scalar(
@@ -58,6 +61,7 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    """Log out (POST with the layout's CSRF token)."""
     if LogoutForm().validate_on_submit():
         logout_user()
         flash("You are logged out.")

@@ -41,6 +41,8 @@ DEMO_PASSWORD = "demo-password"
 
 @dataclasses.dataclass(frozen=True)
 class DemoUser:
+    """A demo account: ``key`` names it in the seeding code."""
+
     key: str
     email: str
     name: str
@@ -230,6 +232,7 @@ def seed_demo(app: Flask) -> int:
 
 
 def init_app(app: Flask) -> None:
+    """Add the store's commands to ``flask``."""
     app.cli.add_command(seed_demo_command)
 
 

@@ -21,7 +21,7 @@ from werkzeug.security import generate_password_hash
 
 
 class Base(DeclarativeBase):
-    pass
+    """The store's own metadata (the desk keeps separate metadata for its tables)."""
 
 
 db = SQLAlchemy(model_class=Base)
@@ -70,6 +70,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
 
 
 class Product(db.Model):  # type: ignore[name-defined,misc]
+    """Something the store sells."""
+
     __tablename__ = "store_product"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -109,6 +111,8 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
 
 
 class OrderLine(db.Model):  # type: ignore[name-defined,misc]
+    """One product on an order, at the price paid."""
+
     __tablename__ = "store_order_line"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -141,4 +145,5 @@ class PlatformSupportCase(db.Model):  # type: ignore[name-defined,misc]
 
 
 def format_price(cents: int) -> str:
+    """Euros for display: ``format_price(8900) == "€89.00"``."""
     return f"€{cents // 100}.{cents % 100:02d}"

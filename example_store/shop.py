@@ -48,12 +48,14 @@ def _order_query() -> sa.Select[tuple[Order]]:
 
 @bp.get("/")
 def home() -> str:
+    """The storefront: every product."""
     products = db.session.scalars(sa.select(Product).order_by(Product.name))
     return render_template("shop/home.html", products=list(products))
 
 
 @bp.get("/products/<slug>")
 def product(slug: str) -> str:
+    """One product, with a way to ask support about it."""
     item = db.session.scalar(sa.select(Product).where(Product.slug == slug)) or abort(404)
     return render_template("shop/product.html", product=item)
 
@@ -61,6 +63,7 @@ def product(slug: str) -> str:
 @bp.get("/orders")
 @login_required
 def orders() -> str:
+    """The logged-in customer's orders, newest first."""
     stmt = _order_query().where(Order.customer_id == current_user.id).order_by(Order.id.desc())
     return render_template("shop/orders.html", orders=list(db.session.scalars(stmt)))
 
@@ -68,6 +71,7 @@ def orders() -> str:
 @bp.get("/orders/<number>")
 @login_required
 def order(number: str) -> str:
+    """One order, with the "Get help with this order" button for its customer."""
     stmt = _order_query().where(Order.number == number)
     # A customer sees only their own orders; staff see every order (from a ticket link).
     if not current_user.is_staff:
@@ -79,6 +83,7 @@ def order(number: str) -> str:
 @bp.get("/staff/customers")
 @staff_required
 def customers() -> str:
+    """Staff: every customer."""
     stmt = sa.select(User).where(User.role.is_(None)).order_by(User.name)
     return render_template("shop/customers.html", customers=list(db.session.scalars(stmt)))
 
@@ -86,6 +91,7 @@ def customers() -> str:
 @bp.get("/staff/customers/<int:user_id>")
 @staff_required
 def customer(user_id: int) -> str:
+    """Staff: one customer's orders and the tickets this staff member may see."""
     found = db.session.get(User, user_id)
     if found is None or found.is_staff:
         abort(404)

@@ -40,6 +40,7 @@ def actor_for(user: User) -> Actor:
 
 
 def _user(user_id: str) -> User | None:
+    """The store user with this desk id, or ``None``."""
     # Ids come back from the desk as strings; anything else is not one of ours.
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
 
