@@ -169,6 +169,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="time limit per pass")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--only", metavar="TEXT", help="measure only the scenarios whose name contains TEXT")
     parser.add_argument("--seed-only", action="store_true", help="seed (or check) the store and stop")
     parser.add_argument("--explain", action="store_true", help="print the query plans of each page")
     parser.add_argument("--profile", action="store_true", help="print where each request spends its CPU")
@@ -177,13 +178,14 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--label", default="",
                         help="names a variant (e.g. a proposed fix): its own section in RESULTS.md")
     parser.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
-                        help="write the figures to bench/RESULTS.md (default: not for --quick)")
+                        help="write the figures to bench/RESULTS.md (default: not for --quick or --only)")
     args = parser.parse_args(argv)
 
     measured_on = machine()  # before the run: its load average and commit
     tickets = args.tickets or (QUICK_TICKETS if args.quick else FULL_TICKETS)
     requests = args.requests or (30 if args.quick else 200)
-    record = (not args.quick) if args.record is None else args.record
+    # Only full runs replace a section of RESULTS.md unless asked.
+    record = not (args.quick or args.only) if args.record is None else args.record
     url = database_url(args.database, tickets)
     app = benchapp.create_app(url)
     dialect = sa.make_url(url).get_backend_name()
@@ -194,6 +196,8 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     if args.seed_only:
         return 0
     planned = scenarios(app, seeded, args.concurrency)
+    if args.only:
+        planned = [(name, s) for name, s in planned if args.only.lower() in name.lower()]
     if args.explain or args.profile:
         import explain
 
