@@ -166,6 +166,30 @@ def test_edit_keeps_history(alice, agent) -> None:
         messages.edit_message(agent, first.id, "not mine")
 
 
+def test_rendered_body_is_stored_when_written_and_edited(alice) -> None:
+    ticket = open_one(alice, body="**Broken** <script>alert(1)</script>")
+    first = messages.list_messages(alice, ticket)[0]
+    assert "<strong>Broken</strong>" in first.body_html
+    assert "<script>" not in first.body_html and "&lt;script&gt;" in first.body_html
+    messages.edit_message(alice, first.id, "_Fixed_ [link](javascript:alert(1))")
+    get_state().db.session.expire_all()
+    stored = get_state().db.session.get(Message, first.id)
+    assert "<em>Fixed</em>" in stored.body_html and "<a" not in stored.body_html
+    assert stored.html == stored.body_html
+
+
+def test_messages_written_without_the_orm_are_rendered_when_shown(alice) -> None:
+    # Rows from before migration 0002, or inserted in bulk, have no stored HTML.
+    ticket = open_one(alice)
+    session = get_state().db.session
+    session.execute(sa.update(Message).values(body="<b>raw</b> *em*", body_html=None))
+    session.commit()
+    session.expire_all()
+    message = messages.list_messages(alice, ticket)[0]
+    assert message.body_html is None
+    assert message.html == "<p>&lt;b&gt;raw&lt;/b&gt; <em>em</em></p>\n"
+
+
 def test_another_customers_ticket_is_not_found(alice, bob) -> None:
     ticket = open_one(alice)
     with pytest.raises(NotFound) as hidden:

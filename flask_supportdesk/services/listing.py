@@ -10,6 +10,7 @@ import dataclasses
 import typing as t
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from .. import policy
 from .._state import get_state
@@ -26,6 +27,9 @@ from . import _validate
 T = t.TypeVar("T")
 
 DESK_TABS = ("submitted", "mine", "all", "closed")
+#: Every status but closed: the desk's open tabs and counters. Named rather than written
+#: "!= closed", so the database searches the status indexes instead of scanning them.
+ACTIVE_STATUSES = tuple(status for status in Status if status is not Status.CLOSED)
 SORTS = {
     "updated": Ticket.updated_at,
     "created": Ticket.created_at,
@@ -218,11 +222,18 @@ def desk_tickets(
     if tab not in DESK_TABS:
         raise ValidationError(fields={"tab": f"One of: {', '.join(DESK_TABS)}."})
     page, size = page_args(page, page_size)
-    stmt = sa.select(Ticket).where(policy.staff_ticket_filter(actor, scope))
+    # Departments by a separate SELECT, not the model's joined load: with the join,
+    # SQLite joins every matching ticket before applying the LIMIT (14 ms instead of
+    # 0.3 ms with 5,600 active tickets in bench/).
+    stmt = (
+        sa.select(Ticket)
+        .options(selectinload(Ticket.department))
+        .where(policy.staff_ticket_filter(actor, scope))
+    )
     if tab == "closed":
         stmt = stmt.where(Ticket.status == Status.CLOSED)
     else:
-        stmt = stmt.where(Ticket.status != Status.CLOSED)
+        stmt = stmt.where(Ticket.status.in_(ACTIVE_STATUSES))
     if tab == "submitted":
         stmt = stmt.where(sa.or_(Ticket.level == scope.role, Ticket.assignee_id == actor.id))
     elif tab == "mine":
@@ -232,13 +243,17 @@ def desk_tickets(
 
 
 def desk_counters(actor: Actor) -> dict[Status, int]:
-    """How many tickets the staff member may handle, per status (one query)."""
+    """How many tickets the staff member may handle, per status (one query).
+
+    Closed tickets are not counted (their number grows forever and the desk shows no
+    counter for them): the count reads only ``ix_supportdesk_ticket_scope``.
+    """
     scope = policy.staff_scope(actor)
     if scope is None:
         raise Forbidden("Only staff may use the desk.")
     stmt = (
         sa.select(Ticket.status, sa.func.count())
-        .where(policy.staff_ticket_filter(actor, scope))
+        .where(Ticket.status.in_(ACTIVE_STATUSES), policy.staff_ticket_filter(actor, scope))
         .group_by(Ticket.status)
     )
     counts = {status: 0 for status in Status}

@@ -177,19 +177,20 @@ def open_ticket(
         if route.assignee is not None:
             ticket.assignee_id, ticket.assignee_name = route.assignee.id, route.assignee.name
 
+    # Built (and its body rendered) before the transaction: on SQLite the write lock is
+    # held from the first INSERT to the commit, and every other writer waits for it.
+    message = Message(
+        ticket=ticket,
+        channel=Channel.PUBLIC,
+        body=body,
+        author_id=actor.id,
+        author_name=actor.name,
+        author_is_staff=requester is not actor,
+        created_at=now,
+    )
     with transaction() as uow:
         session = get_state().db.session
         session.add(ticket)
-        session.flush()
-        message = Message(
-            ticket_id=ticket.id,
-            channel=Channel.PUBLIC,
-            body=body,
-            author_id=actor.id,
-            author_name=actor.name,
-            author_is_staff=requester is not actor,
-            created_at=now,
-        )
         session.add(message)
         session.flush()
         _attachments.attach(uow, message, checked)
