@@ -93,8 +93,12 @@ def _send(http: t.Any, headers: dict[str, str], scenario: Scenario, n: int) -> t
     return http.open(path, method=method, data=body, headers=headers if body else {})
 
 
-def profile_pages(app: Flask, scenarios: t.Sequence[Scenario]) -> None:
-    """Print, per page, the CPU per request and the functions it is spent in."""
+def profile_pages(app: Flask, scenarios: t.Sequence[Scenario], *, sort: str = "tottime") -> None:
+    """Print, per page, the CPU per request and the functions it is spent in.
+
+    :param sort: ``tottime`` (own time: the hot functions) or ``cumulative`` (time
+        under each call: which part of the request it is in).
+    """
     for scenario in scenarios:
         http, headers = _client(app, scenario)
         method, path, _ = scenario.request(0)
@@ -111,7 +115,9 @@ def profile_pages(app: Flask, scenarios: t.Sequence[Scenario]) -> None:
         profile.disable()
         out = io.StringIO()
         stats = pstats.Stats(profile, stream=out)
-        stats.sort_stats("tottime").print_stats(SHOWN_FUNCTIONS)
+        stats.sort_stats(sort).print_stats(SHOWN_FUNCTIONS if sort == "tottime" else 3 * SHOWN_FUNCTIONS)
+        by = "own time" if sort == "tottime" else sort
         print(f"\n== {scenario.name}: {method} {path}: {per_request:.1f} ms CPU per request "
-              f"(unprofiled); functions by own time over {PROFILED_REQUESTS} profiled requests:")
-        print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[-4000:])
+              f"(unprofiled); functions by {by} over {PROFILED_REQUESTS} profiled requests:")
+        lines = [line for line in out.getvalue().splitlines() if line.strip()]
+        print("\n".join(lines[lines.index(next(x for x in lines if "ncalls" in x)) :]))

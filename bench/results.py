@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from client import RECONNECT_EVERY
 from client import Figures
 
 
@@ -119,7 +120,8 @@ def markdown(run: Run) -> str:
         f"SQLAlchemy {run.machine['sqlalchemy']}; load average at start {run.machine['load']}",
         f"- database: {run.server_version}; scale {run.tickets:,} tickets, {run.messages:,} messages"
         f" (seeded in {run.seed_seconds:.0f} s)",
-        f"- server: {run.server}, on 127.0.0.1; client: keep-alive http.client threads on the same machine",
+        f"- server: {run.server}, on 127.0.0.1; client: http.client threads on the same "
+        f"machine, keep-alive, reconnecting every {RECONNECT_EVERY} requests",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",

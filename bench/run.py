@@ -173,6 +173,8 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--seed-only", action="store_true", help="seed (or check) the store and stop")
     parser.add_argument("--explain", action="store_true", help="print the query plans of each page")
     parser.add_argument("--profile", action="store_true", help="print where each request spends its CPU")
+    parser.add_argument("--profile-sort", choices=("tottime", "cumulative"), default="tottime",
+                        help="with --profile: by own time (default) or by time under each call")
     parser.add_argument("--only-diagnose", action="store_true",
                         help="with --explain/--profile: skip the HTTP measurement")
     parser.add_argument("--label", default="",
@@ -205,7 +207,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
         if args.explain:
             explain.explain_pages(app, [s for s in measured if s.expect == 200])
         if args.profile:
-            explain.profile_pages(app, measured)
+            explain.profile_pages(app, measured, sort=args.profile_sort)
         if args.only_diagnose:
             return 0
 
@@ -255,7 +257,7 @@ def _server_version(app: Flask) -> str:
         if engine.dialect.name == "sqlite":
             return f"SQLite {sqlite3.sqlite_version}"
         with engine.connect() as conn:
-            return str(conn.exec_driver_sql("SHOW server_version").scalar())
+            return "PostgreSQL " + str(conn.exec_driver_sql("SHOW server_version").scalar())
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from benchapp import DEPARTMENTS
 from benchapp import FIRST_CUSTOMER_ID
 from benchapp import STAFF
 from benchapp import get_user
+from flask_supportdesk import markup
 from flask_supportdesk._state import get_state
 from flask_supportdesk.migrations import VERSION_TABLE
 from flask_supportdesk.migrations import alembic_config
@@ -41,7 +42,7 @@ from flask_supportdesk.models import Message
 from flask_supportdesk.models import Ticket
 
 #: Bump when the generated data changes shape: older seeded databases are rebuilt.
-SEED_VERSION = 3
+SEED_VERSION = 4
 CHUNK = 10_000
 #: Messages on the one long conversation the ticket page is measured on.
 LONG_THREAD = 200
@@ -337,13 +338,16 @@ def _seed(engine: sa.Engine, scale: Scale, *, log: t.Callable[[str], None]) -> S
             from_customer = k % 2 == 0
             internal = not from_customer and rng.random() < 0.25
             author = requester if from_customer else handler
+            # Unique like real messages: no cache may serve a body rendered for another.
+            body = BODIES[rng.randrange(len(BODIES))].format(n=f"#{order}", name=author.name)
+            body += f"\n\n_Ref. {ticket_id}-{k}-{rng.randrange(10**6):06d}_"
             messages.append({
                 "id": message_id,
                 "ticket_id": ticket_id,
                 "channel": "internal" if internal else "public",
-                # Unique like real messages: no cache may serve a body rendered for another.
-                "body": BODIES[rng.randrange(len(BODIES))].format(n=f"#{order}", name=author.name)
-                + f"\n\n_Ref. {ticket_id}-{k}-{rng.randrange(10**6):06d}_",
+                "body": body,
+                # Stored as the desk stores it when a message is written (Message.body_html).
+                "body_html": str(markup.render(body)),
                 "author_id": str(author.id),
                 "author_name": author.name,
                 "author_is_staff": not from_customer,
