@@ -19,6 +19,8 @@ class SupportDeskError(Exception):
 
     code: str = "error"
     status: int = 400
+    #: Seconds after which a retry may succeed (sent as ``Retry-After``), if known.
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None, *, fields: dict[str, str] | None = None) -> None:
         self.message = message or self.default_message
@@ -98,6 +100,21 @@ class FileTypeNotAllowed(SupportDeskError):
 class RateLimited(SupportDeskError):
     code, status = "rate_limited", 429
     default_message = "Too many requests. Please try again later."
+
+
+class InsufficientStorage(SupportDeskError):
+    """The attachment storage is full; nothing of the change was kept."""
+
+    code, status = "insufficient_storage", 507
+    default_message = "There is no room left to store files. Nothing was saved."
+
+
+class ServiceUnavailable(SupportDeskError):
+    """The database or the attachment storage failed; nothing of the change was kept."""
+
+    code, status = "service_unavailable", 503
+    default_message = "The support desk is briefly unavailable. Nothing was saved; please try again."
+    retry_after = 5
 
 
 class ConfigurationError(RuntimeError):

@@ -13,11 +13,13 @@ from flask import request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import ValidationError as WTFValidationError
 
 from .._state import get_state
 from ..errors import PayloadTooLarge
+from ..errors import ServiceUnavailable
 from ..errors import SupportDeskError
 from ..errors import Unauthorized
 from ..values import Actor
@@ -106,20 +108,41 @@ def csrf_error_as_ours(exc: CSRFError) -> CSRFFailed:
     return CSRFFailed(str(exc.description))
 
 
+#: Database failures that say "not now" rather than "wrong request": the server is down
+#: or restarting, the connection dropped, SQLite stayed locked, the pool is exhausted.
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.TimeoutError)
+
+
+def database_unavailable(exc: Exception) -> ServiceUnavailable:
+    """Log a database failure and answer it as a 503 (the transaction was rolled back)."""
+    current_app.logger.error("The database failed: %s", exc, exc_info=exc)
+    return ServiceUnavailable()
+
+
+def with_retry_after(response: Response, exc: SupportDeskError) -> Response:
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 _TITLES = {400: "Something is not right", 401: "Please log in", 403: "Not allowed",
            404: "Not found", 409: "This cannot be changed", 413: "Too large",
-           415: "File type not allowed", 429: "Slow down"}
+           415: "File type not allowed", 429: "Slow down", 503: "Briefly unavailable",
+           507: "Storage full"}
 
 
-def html_error(exc: SupportDeskError) -> tuple[str, int]:
+def html_error(exc: SupportDeskError) -> Response:
     """An error page for the portal and desk (the API answers JSON instead)."""
     title = _TITLES.get(exc.status, "Something went wrong")
-    return render("supportdesk/errors/error.html", title=title, message=exc.message), exc.status
+    page = render("supportdesk/errors/error.html", title=title, message=exc.message)
+    return with_retry_after(current_app.make_response((page, exc.status)), exc)
 
 
 def register_html_errors(bp: Blueprint) -> None:
-    """Render desk errors, CSRF failures and oversized uploads as pages."""
+    """Render desk errors, CSRF failures, database outages and oversized uploads as pages."""
     bp.register_error_handler(SupportDeskError, html_error)
+    for failure in DATABASE_UNAVAILABLE:
+        bp.register_error_handler(failure, lambda exc: html_error(database_unavailable(exc)))
     bp.register_error_handler(CSRFError, lambda exc: html_error(csrf_error_as_ours(exc)))
     bp.register_error_handler(
         RequestEntityTooLarge,

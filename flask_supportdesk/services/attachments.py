@@ -8,6 +8,7 @@ failed message leaves neither rows nor files behind.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import io
 import os
@@ -16,12 +17,15 @@ import typing as t
 import unicodedata
 
 import filetype
+from flask import current_app
 
 from .. import policy
 from .._state import get_state
 from ..errors import FileTypeNotAllowed
+from ..errors import InsufficientStorage
 from ..errors import NotFound
 from ..errors import PayloadTooLarge
+from ..errors import ServiceUnavailable
 from ..errors import TooManyAttachments
 from ..errors import ValidationError
 from ..models import Attachment
@@ -178,12 +182,22 @@ def attach(uow: UnitOfWork, message: Message, uploads: t.Sequence[CheckedUpload]
     """Store checked uploads and add their rows to ``message`` inside ``uow``.
 
     A stored file is deleted again if the transaction rolls back.
+
+    :raises InsufficientStorage: the storage is full.
+    :raises ServiceUnavailable: the storage failed otherwise.
     """
     hooks = get_state().hooks
     for upload in uploads:
-        key = hooks.store_attachment(
-            io.BytesIO(upload.data), upload.filename, upload.content_type, len(upload.data)
-        )
+        try:
+            key = hooks.store_attachment(
+                io.BytesIO(upload.data), upload.filename, upload.content_type, len(upload.data)
+            )
+        except OSError as exc:
+            # The transaction rolls back and deletes the files stored before this one.
+            current_app.logger.exception("Storing an attachment failed")
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientStorage() from exc
+            raise ServiceUnavailable() from exc
         uow.after_rollback(lambda key=key: hooks.delete_attachment(key))
         message.attachments.append(
             Attachment(

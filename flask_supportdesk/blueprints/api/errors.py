@@ -20,8 +20,11 @@ from werkzeug.exceptions import NotFound as RoutingNotFound
 
 from ..._state import get_state
 from ...errors import SupportDeskError
+from .._common import DATABASE_UNAVAILABLE
 from .._common import csrf_error_as_ours
+from .._common import database_unavailable
 from .._common import security_headers
+from .._common import with_retry_after
 from . import bp
 
 
@@ -45,6 +48,7 @@ HTTP_CODES = {
     429: "rate_limited",
     500: "internal_error",
     503: "service_unavailable",
+    507: "insufficient_storage",
 }
 
 
@@ -62,7 +66,15 @@ def error_response(
 
 @bp.errorhandler(SupportDeskError)
 def _desk_error(exc: SupportDeskError) -> Response:
-    return error_response(exc.status, exc.code, exc.message, exc.fields)
+    return with_retry_after(error_response(exc.status, exc.code, exc.message, exc.fields), exc)
+
+
+def _database_error(exc: Exception) -> Response:
+    return _desk_error(database_unavailable(exc))
+
+
+for _failure in DATABASE_UNAVAILABLE:
+    bp.register_error_handler(_failure, _database_error)
 
 
 @bp.errorhandler(CSRFError)
