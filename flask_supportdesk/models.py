@@ -247,7 +247,7 @@ class Message(Base):
     def _render_body(self, key: str, body: str) -> str:
         # Rendered once when written, not on every view: a thread page shows hundreds
         # of messages, and Markdown plus sanitising is most of its cost.
-        self.body_html = markup.render(body)
+        self.body_html = str(markup.render(body))
         return body
 
     @property

@@ -133,12 +133,23 @@ def ticket_filter(actor: Actor) -> sa.ColumnElement[bool]:
 def get_ticket(actor: Actor, number: str, *, for_update: bool = False) -> Ticket:
     """The ticket with this public number, if ``actor`` may see it.
 
+    With ``for_update``, the ticket stays as read until the transaction ends (a row lock
+    on PostgreSQL, the database's write lock on SQLite).
+
     :raises NotFound: no such ticket, or not visible to the actor (the same error).
     """
+    session = get_state().db.session
     stmt = sa.select(Ticket).where(Ticket.number == str(number), ticket_filter(actor))
     if for_update:
         stmt = stmt.with_for_update(of=Ticket)
-    ticket = get_state().db.session.scalars(stmt).first()
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite has no FOR UPDATE: a write statement takes its database write lock
+            # now, so the ticket read below stays current until the commit. Without it,
+            # two simultaneous replies could both read the old status and one status
+            # change be lost.
+            touch = sa.update(Ticket.__table__).where(Ticket.__table__.c.number == str(number))
+            session.execute(touch.values(number=Ticket.__table__.c.number))
+    ticket = session.scalars(stmt).first()
     if ticket is None:
         raise NotFound(NOT_FOUND_TICKET)
     return ticket
