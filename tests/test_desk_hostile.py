@@ -119,6 +119,7 @@ def test_a6_staff_outside_a_tickets_reach_get_404_everywhere(
     before = snapshot()
     unknown = client.get(f"{DESK}/tickets/T-NOSUCHTICKET")
     assert unknown.status_code == 404
+    assert "Back to the desk" in text(unknown)  # staff are sent back where they work
     for method, url, data in routes(number, message_id):
         response = call(client, method, url, data)
         assert response.status_code == 404, (method, url)
