@@ -706,3 +706,14 @@ def test_desk_keyboard_shortcuts_and_tabs(live_desk, alice, agent) -> None:
     session().expire_all()
     assert note.body == "Typed with the keyboard" and note.channel is Channel.INTERNAL
     assert fresh(made[0].number).status is Status.OPEN
+
+
+def test_closed_ticket_and_its_follow_up_link_to_each_other(ann, alice, app) -> None:
+    old = open_one(alice, "Broken zip").number
+    with app.test_request_context():
+        tickets.close_ticket(alice, old)
+        new = tickets.open_follow_up(alice, old, body="It broke again.").number
+    closed = text(ann.get(f"{DESK}/tickets/{old}"))
+    assert "Continued in" in closed and f'href="{DESK}/tickets/{new}">{new}</a>' in closed
+    follow_up = text(ann.get(f"{DESK}/tickets/{new}"))
+    assert "Follows up on" in follow_up and f'href="{DESK}/tickets/{old}">{old}</a>' in follow_up

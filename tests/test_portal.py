@@ -520,6 +520,8 @@ def test_follow_up_links_to_the_closed_ticket(app, client, alice) -> None:
     assert "Follows up on" in page and f'href="/support/tickets/{old}">{old}</a>' in page
     assert "It broke again." in page
     assert get_ticket(app, old).status is Status.CLOSED  # closed stays closed
+    closed = text(client.get(f"{PORTAL}/tickets/{old}"))
+    assert "Continued in" in closed and f'href="/support/tickets/{new}">{new}</a>' in closed
 
 
 def test_follow_up_of_an_open_ticket_is_a_conflict(app, client, alice) -> None:

@@ -239,6 +239,16 @@ def open_follow_up(
     )
 
 
+def follow_ups(actor: Actor, ticket: Ticket) -> list[Ticket]:
+    """The tickets opened to continue ``ticket`` that ``actor`` may see, oldest first."""
+    stmt = (
+        sa.select(Ticket)
+        .where(Ticket.follow_up_of_id == ticket.id, policy.ticket_filter(actor))
+        .order_by(Ticket.id)
+    )
+    return list(get_state().db.session.scalars(stmt))
+
+
 def apply_status(ticket: Ticket, status: Status, actor: Actor) -> None:
     """Set a status with its timestamps and timeline event (no permission check)."""
     if ticket.status is status:
