@@ -37,6 +37,18 @@ def _reset(engine: sa.Engine) -> None:
                 conn.execute(sa.text(f"DELETE FROM {name}"))
 
 
+class RequestIsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context, as in production.
+
+    Tests hold an app context open (``ctx``) to call services; without this, requests
+    would share its ``g`` (the cached actor) and its database session.
+    """
+
+    def open(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(request: pytest.FixtureRequest, tmp_path: t.Any) -> t.Iterator[Flask]:
     marker = request.node.get_closest_marker("settings")
@@ -49,6 +61,7 @@ def app(request: pytest.FixtureRequest, tmp_path: t.Any) -> t.Iterator[Flask]:
             **overrides,
         }
     )
+    app.test_client_class = RequestIsolatedClient
     with app.app_context():
         engine = get_state().db.engine
         Base.metadata.create_all(engine)

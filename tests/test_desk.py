@@ -98,24 +98,6 @@ def counting_queries(app: Flask) -> t.Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", record)
 
 
-class RequestIsolatedClient(FlaskClient):
-    """A test client whose every request runs in its own app context, as in production.
-
-    The tests hold an app context open (``ctx``) to call services; without this, requests
-    would share its ``g`` (the cached actor) and its database session.
-    """
-
-    def open(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    app.test_client_class = RequestIsolatedClient
-    return app.test_client()
-
-
 @pytest.fixture
 def ann(client: FlaskClient, agent: Actor) -> FlaskClient:
     return login(client, agent)

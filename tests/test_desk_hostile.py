@@ -31,7 +31,6 @@ from flask_supportdesk.services import tickets
 from flask_supportdesk.services.attachments import Upload
 from flask_supportdesk.values import Actor
 from test_desk import DESK
-from test_desk import client  # noqa: F401  (requests isolated from the test's app context)
 from test_desk import count
 from test_desk import fresh
 from test_desk import numbers_in
