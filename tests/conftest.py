@@ -17,10 +17,29 @@ from flask_supportdesk.models import Base
 from flask_supportdesk.values import Actor
 
 DATABASE_URL = os.environ.get("SUPPORTDESK_TEST_DATABASE_URL")
+#: Set by .ci/run: there, every part a test needs is installed, so a skip hides a gap.
+FORBID_SKIPS = os.environ.get("SUPPORTDESK_FORBID_SKIPS") == "1"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "settings(**kw): SUPPORTDESK_* config for this test")
+
+
+def _skip_as_failure(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if FORBID_SKIPS and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but SUPPORTDESK_FORBID_SKIPS=1: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> t.Iterator[None]:
+    outcome = yield
+    _skip_as_failure(outcome.get_result())  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    _skip_as_failure(report)
 
 
 def pytest_report_header() -> str:
