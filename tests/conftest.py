@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 import hostapp
 from flask_supportdesk._state import get_state
+from flask_supportdesk.migrations import VERSION_TABLE
 from flask_supportdesk.models import Base
 from flask_supportdesk.values import Actor
 
@@ -54,6 +55,22 @@ def _reset(engine: sa.Engine) -> None:
         else:
             for name in tables:
                 conn.execute(sa.text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_schema() -> None:
+    """On a shared database, start the run from the current models: tables left by an
+    earlier run (of an older version, perhaps) are dropped and created again."""
+    if not DATABASE_URL:
+        return
+    engine = sa.create_engine(DATABASE_URL)
+    try:
+        with engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
+            Base.metadata.create_all(conn)
+    finally:
+        engine.dispose()
 
 
 class RequestIsolatedClient(FlaskClient):
