@@ -42,7 +42,7 @@ from flask_supportdesk.models import Message
 from flask_supportdesk.models import Ticket
 
 #: Bump when the generated data changes shape: older seeded databases are rebuilt.
-SEED_VERSION = 4
+SEED_VERSION = 5
 CHUNK = 10_000
 #: Messages on the one long conversation the ticket page is measured on.
 LONG_THREAD = 200
@@ -348,6 +348,7 @@ def _seed(engine: sa.Engine, scale: Scale, *, log: t.Callable[[str], None]) -> S
                 "body": body,
                 # Stored as the desk stores it when a message is written (Message.body_html).
                 "body_html": str(markup.render(body)),
+                "body_html_version": markup.RENDER_VERSION,
                 "author_id": str(author.id),
                 "author_name": author.name,
                 "author_is_staff": not from_customer,

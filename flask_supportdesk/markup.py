@@ -13,6 +13,10 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+#: Bump whenever the output of :func:`render` changes (parser options, allowed tags):
+#: stored HTML of another version is not trusted and the body is rendered again.
+RENDER_VERSION = 1
+
 _TAGS = {
     "p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li", "a", "hr",
     "h1", "h2", "h3", "h4", "h5", "h6", "del",

@@ -230,8 +230,10 @@ class Message(Base):
     channel: Mapped[Channel] = _enum_column(Channel, default=Channel.PUBLIC)
     body: Mapped[str] = mapped_column(sa.Text)
     #: ``body`` rendered by :func:`flask_supportdesk.markup.render`, set whenever ``body``
-    #: is assigned. NULL for rows written without the ORM; :attr:`html` renders those.
+    #: is assigned, with the renderer's version. :attr:`html` renders again when either
+    #: is missing (rows written without the ORM) or the version is older.
     body_html: Mapped[str | None] = mapped_column(sa.Text)
+    body_html_version: Mapped[int | None]
     author_id: Mapped[str | None] = mapped_column(sa.String(64))
     author_name: Mapped[str] = mapped_column(sa.String(200), default="")
     author_is_staff: Mapped[bool] = mapped_column(default=False)
@@ -248,14 +250,15 @@ class Message(Base):
         # Rendered once when written, not on every view: a thread page shows hundreds
         # of messages, and Markdown plus sanitising is most of its cost.
         self.body_html = str(markup.render(body))
+        self.body_html_version = markup.RENDER_VERSION
         return body
 
     @property
     def html(self) -> Markup:
         """The body as sanitised HTML, safe to insert into a page."""
-        if self.body_html is None:
+        if self.body_html is None or self.body_html_version != markup.RENDER_VERSION:
             return markup.render(self.body)
-        return Markup(self.body_html)  # noqa: S704 - sanitised when written
+        return Markup(self.body_html)  # noqa: S704 - sanitised by this version, when written
 
 
 class MessageRevision(Base):

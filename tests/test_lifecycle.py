@@ -190,6 +190,22 @@ def test_messages_written_without_the_orm_are_rendered_when_shown(alice) -> None
     assert message.html == "<p>&lt;b&gt;raw&lt;/b&gt; <em>em</em></p>\n"
 
 
+def test_html_stored_by_an_older_renderer_is_rendered_again(alice) -> None:
+    # After a change of the sanitiser's rules, HTML stored under the old rules is not served.
+    ticket = open_one(alice, body="*fine*")
+    session = get_state().db.session
+    session.execute(sa.update(Message).values(body_html="<script>stale</script>"))
+    session.commit()
+    session.expire_all()
+    message = messages.list_messages(alice, ticket)[0]
+    assert message.html == "<script>stale</script>"  # same version: trusted as stored
+    session.execute(sa.update(Message).values(body_html_version=0))
+    session.commit()
+    session.expire_all()
+    message = messages.list_messages(alice, ticket)[0]
+    assert message.html == "<p><em>fine</em></p>\n"
+
+
 def test_another_customers_ticket_is_not_found(alice, bob) -> None:
     ticket = open_one(alice)
     with pytest.raises(NotFound) as hidden:
