@@ -293,7 +293,7 @@ def _render_ticket(
         internal_messages=internal,
         editable=editable,
         events=timeline.list_events(actor, ticket),
-        follow_ups=_tickets.follow_ups(actor, ticket) if ticket.is_closed else [],
+        follow_ups=_tickets.follow_ups(actor, ticket),
         escalation=_escalation_action(actor, ticket),
         reply_form=reply_form or _reply_form(ticket, assignees),
         fields_form=fields_form or _fields_form(ticket, assignees),

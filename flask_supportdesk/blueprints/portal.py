@@ -209,7 +209,7 @@ def _render_thread(
             "supportdesk/portal/ticket.html",
             ticket=ticket,
             thread=thread,
-            follow_ups=tickets.follow_ups(actor, ticket) if ticket.is_closed else [],
+            follow_ups=tickets.follow_ups(actor, ticket),
             editable={m.id for m in thread if policy.can_edit_message(actor, ticket, m)},
             **forms,
         ),

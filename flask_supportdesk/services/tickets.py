@@ -240,7 +240,12 @@ def open_follow_up(
 
 
 def follow_ups(actor: Actor, ticket: Ticket) -> list[Ticket]:
-    """The tickets opened to continue ``ticket`` that ``actor`` may see, oldest first."""
+    """The tickets opened to continue ``ticket`` that ``actor`` may see, oldest first.
+
+    Only a closed ticket can have follow-ups, so an open one costs no query.
+    """
+    if not ticket.is_closed:
+        return []
     stmt = (
         sa.select(Ticket)
         .where(Ticket.follow_up_of_id == ticket.id, policy.ticket_filter(actor))
