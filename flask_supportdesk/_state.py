@@ -12,6 +12,7 @@ if t.TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
     from .config import SupportDeskConfig
+    from .events import Consumer
     from .extension import SupportDesk
     from .hooks.manager import Hooks
 
@@ -26,6 +27,10 @@ class State:
     config: SupportDeskConfig
     hooks: Hooks
     db: SQLAlchemy
+    #: Consumers of each unit of work's events inside its transaction (the timeline).
+    before_commit: list[Consumer] = dataclasses.field(default_factory=list)
+    #: Consumers of the events once committed (the signals), each isolated.
+    after_commit: list[Consumer] = dataclasses.field(default_factory=list)
 
 
 def get_state(app: Flask | None = None) -> State:

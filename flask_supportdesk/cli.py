@@ -51,8 +51,7 @@ def add_department(name: str, slug: str | None, description: str) -> None:
     """Create a department (as the store, outside any staff account)."""
     from .services.departments import create_department
     from .values import Actor
-    from .policy import roles
 
-    owner = Actor(id="cli", name="Command line", role=roles()[-1])
-    department = create_department(owner, name=name, slug=slug, description=description)
+    store = Actor.system("Command line")
+    department = create_department(store, name=name, slug=slug, description=description)
     click.echo(f"Created {department.slug}")

@@ -117,5 +117,21 @@ class ServiceUnavailable(SupportDeskError):
     retry_after = 5
 
 
+class UncommittedHostChanges(RuntimeError):
+    """A desk call outside :func:`~flask_supportdesk.host_transaction` found the host's
+    uncommitted changes in the session.
+
+    The desk commits its own calls, and committing (or, on failure, rolling back) would
+    take the host's pending work along behind its back.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database session holds uncommitted changes of your own. Commit or roll"
+            " them back before calling the support desk, or make the desk call part of your"
+            " transaction with 'with flask_supportdesk.host_transaction(): ...'."
+        )
+
+
 class ConfigurationError(RuntimeError):
     """The desk is set up wrongly (raised at ``init_app`` time, never per request)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 from flask import Flask
@@ -78,7 +79,14 @@ class SupportDesk:
             )
         config = _config.load(app)
         hooks = Hooks(make_plugin_manager(config, self._plugins))
-        app.extensions[EXTENSION_KEY] = State(desk=self, config=config, hooks=hooks, db=db)
+        state = State(desk=self, config=config, hooks=hooks, db=db)
+        app.extensions[EXTENSION_KEY] = state
+
+        from .events import send_signals
+        from .services.timeline import record_events
+
+        state.before_commit.append(record_events)
+        state.after_commit.append(functools.partial(send_signals, app))
 
         from .blueprints import register_blueprints
         from .cli import supportdesk_cli

@@ -245,11 +245,22 @@ class Message(Base):
         back_populates="message", order_by="Attachment.id", lazy="selectin"
     )
 
+    def set_body(self, body: str, html: Markup | None = None) -> None:
+        """Replace the body; ``html`` is its :func:`~flask_supportdesk.markup.render`
+        output when the caller rendered it already (outside a lock), else it is rendered."""
+        if html is not None:
+            vars(self)["_rendered"] = (body, str(html))
+        self.body = body
+
     @validates("body")
     def _render_body(self, key: str, body: str) -> str:
         # Rendered once when written, not on every view: a thread page shows hundreds
         # of messages, and Markdown plus sanitising is most of its cost.
-        self.body_html = str(markup.render(body))
+        rendered = vars(self).pop("_rendered", None)
+        if rendered is not None and rendered[0] == body:
+            self.body_html = rendered[1]
+        else:
+            self.body_html = str(markup.render(body))
         self.body_html_version = markup.RENDER_VERSION
         return body
 

@@ -10,20 +10,30 @@ The rules (DESIGN §3):
 - **Staff** see the tickets of their departments (and tickets without one) whose entry
   level is at or below their own role, plus tickets assigned to them or filed by them;
   the top role sees everything. They see both channels.
+- A **guest** (a contact without an account, identified by a signed token or a
+  verified address) is the requester of the guest tickets opened with their e-mail.
+- The **system** (the CLI, jobs, the host's own code) sees and may do everything the top
+  staff role may, and is never a requester.
 - Anything an actor may not see is :class:`~.errors.NotFound`, never
   :class:`~.errors.Forbidden`, so nobody learns that another customer's ticket exists.
+
+Besides visibility, this module decides which fields an actor may set (on a new ticket
+and on an existing one) and whether and how far they may escalate; the services enforce
+its answers and the pages ask it what to offer.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import typing as t
 
 import sqlalchemy as sa
 from flask import g
 
 from ._state import get_state
+from .errors import Conflict
 from .errors import ForbiddenField
 from .errors import Forbidden
 from .errors import NotFound
@@ -35,15 +45,28 @@ from .models import Message
 from .models import Status
 from .models import Ticket
 from .values import Actor
+from .values import ActorKind
 
 NOT_FOUND_TICKET = "Ticket not found."
 
 
 class Audience(str, enum.Enum):
-    """How an actor sees a ticket."""
+    """How an actor sees a ticket it may see."""
 
+    #: Staff handling it: both channels, every field.
     STAFF = "staff"
+    #: Its requester (a customer, a guest, or a staff member on their own request): the
+    #: public channel, the subject, closing.
     REQUESTER = "requester"
+    #: Someone the requester shared it with: the public channel only, no fields.
+    DELEGATE = "delegate"
+    #: The store itself (CLI, jobs, host code): like staff at the top level.
+    SYSTEM = "system"
+
+    @property
+    def handles(self) -> bool:
+        """Whether this audience works the ticket (staff or the system)."""
+        return self in (Audience.STAFF, Audience.SYSTEM)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +101,12 @@ def staff_scope(actor: Actor | None) -> StaffScope | None:
     Asked once per actor and app context: the host's department hook may query its
     database, and one request asks policy several times.
     """
-    if actor is None or actor.role is None:
+    if actor is None:
+        return None
+    if actor.kind is ActorKind.SYSTEM:
+        hierarchy = roles()
+        return StaffScope(hierarchy, len(hierarchy) - 1, None)
+    if actor.role is None or not actor.is_user:
         return None
     cache: dict[Actor, StaffScope | None] = g.setdefault("_supportdesk_scopes", {})
     if actor not in cache:
@@ -92,6 +120,7 @@ def staff_scope(actor: Actor | None) -> StaffScope | None:
 
 
 def is_staff(actor: Actor | None) -> bool:
+    """Whether ``actor`` works on the desk: a staff member, or the system."""
     return staff_scope(actor) is not None
 
 
@@ -121,9 +150,20 @@ def staff_ticket_filter(actor: Actor, scope: StaffScope) -> sa.ColumnElement[boo
     )
 
 
+def requester_filter(actor: Actor) -> sa.ColumnElement[bool]:
+    """SQL condition: the tickets ``actor`` requested (a guest: by their e-mail)."""
+    if actor.kind is ActorKind.GUEST:
+        return sa.and_(Ticket.requester_id.is_(None), Ticket.requester_email == actor.email)
+    if actor.kind is ActorKind.SYSTEM:
+        return sa.false()
+    return Ticket.requester_id == actor.id
+
+
 def ticket_filter(actor: Actor) -> sa.ColumnElement[bool]:
     """SQL condition: every ticket ``actor`` may see, as requester or as staff."""
-    own = Ticket.requester_id == actor.id
+    if actor.kind is ActorKind.SYSTEM:
+        return sa.true()
+    own = requester_filter(actor)
     scope = staff_scope(actor)
     if scope is None:
         return own
@@ -155,15 +195,25 @@ def get_ticket(actor: Actor, number: str, *, for_update: bool = False) -> Ticket
     return ticket
 
 
+def is_requester(actor: Actor, ticket: Ticket) -> bool:
+    """Whether ``actor`` requested ``ticket``."""
+    if actor.kind is ActorKind.GUEST:
+        return ticket.requester_id is None and ticket.requester_email == actor.email
+    return actor.is_user and ticket.requester_id == actor.id
+
+
 def audience(actor: Actor, ticket: Ticket) -> Audience:
-    """How ``actor`` sees a ticket it may see: as its requester, or as staff."""
-    if ticket.requester_id == actor.id or not is_staff(actor):
+    """How ``actor`` sees a ticket it may see (:func:`get_ticket` checked that)."""
+    if actor.kind is ActorKind.SYSTEM:
+        return Audience.SYSTEM
+    if is_requester(actor, ticket) or not is_staff(actor):
         return Audience.REQUESTER
     return Audience.STAFF
 
 
 def visible_channels(actor: Actor, ticket: Ticket) -> tuple[Channel, ...]:
-    if audience(actor, ticket) is Audience.STAFF:
+    """The channels of ``ticket`` that ``actor`` may read."""
+    if audience(actor, ticket).handles:
         return (Channel.PUBLIC, Channel.INTERNAL)
     return (Channel.PUBLIC,)
 
@@ -198,9 +248,44 @@ def get_attachment(actor: Actor, attachment_id: int) -> Attachment:
 
 #: Fields a requester may change on their own ticket (status only to ``closed``).
 REQUESTER_FIELDS = frozenset({"subject", "status"})
-STAFF_FIELDS = frozenset(
-    {"subject", "status", "priority", "category", "department", "assignee"}
-)
+#: Fields staff (and the system) may change.
+STAFF_FIELDS = frozenset({"subject", "status", "priority", "category", "department", "assignee"})
+#: Fields of a new ticket only staff may set: the priority, and someone else as requester.
+STAFF_ONLY_ON_OPEN = ("priority", "requester")
+
+
+def settable_fields(actor: Actor, ticket: Ticket) -> frozenset[str]:
+    """The fields of ``ticket`` that ``actor`` may change."""
+    seen_as = audience(actor, ticket)
+    if seen_as.handles:
+        return STAFF_FIELDS
+    if seen_as is Audience.REQUESTER:
+        return REQUESTER_FIELDS
+    return frozenset()
+
+
+def open_refusals(actor: Actor, fields: t.Mapping[str, t.Any]) -> dict[str, str]:
+    """The fields of a new ticket that ``actor`` may not set, with the reason for each.
+
+    Only staff set a priority or file for another requester (a ``requester`` that is the
+    actor is fine).
+    """
+    if is_staff(actor):
+        return {}
+    refused = {}
+    if fields.get("priority") not in (None, ""):
+        refused["priority"] = "Only staff may set the priority."
+    requester = fields.get("requester")
+    if requester not in (None, "") and str(requester) != actor.id:
+        refused["requester"] = "You can only open tickets for yourself."
+    return refused
+
+
+def check_open(actor: Actor, fields: t.Mapping[str, t.Any]) -> None:
+    """:raises ForbiddenField: ``actor`` set a field of a new ticket only staff may set."""
+    refused = open_refusals(actor, fields)
+    if refused:
+        raise ForbiddenField(fields=refused)
 
 
 def require_open(ticket: Ticket) -> None:
@@ -210,9 +295,12 @@ def require_open(ticket: Ticket) -> None:
 
 
 def require_staff(actor: Actor, ticket: Ticket, what: str = "do that") -> StaffScope:
-    """:raises Forbidden: ``actor`` does not handle ``ticket`` as staff."""
+    """The actor's scope, if they handle ``ticket`` as staff (or are the system).
+
+    :raises Forbidden: ``actor`` does not handle ``ticket``.
+    """
     scope = staff_scope(actor)
-    if scope is None or audience(actor, ticket) is not Audience.STAFF:
+    if scope is None or not audience(actor, ticket).handles:
         raise Forbidden(f"Only staff may {what}.")
     return scope
 
@@ -221,10 +309,10 @@ def check_post(actor: Actor, ticket: Ticket, channel: Channel, *, status: Status
     """May ``actor`` post on ``channel`` (and pick ``status``)?
 
     :raises TicketClosed: the ticket is closed.
-    :raises ForbiddenField: a requester tried an internal note or a status.
+    :raises ForbiddenField: a requester or delegate tried an internal note or a status.
     """
     require_open(ticket)
-    if audience(actor, ticket) is Audience.STAFF:
+    if audience(actor, ticket).handles:
         return
     bad = {}
     if channel is not Channel.PUBLIC:
@@ -242,22 +330,23 @@ def check_update(actor: Actor, ticket: Ticket, changes: t.Mapping[str, t.Any]) -
     :raises ForbiddenField: a field the actor may not set (each one listed).
     """
     require_open(ticket)
-    if audience(actor, ticket) is Audience.STAFF:
-        allowed = STAFF_FIELDS
-    else:
-        allowed = REQUESTER_FIELDS
+    allowed = settable_fields(actor, ticket)
     bad = {name: "You may not change this field." for name in changes if name not in allowed}
-    if audience(actor, ticket) is Audience.REQUESTER and "status" in changes:
-        if changes["status"] is not Status.CLOSED:
+    if not audience(actor, ticket).handles and "status" in changes and "status" in allowed:
+        if changes["status"] not in (Status.CLOSED, Status.CLOSED.value):
             bad["status"] = "You can only close your ticket."
     if bad:
         raise ForbiddenField(fields=bad)
 
 
 def check_edit_message(actor: Actor, ticket: Ticket, message: Message) -> None:
-    """Only a message's author may edit it, and only while the ticket is open."""
+    """Only a message's author may edit it, and only while the ticket is open.
+
+    :raises TicketClosed: the ticket is closed.
+    :raises Forbidden: ``actor`` did not write the message.
+    """
     require_open(ticket)
-    if message.author_id != actor.id:
+    if actor.user_id is None or message.author_id != actor.user_id:
         raise Forbidden("Only the author may edit a message.")
 
 
@@ -270,20 +359,73 @@ def can_edit_message(actor: Actor, ticket: Ticket, message: Message) -> bool:
     return True
 
 
+@dataclasses.dataclass(frozen=True)
+class EscalationStep:
+    """Where escalating a ticket would take it, and whether this actor may do it.
+
+    :param from_level: The role handling the ticket now.
+    :param to_level: The next role up, or ``None`` beyond the top (platform support).
+    :param allowed: Whether the actor may escalate now.
+    :param refusal: Why not, in words for the actor (empty when allowed).
+    """
+
+    from_level: str
+    to_level: str | None
+    allowed: bool
+    refusal: str = ""
+
+    @property
+    def beyond(self) -> bool:
+        """Whether the step hands the ticket beyond the top level."""
+        return self.to_level is None
+
+
+def escalation_step(actor: Actor, ticket: Ticket) -> EscalationStep:
+    """The escalation ``actor`` could make on ``ticket``: one role up, or beyond the top.
+
+    Staff may escalate a ticket at or below their own level; nobody escalates a closed
+    ticket or one already handed beyond the top.
+    """
+    scope = staff_scope(actor)
+    hierarchy = scope.roles if scope is not None else roles()
+    current = hierarchy.index(ticket.level) if ticket.level in hierarchy else 0
+    to_level = hierarchy[current + 1] if current + 1 < len(hierarchy) else None
+    step = functools.partial(EscalationStep, hierarchy[current], to_level)
+    if scope is None or not audience(actor, ticket).handles:
+        return step(False, "Only staff may escalate tickets.")
+    if ticket.is_closed:
+        return step(False, TicketClosed.default_message)
+    if to_level is None and ticket.escalated_beyond_at is not None:
+        return step(False, "This ticket was already handed to platform support.")
+    if scope.level < current:
+        return step(False, f"This ticket is handled at the {ticket.level} level.")
+    return step(True)
+
+
+def check_escalate(actor: Actor, ticket: Ticket) -> EscalationStep:
+    """The step ``actor`` may take.
+
+    :raises TicketClosed: the ticket is closed.
+    :raises Conflict: it was already handed beyond the top.
+    :raises Forbidden: ``actor`` does not handle it, or ranks below its level.
+    """
+    step = escalation_step(actor, ticket)
+    if step.allowed:
+        return step
+    require_staff(actor, ticket, "escalate tickets")
+    require_open(ticket)
+    if step.beyond and ticket.escalated_beyond_at is not None:
+        raise Conflict(step.refusal)
+    raise Forbidden(step.refusal)
+
+
 def can_manage_departments(actor: Actor | None) -> bool:
-    """Store owners (the top staff role) manage departments."""
+    """Store owners (the top staff role) and the system manage departments."""
     scope = staff_scope(actor)
     return scope is not None and scope.is_top
 
 
 def require_manage_departments(actor: Actor) -> None:
+    """:raises Forbidden: ``actor`` may not manage departments."""
     if not can_manage_departments(actor):
         raise Forbidden("Only store owners may manage departments.")
-
-
-def require_file_for_others(actor: Actor) -> StaffScope:
-    """Only staff may file a ticket for someone else, or set its priority."""
-    scope = staff_scope(actor)
-    if scope is None:
-        raise Forbidden("Only staff may do that.")
-    return scope

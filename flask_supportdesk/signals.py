@@ -3,6 +3,12 @@
 Signals tell; they never change what the desk does (hooks ask). The sender is always the
 application; receivers get the documented keyword arguments and should accept
 ``**extra`` so new arguments can be added without breaking them.
+
+Each signal is sent once per change, after the transaction that made it is committed
+(for a change made inside the host's own transaction, after the host commits), and never
+for a change that was rolled back. A receiver that raises is logged; it does not fail
+the request, and the receivers after it still run. Tests can record what was sent with
+:func:`flask_supportdesk.testing.record_signals`.
 """
 
 from __future__ import annotations
@@ -53,6 +59,14 @@ ticket_closed = _signals.signal("ticket-closed")
 Receivers get ``ticket`` and ``actor``.
 """
 
+follow_up_opened = _signals.signal("follow-up-opened")
+"""Sent after a follow-up ticket is opened to continue a closed one (after its
+``ticket_opened``).
+
+Receivers get ``ticket`` (the closed ticket), ``follow_up`` (the new ticket) and
+``actor``.
+"""
+
 department_changed = _signals.signal("department-changed")
 """Sent after a department is created or edited.
 
@@ -61,6 +75,7 @@ Receivers get ``department`` and ``actor``.
 
 __all__ = [
     "department_changed",
+    "follow_up_opened",
     "message_edited",
     "message_posted",
     "ticket_closed",

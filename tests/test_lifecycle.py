@@ -284,6 +284,7 @@ def test_escalation_beyond_without_platform_support(alice, owner, app) -> None:
     try:
         ticket = open_one(alice)
         ticket.level = "owner"
+        get_state().db.session.commit()  # the desk never commits a host's pending change
         with pytest.raises(Conflict):
             escalation.escalate(owner, ticket.number)
         assert ticket.escalated_beyond_at is None

@@ -25,8 +25,8 @@ from hypothesis.stateful import rule
 from hypothesis.stateful import run_state_machine_as_test
 
 from flask_supportdesk._state import get_state
-from flask_supportdesk.blueprints.api.serializers import message_json
-from flask_supportdesk.blueprints.api.serializers import ticket_json
+from flask_supportdesk.presentation import message_view
+from flask_supportdesk.presentation import ticket_view
 from flask_supportdesk.errors import Conflict
 from flask_supportdesk.errors import Forbidden
 from flask_supportdesk.errors import ForbiddenField
@@ -188,8 +188,8 @@ def desk_machine(app: Flask, done: collections.Counter[str]) -> type[RuleBasedSt
             assert len(seen) == self.public_posts
             as_json = json.dumps(
                 {
-                    "ticket": ticket_json(self.customer, ticket),
-                    "messages": [message_json(m) for m in seen],
+                    "ticket": ticket_view(self.customer, ticket).to_json(),
+                    "messages": [message_view(self.customer, ticket, m).to_json() for m in seen],
                 }
             )
             assert CANARY not in as_json

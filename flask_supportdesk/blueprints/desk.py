@@ -246,25 +246,15 @@ def _fields_form(
 
 
 def _escalation_action(actor: Actor, ticket: Ticket) -> dict[str, t.Any]:
-    """What the escalate button says, whether this actor may press it, and otherwise
-    a note on where the ticket is."""
-    scope = policy.require_staff(actor, ticket)
-    roles = scope.roles
-    current = roles.index(ticket.level) if ticket.level in roles else 0
+    """What the escalate button says, whether this actor may press it (policy decides),
+    and otherwise a note on where the ticket is."""
+    step = policy.escalation_step(actor, ticket)
     if ticket.escalated_beyond_at is not None:
-        label, possible = f"Handed to platform support ({ticket.escalated_beyond_ref})", False
-    elif current + 1 < len(roles):
-        label, possible = f"Escalate to {roles[current + 1]}", True
-    else:
-        label, possible = "Hand to platform support", True
-    allowed = possible and not ticket.is_closed and scope.level >= current
-    if ticket.escalated_beyond_at is not None:
-        note = label
-    elif not allowed and not ticket.is_closed:
-        note = f"Handled at the {ticket.level} level"
-    else:
-        note = ""
-    return {"label": label, "allowed": allowed, "note": note}
+        note = f"Handed to platform support ({ticket.escalated_beyond_ref})"
+        return {"label": note, "allowed": False, "note": note}
+    label = "Hand to platform support" if step.beyond else f"Escalate to {step.to_level}"
+    note = "" if step.allowed or ticket.is_closed else f"Handled at the {ticket.level} level"
+    return {"label": label, "allowed": step.allowed, "note": note}
 
 
 def _render_ticket(

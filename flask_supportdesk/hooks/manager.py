@@ -99,6 +99,8 @@ class Hooks:
         return tuple(roles)
 
     def staff_departments(self, actor: Actor) -> tuple[str, ...] | None:
+        if not actor.is_user:
+            return None  # the system reaches every department; guests are not staff
         slugs = self.pm.hook.supportdesk_staff_departments(actor=actor)
         return None if slugs is None else tuple(slugs)
 
@@ -113,6 +115,8 @@ class Hooks:
         return None if result is None else str(result)
 
     def resolve_reference(self, kind: str, ref: str, actor: Actor) -> Reference | None:
+        if not actor.is_user:
+            return None  # only a host account owns the host's objects
         result = self.pm.hook.supportdesk_resolve_reference(kind=kind, ref=ref, actor=actor)
         if result is not None and not isinstance(result, Reference):
             raise TypeError("supportdesk_resolve_reference must return a Reference or None.")

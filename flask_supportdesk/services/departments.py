@@ -8,8 +8,8 @@ import unicodedata
 
 import sqlalchemy as sa
 
+from .. import events
 from .. import policy
-from .. import signals
 from .._state import get_state
 from ..errors import NotFound
 from ..errors import ValidationError
@@ -78,7 +78,7 @@ def create_department(
             raise ValidationError(fields={"slug": "Another department has this slug."})
         department = Department(name=name, slug=slug, description=description)
         session.add(department)
-        uow.send(signals.department_changed, department=department, actor=actor)
+        uow.record(events.DepartmentChanged(actor, department))
     return department
 
 
@@ -102,5 +102,5 @@ def update_department(
         department.name = name
         department.description = description
         department.is_active = bool(is_active)
-        uow.send(signals.department_changed, department=department, actor=actor)
+        uow.record(events.DepartmentChanged(actor, department))
     return department

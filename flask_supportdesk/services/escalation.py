@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import typing as t
 
+from .. import events
 from .. import policy
-from .. import signals
 from .._state import get_state
 from ..errors import Conflict
-from ..errors import Forbidden
 from ..errors import ValidationError
 from ..models import Channel
 from ..models import Message
 from ..models import Ticket
 from ..models import utcnow
 from ..values import Actor
-from . import timeline
 from ._uow import transaction
 
 MAX_REASON_LENGTH = 1000
@@ -37,54 +35,40 @@ def escalate(actor: Actor, number: str, *, reason: t.Any = "") -> Ticket:
     reason = reason.strip()
     with transaction() as uow:
         ticket = policy.get_ticket(actor, number, for_update=True)
-        scope = policy.require_staff(actor, ticket, "escalate tickets")
-        policy.require_open(ticket)
-        roles = scope.roles
-        current = roles.index(ticket.level) if ticket.level in roles else 0
-        if scope.level < current:
-            raise Forbidden(f"This ticket is handled at the {ticket.level} level.")
+        step = policy.check_escalate(actor, ticket)
         now = utcnow()
-        if current + 1 < len(roles):
-            to_level: str | None = roles[current + 1]
-            ticket.level = t.cast(str, to_level)
-            timeline.record(
-                ticket, "escalated", actor, old=roles[current], new=to_level, reason=reason
-            )
-            note = f"Escalated to {to_level}."
+        reference: str | None = None
+        if step.to_level is not None:
+            ticket.level = step.to_level
+            note = f"Escalated to {step.to_level}."
         else:
-            if ticket.escalated_beyond_at is not None:
-                raise Conflict("This ticket was already handed to platform support.")
-            ref = get_state().hooks.escalate_beyond(ticket, actor, reason)
-            if ref is None:
+            reference = get_state().hooks.escalate_beyond(ticket, actor, reason)
+            if reference is None:
                 raise Conflict(
-                    f"The ticket is at the top level ({roles[-1]}) and no platform support"
-                    " is configured."
+                    f"The ticket is at the top level ({step.from_level}) and no platform"
+                    " support is configured."
                 )
-            to_level = None
+            reference = reference[:200]
             ticket.escalated_beyond_at = now
-            ticket.escalated_beyond_ref = ref[:200]
-            timeline.record(
-                ticket, "escalated_beyond", actor, old=roles[current], reference=ref, reason=reason
+            ticket.escalated_beyond_ref = reference
+            note = f"Handed to platform support ({reference})."
+        uow.record(
+            events.TicketEscalated(
+                actor, ticket, step.from_level, step.to_level, reason, reference=reference
             )
-            note = f"Handed to platform support ({ref})."
-        if reason:
-            get_state().db.session.add(
-                Message(
-                    ticket_id=ticket.id,
-                    channel=Channel.INTERNAL,
-                    body=f"{note}\n\n{reason}",
-                    author_id=actor.id,
-                    author_name=actor.name,
-                    author_is_staff=True,
-                    created_at=now,
-                )
-            )
-        uow.send(
-            signals.ticket_escalated,
-            ticket=ticket,
-            actor=actor,
-            from_level=roles[current],
-            to_level=to_level,
-            reason=reason,
         )
+        if reason:
+            message = Message(
+                ticket_id=ticket.id,
+                channel=Channel.INTERNAL,
+                body=f"{note}\n\n{reason}",
+                author_id=actor.user_id,
+                author_name=actor.name,
+                author_is_staff=True,
+                created_at=now,
+            )
+            session = get_state().db.session
+            session.add(message)
+            session.flush()
+            uow.record(events.MessagePosted(actor, ticket, message))
     return ticket

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 
 import sqlalchemy as sa
 
+from .. import events
+from .. import markup
 from .. import policy
-from .. import signals
 from .._state import get_state
 from ..errors import NotFound
 from ..errors import ValidationError
@@ -20,12 +22,25 @@ from ..models import utcnow
 from ..values import Actor
 from . import _validate
 from . import attachments as _attachments
-from . import timeline
 from . import tickets as _tickets
 from ._uow import transaction
 
 
-def post_message(
+@dataclasses.dataclass(frozen=True)
+class Posted:
+    """What :func:`post` did: the message, and whether this call created it (``False``
+    when a repeated ``client_id`` returned the message an earlier call stored)."""
+
+    message: Message
+    created: bool
+
+
+def post_message(actor: Actor, number: str, body: t.Any, **options: t.Any) -> Message:
+    """:func:`post`, returning only the message (created now or earlier)."""
+    return post(actor, number, body, **options).message
+
+
+def post(
     actor: Actor,
     number: str,
     body: t.Any,
@@ -35,7 +50,7 @@ def post_message(
     changes: t.Mapping[str, t.Any] | None = None,
     client_id: t.Any = None,
     attachments: t.Sequence[_attachments.Upload] = (),
-) -> Message:
+) -> Posted:
     """Post a public reply or an internal note, and apply the status rules.
 
     - a requester's message moves the ticket to ``pending_admin`` (reopening ``resolved``);
@@ -44,7 +59,10 @@ def post_message(
 
     Staff may change other fields in the same transaction with ``changes`` (e.g.
     ``{"priority": "high", "assignee": "7"}``). A repeated ``client_id`` returns the first
-    message and writes nothing.
+    message and writes nothing (``created`` is then ``False``).
+
+    The body is rendered before the transaction: on SQLite the write lock is held from
+    the ticket's lock to the commit, and a slow render there would stall every writer.
 
     :raises NotFound: the actor may not see the ticket.
     :raises TicketClosed: the ticket is closed.
@@ -62,6 +80,13 @@ def post_message(
     if bad:
         raise ValidationError(fields=bad)
     checked = _attachments.check_uploads(attachments)
+    message = Message(
+        channel=channel,
+        body=body,  # rendered here, outside the lock
+        author_id=actor.user_id,
+        author_name=actor.name,
+        client_id=client_id,
+    )
 
     with transaction() as uow:
         ticket = policy.get_ticket(actor, number, for_update=True)
@@ -69,46 +94,48 @@ def post_message(
             earlier = get_state().db.session.scalar(
                 sa.select(Message).where(
                     Message.ticket_id == ticket.id,
-                    Message.author_id == actor.id,
+                    _author_is(actor),
                     Message.client_id == client_id,
                 )
             )
             if earlier is not None:
-                return earlier
+                return Posted(earlier, created=False)
         policy.check_post(actor, ticket, channel, status=status)
         if changes:
             policy.check_update(actor, ticket, changes)
-        as_staff = policy.audience(actor, ticket) is policy.Audience.STAFF
+        as_staff = policy.audience(actor, ticket).handles
         now = utcnow()
-        message = Message(
-            ticket_id=ticket.id,
-            channel=channel,
-            body=body,
-            author_id=actor.id,
-            author_name=actor.name,
-            author_is_staff=as_staff,
-            client_id=client_id,
-            created_at=now,
-        )
+        message.ticket_id = ticket.id
+        message.author_is_staff = as_staff
+        message.created_at = now
         session = get_state().db.session
         session.add(message)
         session.flush()
         _attachments.attach(uow, message, checked)
-        if changes:
-            _tickets.apply_changes(uow, actor, ticket, changes)
+        changed = _tickets.apply_changes(actor, ticket, changes) if changes else {}
         if not as_staff:
             ticket.last_customer_reply_at = now
-            _tickets.apply_status(ticket, Status.PENDING_ADMIN, actor)
+            new_status: Status | None = Status.PENDING_ADMIN
         elif channel is Channel.PUBLIC:
             if ticket.first_response_at is None:
                 ticket.first_response_at = now
-            _tickets.apply_status(ticket, status or Status.PENDING_CUSTOMER, actor)
-        elif status is not None:
-            _tickets.apply_status(ticket, status, actor)
+            new_status = status or Status.PENDING_CUSTOMER
+        else:
+            new_status = status
+        status_change = _tickets.apply_status(ticket, new_status) if new_status else None
+        if status_change is not None:
+            changed["status"] = status_change
         if channel is Channel.PUBLIC:
             ticket.updated_at = now
-        uow.send(signals.message_posted, ticket=ticket, message=message, actor=actor)
-    return message
+        uow.record(events.MessagePosted(actor, ticket, message))
+        _tickets.record_changes(uow, actor, ticket, changed)
+    return Posted(message, created=True)
+
+
+def _author_is(actor: Actor) -> sa.ColumnElement[bool]:
+    if actor.user_id is None:
+        return sa.and_(Message.author_id.is_(None), Message.author_name == actor.name)
+    return Message.author_id == actor.user_id
 
 
 def edit_message(actor: Actor, message_id: int, body: t.Any) -> Message:
@@ -119,6 +146,7 @@ def edit_message(actor: Actor, message_id: int, body: t.Any) -> Message:
     :raises TicketClosed: the ticket is closed.
     """
     body = _validate.body(body)
+    html = markup.render(body)  # before the lock, like a new message
     with transaction() as uow:
         message = _visible_message(actor, message_id)
         ticket = policy.get_ticket(actor, message.ticket.number, for_update=True)
@@ -127,20 +155,11 @@ def edit_message(actor: Actor, message_id: int, body: t.Any) -> Message:
             return message
         previous = message.body
         get_state().db.session.add(
-            MessageRevision(message_id=message.id, body=previous, editor_id=actor.id)
+            MessageRevision(message_id=message.id, body=previous, editor_id=actor.user_id)
         )
-        message.body = body
+        message.set_body(body, html)
         message.edited_at = utcnow()
-        timeline.record(
-            ticket, "message_edited", actor, message=message.id, channel=message.channel.value
-        )
-        uow.send(
-            signals.message_edited,
-            ticket=ticket,
-            message=message,
-            actor=actor,
-            previous_body=previous,
-        )
+        uow.record(events.MessageEdited(actor, ticket, message, previous))
     return message
 
 

@@ -7,11 +7,10 @@ import typing as t
 
 import sqlalchemy as sa
 
+from .. import events
 from .. import policy
-from .. import signals
 from .._state import get_state
 from ..errors import Conflict
-from ..errors import ForbiddenField
 from ..errors import ValidationError
 from ..models import Channel
 from ..models import Department
@@ -22,10 +21,10 @@ from ..models import Status
 from ..models import Ticket
 from ..models import utcnow
 from ..values import Actor
+from ..values import ActorKind
 from ..values import Reference
 from . import _validate
 from . import attachments as _attachments
-from . import timeline
 from ._uow import UnitOfWork
 from ._uow import transaction
 
@@ -72,7 +71,7 @@ def _staff_member(actor: Actor, user_id: t.Any) -> Actor | None:
     if user_id in (None, ""):
         return None
     user_id = str(user_id)
-    member = actor if user_id == actor.id else get_state().hooks.load_user(user_id)
+    member = actor if user_id == actor.user_id else get_state().hooks.load_user(user_id)
     if member is None or not policy.is_staff(member):
         raise ValidationError(fields={"assignee": "Not a staff member."})
     return member
@@ -130,20 +129,15 @@ def open_ticket(
     subject = _validate.subject(subject)
     body = _validate.body(body)
     category = _validate.category(category)
+    policy.check_open(actor, {"priority": priority, "requester": requester_id})
     requester = actor
-    staff_only = {}
-    if priority not in (None, "") and not policy.is_staff(actor):
-        staff_only["priority"] = "Only staff may set the priority."
     if requester_id not in (None, "") and str(requester_id) != actor.id:
-        if not policy.is_staff(actor):
-            staff_only["requester"] = "You can only open tickets for yourself."
-        else:
-            found = get_state().hooks.load_user(str(requester_id))
-            if found is None:
-                raise ValidationError(fields={"requester": "Unknown customer."})
-            requester = found
-    if staff_only:
-        raise ForbiddenField(fields=staff_only)
+        found = get_state().hooks.load_user(str(requester_id))
+        if found is None:
+            raise ValidationError(fields={"requester": "Unknown customer."})
+        requester = found
+    if requester.kind is ActorKind.SYSTEM:
+        raise ValidationError(fields={"requester": "Give the customer the ticket is for."})
     priority = (
         Priority.NORMAL if priority in (None, "") else _validate.choice(Priority, priority, "priority")
     )
@@ -157,10 +151,10 @@ def open_ticket(
         priority=priority,
         category=category,
         source=source,
-        requester_id=requester.id,
+        requester_id=requester.user_id,
         requester_name=requester.name,
         requester_email=requester.email,
-        created_by_id=actor.id,
+        created_by_id=actor.user_id,
         entry_level=roles[0],
         level=roles[0],
         follow_up_of_id=follow_up_of.id if follow_up_of else None,
@@ -183,7 +177,7 @@ def open_ticket(
         ticket=ticket,
         channel=Channel.PUBLIC,
         body=body,
-        author_id=actor.id,
+        author_id=actor.user_id,
         author_name=actor.name,
         author_is_staff=requester is not actor,
         created_at=now,
@@ -194,16 +188,9 @@ def open_ticket(
         session.add(message)
         session.flush()
         _attachments.attach(uow, message, checked)
-        timeline.record(
-            ticket,
-            "created",
-            actor,
-            source=source.value,
-            follow_up_of=follow_up_of.number if follow_up_of else None,
-        )
+        uow.record(events.TicketOpened(actor, ticket, message, follow_up_of))
         if follow_up_of is not None:
-            timeline.record(follow_up_of, "follow_up_opened", actor, number=ticket.number)
-        uow.send(signals.ticket_opened, ticket=ticket, message=message, actor=actor)
+            uow.record(events.FollowUpOpened(actor, follow_up_of, ticket))
     return ticket
 
 
@@ -254,24 +241,31 @@ def follow_ups(actor: Actor, ticket: Ticket) -> list[Ticket]:
     return list(get_state().db.session.scalars(stmt))
 
 
-def apply_status(ticket: Ticket, status: Status, actor: Actor) -> None:
-    """Set a status with its timestamps and timeline event (no permission check)."""
+def apply_status(ticket: Ticket, status: Status) -> tuple[str, str] | None:
+    """Set a status with its timestamps (no permission check).
+
+    :return: ``(old, new)`` for the change, or ``None`` when the status stays.
+    """
     if ticket.status is status:
-        return
+        return None
+    change = (ticket.status.value, status.value)
     now = utcnow()
-    timeline.record(ticket, "status_changed", actor, old=ticket.status.value, new=status.value)
     ticket.status = status
     if status is Status.RESOLVED:
         ticket.resolved_at = now
     elif status is Status.CLOSED:
         ticket.closed_at = now
     ticket.updated_at = now
+    return change
 
 
 def apply_changes(
-    uow: UnitOfWork, actor: Actor, ticket: Ticket, changes: t.Mapping[str, t.Any]
+    actor: Actor, ticket: Ticket, changes: t.Mapping[str, t.Any]
 ) -> dict[str, tuple[t.Any, t.Any]]:
     """Validate and apply field changes after :func:`policy.check_update` allowed them.
+
+    Records nothing: the caller records one :class:`~flask_supportdesk.events.TicketUpdated`
+    with everything its call changed (see :func:`record_changes`).
 
     :return: the fields that really changed, as ``{name: (old, new)}``.
     """
@@ -308,17 +302,25 @@ def apply_changes(
             applied[name] = (ticket.assignee_name or None, value.name if value else None)
             ticket.assignee_id = value.id if value else None
             ticket.assignee_name = value.name if value else ""
-    for name, (old, new) in applied.items():
-        timeline.record(ticket, f"{name}_changed", actor, old=old, new=new)
-    if "status" in parsed and parsed["status"] is not ticket.status:
-        applied["status"] = (ticket.status.value, parsed["status"].value)
-        apply_status(ticket, parsed["status"], actor)
-        if parsed["status"] is Status.CLOSED:
-            uow.send(signals.ticket_closed, ticket=ticket, actor=actor)
+    if "status" in parsed:
+        status_change = apply_status(ticket, parsed["status"])
+        if status_change is not None:
+            applied["status"] = status_change
     if applied:
         ticket.updated_at = utcnow()
-        uow.send(signals.ticket_updated, ticket=ticket, actor=actor, changes=applied)
     return applied
+
+
+def record_changes(
+    uow: UnitOfWork, actor: Actor, ticket: Ticket, changes: t.Mapping[str, tuple[t.Any, t.Any]]
+) -> None:
+    """Record what one call changed on ``ticket``: one update event, and a close event
+    when the ticket was closed."""
+    if not changes:
+        return
+    uow.record(events.TicketUpdated(actor, ticket, dict(changes)))
+    if "status" in changes and changes["status"][1] == Status.CLOSED.value:
+        uow.record(events.TicketClosed(actor, ticket))
 
 
 def update_ticket(actor: Actor, number: str, changes: t.Mapping[str, t.Any]) -> Ticket:
@@ -340,7 +342,7 @@ def update_ticket(actor: Actor, number: str, changes: t.Mapping[str, t.Any]) -> 
         if "status" in changes:
             changes = {**changes, "status": _validate.choice(Status, changes["status"], "status")}
         policy.check_update(actor, ticket, changes)
-        apply_changes(uow, actor, ticket, changes)
+        record_changes(uow, actor, ticket, apply_changes(actor, ticket, changes))
     return ticket
 
 

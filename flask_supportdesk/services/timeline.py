@@ -6,6 +6,7 @@ import typing as t
 
 import sqlalchemy as sa
 
+from .. import events as _events
 from .. import policy
 from .._state import get_state
 from ..models import Event
@@ -13,11 +14,50 @@ from ..models import Ticket
 from ..values import Actor
 
 
+def record_events(events: t.Sequence[_events.DomainEvent]) -> None:
+    """Before commit: write the timeline rows of a unit of work's domain events.
+
+    The timeline is a projection of the events, so every surface and the host's Python
+    calls leave the same trail, written in the transaction of the change it describes.
+    """
+    if not events:
+        return
+    get_state().db.session.flush()  # new tickets need their ids
+    for event in events:
+        if isinstance(event, _events.TicketOpened):
+            follow_up_of = event.follow_up_of.number if event.follow_up_of else None
+            record(
+                event.ticket, "created", event.actor,
+                source=event.ticket.source.value, follow_up_of=follow_up_of,
+            )  # fmt: skip
+        elif isinstance(event, _events.FollowUpOpened):
+            record(event.ticket, "follow_up_opened", event.actor, number=event.follow_up.number)
+        elif isinstance(event, _events.TicketUpdated):
+            for name, (old, new) in event.changes.items():
+                record(event.ticket, f"{name}_changed", event.actor, old=old, new=new)
+        elif isinstance(event, _events.MessageEdited):
+            record(
+                event.ticket, "message_edited", event.actor,
+                message=event.message.id, channel=event.message.channel.value,
+            )  # fmt: skip
+        elif isinstance(event, _events.TicketEscalated):
+            if event.to_level is None:
+                record(
+                    event.ticket, "escalated_beyond", event.actor,
+                    old=event.from_level, reference=event.reference, reason=event.reason,
+                )  # fmt: skip
+            else:
+                record(
+                    event.ticket, "escalated", event.actor,
+                    old=event.from_level, new=event.to_level, reason=event.reason,
+                )  # fmt: skip
+
+
 def record(ticket: Ticket, kind: str, actor: Actor | None, **data: t.Any) -> Event:
-    """Add an event to the session (committed with the change it describes)."""
+    """Add one timeline row to the session (committed with the change it describes)."""
     event = Event(
         kind=kind,
-        actor_id=actor.id if actor else None,
+        actor_id=actor.user_id if actor else None,
         actor_name=actor.name if actor else "",
         data=data,
     )

@@ -10,7 +10,7 @@ from .._common import require_actor
 from . import bp
 from ._io import operation
 from ._io import query_args
-from .serializers import me_json
+from ...presentation import me_json
 
 
 @bp.get("/me")

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import typing as t
-
-from flask import current_app
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from ... import policy
-from ... import signals
 from ..._state import get_state
 from ...errors import NotFound
-from ...models import Message
 from ...services import messages
 from .._common import require_actor
 from . import bp
@@ -24,7 +18,7 @@ from ._io import object_id
 from ._io import operation
 from ._io import query_args
 from ._io import read_body
-from .serializers import message_json
+from ...presentation import message_view
 
 MESSAGE_QUERY = (
     Param(
@@ -55,21 +49,11 @@ def list_messages(number: str) -> ResponseReturnValue:
     more = len(rows) > limit
     rows = rows[:limit]
     return jsonify(
-        {"items": [message_json(m) for m in rows], "next": rows[-1].id if more else None}
+        {
+            "items": [message_view(actor, ticket, m).to_json() for m in rows],
+            "next": rows[-1].id if more else None,
+        }
     )
-
-
-@contextlib.contextmanager
-def _new_messages() -> t.Iterator[list[Message]]:
-    """Collect the messages really posted meanwhile (a replayed ``client_id`` posts none)."""
-    posted: list[Message] = []
-
-    def record(sender: t.Any, message: Message, **extra: t.Any) -> None:
-        posted.append(message)
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    with signals.message_posted.connected_to(record, sender=app):
-        yield posted
 
 
 @bp.post("/tickets/<number>/messages")
@@ -86,18 +70,18 @@ def _new_messages() -> t.Iterator[list[Message]]:
 def post_message(number: str) -> ResponseReturnValue:
     actor = require_actor()
     data, uploads = read_body("MessageCreate", files=True)
-    with _new_messages() as posted:
-        message = messages.post_message(
-            actor,
-            number,
-            data["body"],
-            channel=data.get("channel", "public"),
-            status=data.get("status"),
-            client_id=data.get("client_id"),
-            attachments=uploads,
-        )
-    response = jsonify(message_json(message))
-    response.status_code = 201 if any(m is message for m in posted) else 200
+    posted = messages.post(
+        actor,
+        number,
+        data["body"],
+        channel=data.get("channel", "public"),
+        status=data.get("status"),
+        client_id=data.get("client_id"),
+        attachments=uploads,
+    )
+    message = posted.message
+    response = jsonify(message_view(actor, message.ticket, message).to_json())
+    response.status_code = 201 if posted.created else 200
     return response
 
 
@@ -116,4 +100,5 @@ def edit_message(number: str, message_id: str) -> ResponseReturnValue:
     found = messages.get_message(actor, object_id(message_id, "Message"))
     if found.ticket_id != ticket.id:
         raise NotFound("Message not found.")
-    return jsonify(message_json(messages.edit_message(actor, found.id, data["body"])))
+    edited = messages.edit_message(actor, found.id, data["body"])
+    return jsonify(message_view(actor, ticket, edited).to_json())

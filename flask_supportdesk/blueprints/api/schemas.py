@@ -173,6 +173,7 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
                 "id": {"type": "integer"},
                 "channel": {"type": "string", "enum": _values(Channel)},
                 "body": {"type": "string"},
+                "html": {"type": "string"},
                 "author": _obj(
                     {
                         "id": {"type": ["string", "null"]},
@@ -185,7 +186,10 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
                 "edited_at": NULLABLE_TIMESTAMP,
                 "attachments": {"type": "array", "items": ref("Attachment")},
             },
-            ["id", "channel", "body", "author", "created_at", "edited_at", "attachments"],
+            [
+                "id", "channel", "body", "html", "author", "created_at", "edited_at",
+                "attachments",
+            ],  # fmt: skip
         ),
         "MessagePage": _obj(
             {

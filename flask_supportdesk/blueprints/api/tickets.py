@@ -24,8 +24,8 @@ from ._io import Param
 from ._io import operation
 from ._io import query_args
 from ._io import read_body
-from .serializers import follow_up_numbers
-from .serializers import ticket_json
+from ...presentation import follow_up_numbers
+from ...presentation import ticket_view
 
 _TEXT = {"type": "string"}
 
@@ -46,9 +46,6 @@ TICKET_QUERY = (
     Param("page", {"type": "integer", "minimum": 1}, "Page number, from 1."),
     Param("page_size", {"type": "integer", "minimum": 1}, "Rows per page."),
 )
-
-#: Fields only staff may give when opening a ticket.
-_STAFF_ONLY_ON_OPEN = ("priority", "requester")
 
 
 @bp.get("/tickets")
@@ -71,7 +68,7 @@ def list_tickets() -> ResponseReturnValue:
     follow_ups = follow_up_numbers(page.items)
     return jsonify(
         {
-            "items": [ticket_json(actor, ticket, follow_ups) for ticket in page.items],
+            "items": [ticket_view(actor, ticket, follow_ups).to_json() for ticket in page.items],
             "page": page.page,
             "page_size": page.page_size,
             "next": page.page + 1 if page.has_next else None,
@@ -91,17 +88,9 @@ def list_tickets() -> ResponseReturnValue:
 def create_ticket() -> ResponseReturnValue:
     actor = require_actor()
 
-    def staff_only(data: t.Mapping[str, t.Any]) -> dict[str, str]:
-        if policy.is_staff(actor):
-            return {}
-        return {
-            name: "Only staff may set this field."
-            for name in _STAFF_ONLY_ON_OPEN
-            if data.get(name) not in (None, "")
-            and not (name == "requester" and str(data[name]) == actor.id)
-        }
-
-    data, uploads = read_body("TicketCreate", files=True, guard=staff_only)
+    data, uploads = read_body(
+        "TicketCreate", files=True, guard=lambda raw: policy.open_refusals(actor, raw)
+    )
     requester = data.get("requester")
     ticket = tickets.open_ticket(
         actor,
@@ -115,7 +104,7 @@ def create_ticket() -> ResponseReturnValue:
         requester_id=None if requester is None else str(requester),
         attachments=uploads,
     )
-    response = jsonify(ticket_json(actor, ticket))
+    response = jsonify(ticket_view(actor, ticket).to_json())
     response.status_code = 201
     response.headers["Location"] = url_for(".get_ticket", number=ticket.number)
     return response
@@ -126,7 +115,7 @@ def create_ticket() -> ResponseReturnValue:
 def get_ticket(number: str) -> ResponseReturnValue:
     actor = require_actor()
     query_args(())
-    return jsonify(ticket_json(actor, policy.get_ticket(actor, number)))
+    return jsonify(ticket_view(actor, policy.get_ticket(actor, number)).to_json())
 
 
 def _refused_changes(actor: Actor, number: str, data: t.Mapping[str, t.Any]) -> dict[str, str]:
@@ -156,7 +145,7 @@ def _refused_changes(actor: Actor, number: str, data: t.Mapping[str, t.Any]) -> 
 def update_ticket(number: str) -> ResponseReturnValue:
     actor = require_actor()
     data, _ = read_body("TicketUpdate", guard=lambda raw: _refused_changes(actor, number, raw))
-    return jsonify(ticket_json(actor, tickets.update_ticket(actor, number, data)))
+    return jsonify(ticket_view(actor, tickets.update_ticket(actor, number, data)).to_json())
 
 
 @bp.post("/tickets/<number>/escalate")
@@ -170,4 +159,4 @@ def escalate_ticket(number: str) -> ResponseReturnValue:
     actor = require_actor()
     data, _ = read_body("Escalation")
     ticket = escalation.escalate(actor, number, reason=data.get("reason", ""))
-    return jsonify(ticket_json(actor, ticket))
+    return jsonify(ticket_view(actor, ticket).to_json())
