@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing as t
 
 import pluggy
+from flask import current_app
 
 from ..errors import ConfigurationError
 from ..values import Actor
@@ -82,12 +83,32 @@ class Hooks:
         return _actor(self.pm.hook.supportdesk_identify(user=user), "supportdesk_identify")
 
     def load_user(self, user_id: str) -> Actor | None:
-        return _actor(
-            self.pm.hook.supportdesk_load_user(user_id=str(user_id)), "supportdesk_load_user"
-        )
+        """The person with this host user id, or ``None`` (also when the hook cannot
+        make sense of the id: see :data:`ODD_INPUT_ERRORS`).
+
+        :param user_id: A host user id, already checked for shape by the services.
+        :raises TypeError: the hook answered something that is not an Actor.
+        """
+        try:
+            found = self.pm.hook.supportdesk_load_user(user_id=str(user_id))
+        except ODD_INPUT_ERRORS as exc:
+            _odd_input("supportdesk_load_user", user_id, exc)
+            return None
+        return _actor(found, "supportdesk_load_user")
 
     def find_user(self, email: str) -> Actor | None:
-        return _actor(self.pm.hook.supportdesk_find_user(email=email), "supportdesk_find_user")
+        """The account holder with this e-mail address, or ``None`` (also when the hook
+        cannot make sense of it: see :data:`ODD_INPUT_ERRORS`).
+
+        :param email: The address.
+        :raises TypeError: the hook answered something that is not an Actor.
+        """
+        try:
+            found = self.pm.hook.supportdesk_find_user(email=email)
+        except ODD_INPUT_ERRORS as exc:
+            _odd_input("supportdesk_find_user", email, exc)
+            return None
+        return _actor(found, "supportdesk_find_user")
 
     def staff_members(self) -> list[Actor]:
         return list(self.pm.hook.supportdesk_staff_members() or ())
@@ -133,6 +154,18 @@ class Hooks:
 
     def delete_attachment(self, key: str) -> None:
         self.pm.hook.supportdesk_delete_attachment(key=key)
+
+
+#: What a host's user lookup raises on an id or address it cannot parse (a naive
+#: ``int(user_id)`` of ``"²"``, a 40-digit id too large for SQLite): "no such user".
+#: Database errors are not among them: an outage must still answer 503.
+ODD_INPUT_ERRORS = (ValueError, TypeError, LookupError, OverflowError)
+
+
+def _odd_input(hook: str, value: str, exc: Exception) -> None:
+    current_app.logger.warning(
+        "%s raised %s for %r; treated as no such user", hook, type(exc).__name__, value
+    )
 
 
 def _actor(value: t.Any, hook: str) -> Actor | None:

@@ -31,6 +31,7 @@ from ..errors import ValidationError
 from ..models import Attachment
 from ..models import Message
 from ..values import Actor
+from . import _validate
 from ._uow import UnitOfWork
 
 #: Sniffed kinds (filetype's extension names, or "text") accepted for each extension.
@@ -137,6 +138,10 @@ def check_uploads(uploads: t.Sequence[Upload]) -> list[CheckedUpload]:
         )
     checked = []
     for upload in uploads:
+        # Refused rather than stripped: a name that hides its real text is an attack
+        # (CVE-2026-28289 slipped "\u200b.htaccess" past a check that ran before stripping).
+        _validate.storable(upload.filename or "", "files")
+        _validate.no_deceptive(upload.filename or "", "files")
         name = safe_filename(upload.filename)
         stem, dot, ext = name.rpartition(".")
         ext = ext.lower() if dot else ""
