@@ -6,7 +6,9 @@ import typing as t
 
 import pluggy
 from flask import current_app
+from sqlalchemy import exc as sa_exc
 
+from .._state import get_state
 from ..errors import ConfigurationError
 from ..values import Actor
 from ..values import Reference
@@ -89,11 +91,8 @@ class Hooks:
         :param user_id: A host user id, already checked for shape by the services.
         :raises TypeError: the hook answered something that is not an Actor.
         """
-        try:
-            found = self.pm.hook.supportdesk_load_user(user_id=str(user_id))
-        except ODD_INPUT_ERRORS as exc:
-            _odd_input("supportdesk_load_user", user_id, exc)
-            return None
+        found = _lookup("supportdesk_load_user", self.pm.hook.supportdesk_load_user,
+                        user_id=str(user_id))
         return _actor(found, "supportdesk_load_user")
 
     def find_user(self, email: str) -> Actor | None:
@@ -103,11 +102,7 @@ class Hooks:
         :param email: The address.
         :raises TypeError: the hook answered something that is not an Actor.
         """
-        try:
-            found = self.pm.hook.supportdesk_find_user(email=email)
-        except ODD_INPUT_ERRORS as exc:
-            _odd_input("supportdesk_find_user", email, exc)
-            return None
+        found = _lookup("supportdesk_find_user", self.pm.hook.supportdesk_find_user, email=email)
         return _actor(found, "supportdesk_find_user")
 
     def staff_members(self) -> list[Actor]:
@@ -158,14 +153,30 @@ class Hooks:
 
 #: What a host's user lookup raises on an id or address it cannot parse (a naive
 #: ``int(user_id)`` of ``"²"``, a 40-digit id too large for SQLite): "no such user".
-#: Database errors are not among them: an outage must still answer 503.
-ODD_INPUT_ERRORS = (ValueError, TypeError, LookupError, OverflowError)
+#: A ``DataError`` is the database saying the same (PostgreSQL: "integer out of range");
+#: an outage (``OperationalError``) is not among them and still answers 503.
+ODD_INPUT_ERRORS = (ValueError, TypeError, LookupError, OverflowError, sa_exc.DataError)
 
 
-def _odd_input(hook: str, value: str, exc: Exception) -> None:
-    current_app.logger.warning(
-        "%s raised %s for %r; treated as no such user", hook, type(exc).__name__, value
-    )
+def _lookup(hook: str, call: t.Callable[..., t.Any], **kwargs: str) -> t.Any:
+    """Call a user-lookup hook; an id it cannot make sense of means "no such user"."""
+    session = get_state().db.session
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            # A failed statement aborts the whole PostgreSQL transaction (the caller's
+            # too): a savepoint keeps the failure to the lookup. SQLite fails such ids
+            # before sending them (OverflowError), and pysqlite's savepoints are unreliable.
+            with session.begin_nested():
+                return call(**kwargs)
+        return call(**kwargs)
+    except ODD_INPUT_ERRORS as exc:
+        current_app.logger.warning(
+            "%s raised %s for %r; treated as no such user",
+            hook,
+            type(exc).__name__,
+            next(iter(kwargs.values())),
+        )
+        return None
 
 
 def _actor(value: t.Any, hook: str) -> Actor | None:

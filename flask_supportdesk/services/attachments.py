@@ -69,7 +69,12 @@ CONTENT_TYPES = {
 
 # Text that a browser (or a careless viewer) would treat as a document or script.
 _MARKUP = re.compile(rb"^\s*<(\?xml|!doctype|html|svg|script|head|body|iframe|!--)", re.I)
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Path separators, characters Windows forbids, controls, bidi controls and invisible
+# characters; U+200C/U+200D stay (Persian words and emoji sequences need them).
+_UNSAFE_NAME = re.compile(
+    r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|"
+    r"\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
+)
 
 
 @dataclasses.dataclass
