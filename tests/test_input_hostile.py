@@ -443,13 +443,10 @@ def test_a_hook_that_chokes_on_an_id_means_no_such_user(
     created = agent.post("/tickets", body)
     assert created.status_code == 201, created.json
     assert created.json["requester"]["id"] == "1"
-
-
-def test_a_database_failure_in_the_hook_is_still_a_503(app: Flask, setup: Setup) -> None:
+    # A database outage in the lookup is no odd id: it still answers 503.
     get_state(app).hooks.pm.register(BrokenDatabaseUsers())
-    agent = as_user(app, AGENT)
     before = counts(app)
-    response = agent.post("/tickets", {"subject": "Hi", "body": "Hello", "requester": "1"})
+    response = agent.post("/tickets", body)
     assert response.status_code == 503, response.json
     assert response.json["error"]["code"] == "service_unavailable"
     assert counts(app) == before
@@ -460,7 +457,7 @@ def test_a_database_failure_in_the_hook_is_still_a_503(app: Flask, setup: Setup)
 # -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reason", ["before\x00after", "bell\x07", "esc\x1b[31m", "r" * 1001])
+@pytest.mark.parametrize("reason", ["before\x00after", "bell\x07", "esc\x1b[31m"])
 def test_the_escalation_reason_follows_the_body_rules(
     app: Flask, ctx: None, setup: Setup, agent: Actor, reason: str
 ) -> None:
@@ -469,11 +466,8 @@ def test_the_escalation_reason_follows_the_body_rules(
         escalation.escalate(agent, setup.number, reason=reason)
     assert "reason" in caught.value.fields
     assert counts(app) == before
-
-
-def test_the_escalation_reason_stays_optional(app: Flask, ctx: None, setup: Setup, agent: Actor) -> None:
-    ticket = escalation.escalate(agent, setup.number, reason="")
-    assert ticket.level == "manager"
+    # The reason stays optional.
+    assert escalation.escalate(agent, setup.number, reason="").level == "manager"
 
 
 def test_a_department_slug_with_a_trailing_newline_is_refused(
