@@ -51,6 +51,14 @@ def _names(value: t.Any) -> tuple[str, ...]:
     return names
 
 
+def _plugin_names(value: t.Any) -> tuple[str, ...]:
+    # From the environment (``app.config.from_prefixed_env()``) the value is a string:
+    # comma-separated names, never a sequence of single characters. Names keep their case.
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(name for name in (str(v).strip() for v in value) if name)
+
+
 def _positive(value: t.Any) -> int:
     number = int(value)
     if number < 1:
@@ -138,8 +146,8 @@ SETTINGS: tuple[Setting, ...] = (
         "disabled_plugins",
         (),
         "Names of plugins (entry points or built-ins such as ``supportdesk.builtin.storage``) "
-        "not to register.",
-        lambda value: tuple(str(v) for v in value),
+        "not to register: a sequence, or a comma-separated string (from the environment).",
+        _plugin_names,
     ),
     Setting(
         "content_security_policy",

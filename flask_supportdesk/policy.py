@@ -44,6 +44,7 @@ from .models import Department
 from .models import Message
 from .models import Status
 from .models import Ticket
+from .services import _validate
 from .values import Actor
 from .values import ActorKind
 
@@ -178,6 +179,9 @@ def get_ticket(actor: Actor, number: str, *, for_update: bool = False) -> Ticket
 
     :raises NotFound: no such ticket, or not visible to the actor (the same error).
     """
+    # A number no row can have (NUL, a lone surrogate) would fail in SQL: not found.
+    if not isinstance(number, str) or not _validate.is_storable(number):
+        raise NotFound(NOT_FOUND_TICKET)
     session = get_state().db.session
     stmt = sa.select(Ticket).where(Ticket.number == str(number), ticket_filter(actor))
     if for_update:
@@ -230,6 +234,7 @@ def get_attachment(actor: Actor, attachment_id: int) -> Attachment:
 
     :raises NotFound: no such attachment, or not visible (the same error).
     """
+    attachment_id = _validate.object_id(attachment_id, "Attachment")
     stmt = (
         sa.select(Attachment)
         .join(Message, Message.id == Attachment.message_id)

@@ -18,11 +18,20 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import ValidationError as WTFValidationError
 
 from .._state import get_state
+from ..errors import NotFound
 from ..errors import PayloadTooLarge
 from ..errors import ServiceUnavailable
 from ..errors import SupportDeskError
 from ..errors import Unauthorized
+from ..errors import ValidationError
+from ..services._validate import MAX_ID
+from ..services._validate import MIN_ID
+from ..services._validate import is_storable
 from ..values import Actor
+
+#: The URL converter of row ids: a number no row can have is a 404 from routing, never an
+#: overflow in SQL (``<int:...>`` alone accepts any number of digits).
+ID_CONVERTER = f"int(min={MIN_ID}, max={MAX_ID})"
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADERS = ("X-CSRFToken", "X-CSRF-Token")
@@ -84,13 +93,63 @@ def limit_request_size() -> None:
     )
 
 
+UNSTORABLE_REASON = "Contains characters that cannot be stored."
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def shown_name(name: str) -> str:
+    """A field name safe to echo in an error: NUL and lone surrogates as escapes.
+
+    :param name: A field name from the request.
+    """
+    return name if is_storable(name) else name.encode("utf-8", "backslashreplace").decode()
+
+
+def unstorable_fields(items: t.Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The fields among ``items`` (name, value) whose name or value no database can store.
+
+    :param items: Pairs of a field name and its text value.
+    """
+    return {
+        shown_name(name): UNSTORABLE_REASON
+        for name, value in items
+        if not (is_storable(name) and is_storable(value))
+    }
+
+
+def refuse_unstorable_input() -> None:
+    """Refuse NUL (and lone surrogates) in the path, the query string and form fields.
+
+    PostgreSQL cannot store NUL in text, so such input would fail deep in a query with a
+    500; here it is a 404 (a path no row can have) or a 400 naming the field. JSON bodies
+    are checked where they are parsed (``api._io``), string by string.
+
+    :raises NotFound: a path argument that no row can have.
+    :raises ValidationError: a query parameter or form field that cannot be stored.
+    """
+    for value in (request.view_args or {}).values():
+        if isinstance(value, str) and not is_storable(value):
+            raise NotFound()
+    problems = unstorable_fields(request.args.items(multi=True))
+    if request.mimetype in _FORM_TYPES:
+        problems.update(unstorable_fields(request.form.items(multi=True)))
+    if problems:
+        raise ValidationError(fields=problems)
+
+
 def security_headers(response: Response) -> Response:
-    """Headers for every desk response; the CSP is configurable."""
+    """Headers for every desk response; the CSP is configurable.
+
+    :param response: The response to complete.
+    """
     policy = get_state().config.content_security_policy
     if policy and "Content-Security-Policy" not in response.headers:
         response.headers["Content-Security-Policy"] = policy
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    # The CSP's frame-ancestors covers current browsers; this covers older ones and a
+    # host that turns the CSP off.
+    response.headers.setdefault("X-Frame-Options", "DENY")
     return response
 
 
@@ -99,6 +158,7 @@ def make_blueprint(name: str, import_name: str, **kwargs: t.Any) -> Blueprint:
     bp = Blueprint(name, import_name, **kwargs)
     bp.before_request(limit_request_size)
     bp.before_request(csrf_protect)
+    bp.before_request(refuse_unstorable_input)
     bp.after_request(security_headers)
     return bp
 

@@ -39,6 +39,7 @@ from ..models import Priority
 from ..models import Source
 from ..models import Status
 from ..models import Ticket
+from ..services import _validate
 from ..services import departments as _departments
 from ..services import escalation
 from ..services import listing
@@ -46,6 +47,7 @@ from ..services import messages as _messages
 from ..services import tickets as _tickets
 from ..services import timeline
 from ..values import Actor
+from ._common import ID_CONVERTER
 from ._common import current_actor
 from ._common import make_blueprint
 from ._common import register_html_errors
@@ -399,7 +401,7 @@ def resolve(number: str) -> ResponseReturnValue:
     return redirect(url_for(".ticket", number=number))
 
 
-@bp.route("/messages/<int:message_id>/edit", methods=["GET", "POST"])
+@bp.route(f"/messages/<{ID_CONVERTER}:message_id>/edit", methods=["GET", "POST"])
 def edit_message(message_id: int) -> ResponseReturnValue:
     """Edit one's own message; earlier versions are kept and listed."""
     actor = _actor()
@@ -450,7 +452,7 @@ def _find_requester(value: str | None) -> Actor | None:
     if "@" in value:
         found = hooks.find_user(value.lower()) or hooks.find_user(value)
     else:
-        found = hooks.load_user(value)
+        found = hooks.load_user(_validate.user_id(value, "requester"))
     if found is None:
         raise ValidationError(fields={"requester": "No customer with this e-mail or id."})
     return found
@@ -531,7 +533,7 @@ def departments() -> ResponseReturnValue:
     return html, status
 
 
-@bp.route("/departments/<int:department_id>/edit", methods=["GET", "POST"])
+@bp.route(f"/departments/<{ID_CONVERTER}:department_id>/edit", methods=["GET", "POST"])
 def edit_department(department_id: int) -> ResponseReturnValue:
     """Rename, describe or (de)activate a department; its slug never changes."""
     actor = _require_departments_manager()

@@ -41,6 +41,7 @@ from ..services import listing
 from ..services import messages
 from ..services import tickets
 from ..values import Actor
+from ._common import ID_CONVERTER
 from ._common import current_actor
 from ._common import make_blueprint
 from ._common import register_html_errors
@@ -275,7 +276,7 @@ def edit_subject(number: str) -> ResponseReturnValue:
     return _submit_on_thread(actor, found, form, "subject_form", change)
 
 
-@bp.route("/tickets/<number>/messages/<int:message_id>/edit", methods=["GET", "POST"])
+@bp.route(f"/tickets/<number>/messages/<{ID_CONVERTER}:message_id>/edit", methods=["GET", "POST"])
 def edit_message(number: str, message_id: int) -> ResponseReturnValue:
     """Edit one of my messages; the earlier text is kept as a revision."""
     actor = _actor()

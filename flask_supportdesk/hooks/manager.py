@@ -5,7 +5,10 @@ from __future__ import annotations
 import typing as t
 
 import pluggy
+from flask import current_app
+from sqlalchemy import exc as sa_exc
 
+from .._state import get_state
 from ..errors import ConfigurationError
 from ..values import Actor
 from ..values import Reference
@@ -82,12 +85,25 @@ class Hooks:
         return _actor(self.pm.hook.supportdesk_identify(user=user), "supportdesk_identify")
 
     def load_user(self, user_id: str) -> Actor | None:
-        return _actor(
-            self.pm.hook.supportdesk_load_user(user_id=str(user_id)), "supportdesk_load_user"
-        )
+        """The person with this host user id, or ``None`` (also when the hook cannot
+        make sense of the id: see :data:`ODD_INPUT_ERRORS`).
+
+        :param user_id: A host user id, already checked for shape by the services.
+        :raises TypeError: the hook answered something that is not an Actor.
+        """
+        found = _lookup("supportdesk_load_user", self.pm.hook.supportdesk_load_user,
+                        user_id=str(user_id))
+        return _actor(found, "supportdesk_load_user")
 
     def find_user(self, email: str) -> Actor | None:
-        return _actor(self.pm.hook.supportdesk_find_user(email=email), "supportdesk_find_user")
+        """The account holder with this e-mail address, or ``None`` (also when the hook
+        cannot make sense of it: see :data:`ODD_INPUT_ERRORS`).
+
+        :param email: The address.
+        :raises TypeError: the hook answered something that is not an Actor.
+        """
+        found = _lookup("supportdesk_find_user", self.pm.hook.supportdesk_find_user, email=email)
+        return _actor(found, "supportdesk_find_user")
 
     def staff_members(self) -> list[Actor]:
         return list(self.pm.hook.supportdesk_staff_members() or ())
@@ -137,6 +153,34 @@ class Hooks:
 
     def delete_attachment(self, key: str) -> None:
         self.pm.hook.supportdesk_delete_attachment(key=key)
+
+
+#: What a host's user lookup raises on an id or address it cannot parse (a naive
+#: ``int(user_id)`` of ``"²"``, a 40-digit id too large for SQLite): "no such user".
+#: A ``DataError`` is the database saying the same (PostgreSQL: "integer out of range");
+#: an outage (``OperationalError``) is not among them and still answers 503.
+ODD_INPUT_ERRORS = (ValueError, TypeError, LookupError, OverflowError, sa_exc.DataError)
+
+
+def _lookup(hook: str, call: t.Callable[..., t.Any], **kwargs: str) -> t.Any:
+    """Call a user-lookup hook; an id it cannot make sense of means "no such user"."""
+    session = get_state().db.session
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            # A failed statement aborts the whole PostgreSQL transaction (the caller's
+            # too): a savepoint keeps the failure to the lookup. SQLite fails such ids
+            # before sending them (OverflowError), and pysqlite's savepoints are unreliable.
+            with session.begin_nested():
+                return call(**kwargs)
+        return call(**kwargs)
+    except ODD_INPUT_ERRORS as exc:
+        current_app.logger.warning(
+            "%s raised %s for %r; treated as no such user",
+            hook,
+            type(exc).__name__,
+            next(iter(kwargs.values())),
+        )
+        return None
 
 
 def _actor(value: t.Any, hook: str) -> Actor | None:

@@ -31,6 +31,7 @@ from ..errors import ValidationError
 from ..models import Attachment
 from ..models import Message
 from ..values import Actor
+from . import _validate
 from ._uow import UnitOfWork
 
 #: Sniffed kinds (filetype's extension names, or "text") accepted for each extension.
@@ -68,7 +69,12 @@ CONTENT_TYPES = {
 
 # Text that a browser (or a careless viewer) would treat as a document or script.
 _MARKUP = re.compile(rb"^\s*<(\?xml|!doctype|html|svg|script|head|body|iframe|!--)", re.I)
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Path separators, characters Windows forbids, controls, bidi controls and invisible
+# characters; U+200C/U+200D stay (Persian words and emoji sequences need them).
+_UNSAFE_NAME = re.compile(
+    r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|"
+    r"\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
+)
 
 
 @dataclasses.dataclass
@@ -137,6 +143,10 @@ def check_uploads(uploads: t.Sequence[Upload]) -> list[CheckedUpload]:
         )
     checked = []
     for upload in uploads:
+        # Refused rather than stripped: a name that hides its real text is an attack
+        # (CVE-2026-28289 slipped "\u200b.htaccess" past a check that ran before stripping).
+        _validate.storable(upload.filename or "", "files")
+        _validate.no_deceptive(upload.filename or "", "files")
         name = safe_filename(upload.filename)
         stem, dot, ext = name.rpartition(".")
         ext = ext.lower() if dot else ""

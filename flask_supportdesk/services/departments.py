@@ -15,9 +15,11 @@ from ..errors import NotFound
 from ..errors import ValidationError
 from ..models import Department
 from ..values import Actor
+from . import _validate
 from ._uow import transaction
 
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# Matched with fullmatch: "$" would also accept a trailing newline.
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
 
 def slugify(name: str) -> str:
@@ -33,10 +35,13 @@ def list_departments(*, include_inactive: bool = False) -> list[Department]:
 
 
 def get_department(department_id: t.Any) -> Department:
-    try:
-        department = get_state().db.session.get(Department, int(department_id))
-    except (TypeError, ValueError):
-        department = None
+    """The department with this id (active or not).
+
+    :param department_id: An ``int`` or a string of digits.
+    :raises NotFound: no such department (or an id no row can have).
+    """
+    department_id = _validate.object_id(department_id, "Department")
+    department = get_state().db.session.get(Department, department_id)
     if department is None:
         raise NotFound("Department not found.")
     return department
@@ -48,14 +53,14 @@ def _name(value: t.Any) -> str:
     value = value.strip()
     if len(value) > 120 or not value.isprintable():
         raise ValidationError(fields={"name": "At most 120 printable characters."})
-    return value
+    return _validate.no_deceptive(value, "name")
 
 
 def _description(value: t.Any) -> str:
     value = "" if value is None else value
     if not isinstance(value, str) or len(value) > 1000:
         raise ValidationError(fields={"description": "At most 1000 characters."})
-    return value.strip()
+    return _validate.storable(value, "description").strip()
 
 
 def create_department(
@@ -69,7 +74,7 @@ def create_department(
     policy.require_manage_departments(actor)
     name = _name(name)
     slug = slugify(name) if slug in (None, "") else str(slug)
-    if not _SLUG.match(slug):
+    if not _SLUG.fullmatch(slug):
         raise ValidationError(fields={"slug": "Lowercase letters, digits and dashes."})
     description = _description(description)
     with transaction() as uow:

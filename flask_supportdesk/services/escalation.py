@@ -8,12 +8,12 @@ from .. import events
 from .. import policy
 from .._state import get_state
 from ..errors import Conflict
-from ..errors import ValidationError
 from ..models import Channel
 from ..models import Message
 from ..models import Ticket
 from ..models import utcnow
 from ..values import Actor
+from . import _validate
 from ._uow import transaction
 
 MAX_REASON_LENGTH = 1000
@@ -30,9 +30,10 @@ def escalate(actor: Actor, number: str, *, reason: t.Any = "") -> Ticket:
     :raises TicketClosed: the ticket is closed.
     :raises Conflict: the ticket is already beyond the top, or no platform support answers.
     """
-    if not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH:
-        raise ValidationError(fields={"reason": f"At most {MAX_REASON_LENGTH} characters."})
-    reason = reason.strip()
+    # The body rules (no control characters, storable), but optional for now.
+    reason = _validate.text(
+        "" if reason is None else reason, "reason", limit=MAX_REASON_LENGTH, required=False
+    )
     with transaction() as uow:
         ticket = policy.get_ticket(actor, number, for_update=True)
         step = policy.check_escalate(actor, ticket)

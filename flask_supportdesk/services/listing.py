@@ -77,25 +77,40 @@ class TicketFilters:
         q = get("q")
         if q is not None and (not isinstance(q, str) or len(q) > 200):
             raise ValidationError(fields={"q": "At most 200 characters."})
+        if q is not None:
+            _validate.storable(q, "q")
+        department = get("department")
+        if department is not None:
+            if not isinstance(department, str) or len(department) > 64:
+                raise ValidationError(fields={"department": "A department slug."})
+            _validate.storable(department, "department")
+        assignee = get("assignee")
+        if assignee is not None:
+            assignee = _validate.user_id(assignee, "assignee")
         return cls(
             status=None if get("status") is None else _validate.choice(Status, get("status"), "status"),
             priority=None
             if get("priority") is None
             else _validate.choice(Priority, get("priority"), "priority"),
-            department=None if get("department") is None else str(get("department")),
-            assignee=None if get("assignee") is None else str(get("assignee")),
+            department=department,
+            assignee=assignee,
             source=None if get("source") is None else _validate.choice(Source, get("source"), "source"),
             q=q.strip() if q else None,
         )
 
 
 def page_args(page: t.Any, page_size: t.Any = None) -> tuple[int, int]:
-    """Validated page number and size."""
+    """Validated page number and size.
+
+    :param page: The page number from input (empty: the first).
+    :param page_size: The page size from input (empty: ``SUPPORTDESK_PAGE_SIZE``).
+    :raises ValidationError: not whole numbers, or out of range.
+    """
     config = get_state().config
     try:
         page = 1 if page in (None, "") else int(page)
         size = config.page_size if page_size in (None, "") else int(page_size)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         raise ValidationError(fields={"page": "Must be a whole number."}) from None
     if page < 1 or page > 100_000:
         raise ValidationError(fields={"page": "Out of range."})

@@ -164,10 +164,7 @@ def edit_message(actor: Actor, message_id: int, body: t.Any) -> Message:
 
 
 def _visible_message(actor: Actor, message_id: t.Any) -> Message:
-    try:
-        message_id = int(message_id)
-    except (TypeError, ValueError):
-        raise NotFound("Message not found.") from None
+    message_id = _validate.object_id(message_id, "Message")
     stmt = (
         sa.select(Message)
         .join(Ticket, Ticket.id == Message.ticket_id)

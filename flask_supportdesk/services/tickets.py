@@ -56,7 +56,7 @@ def active_departments() -> list[Department]:
 def _department(slug: t.Any) -> Department | None:
     if slug in (None, ""):
         return None
-    if not isinstance(slug, str):
+    if not isinstance(slug, str) or len(slug) > 64 or not _validate.is_storable(slug):
         raise ValidationError(fields={"department": "Unknown department."})
     department = get_state().db.session.scalar(
         sa.select(Department).where(Department.slug == slug, Department.is_active)
@@ -70,7 +70,7 @@ def _staff_member(actor: Actor, user_id: t.Any) -> Actor | None:
     """The staff member with this id (for assignment), or ``None`` for "unassigned"."""
     if user_id in (None, ""):
         return None
-    user_id = str(user_id)
+    user_id = _validate.user_id(user_id, "assignee")
     member = actor if user_id == actor.user_id else get_state().hooks.load_user(user_id)
     if member is None or not policy.is_staff(member):
         raise ValidationError(fields={"assignee": "Not a staff member."})
@@ -85,6 +85,8 @@ def preview_reference(actor: Actor, kind: t.Any, ref: t.Any) -> Reference | None
     """
     if not kind or not ref or not isinstance(kind, str) or not isinstance(ref, str):
         return None
+    if not (_validate.is_storable(kind) and _validate.is_storable(ref)):
+        return None
     return get_state().hooks.resolve_reference(kind[:40], ref[:120], actor)
 
 
@@ -94,6 +96,8 @@ def _reference(reference: t.Any, owner: Actor, ticket: Ticket) -> None:
     if not isinstance(reference, t.Mapping) or not reference.get("kind") or not reference.get("id"):
         raise ValidationError(fields={"reference": "Give a kind and an id."})
     kind, ref = str(reference["kind"])[:40], str(reference["id"])[:120]
+    _validate.storable(kind, "reference.kind")
+    _validate.storable(ref, "reference.id")
     resolved = get_state().hooks.resolve_reference(kind, ref, owner)
     if resolved is None:
         # The same answer for "no such order" and "not yours": no existence oracle.
@@ -131,8 +135,10 @@ def open_ticket(
     category = _validate.category(category)
     policy.check_open(actor, {"priority": priority, "requester": requester_id})
     requester = actor
-    if requester_id not in (None, "") and str(requester_id) != actor.id:
-        found = get_state().hooks.load_user(str(requester_id))
+    if requester_id not in (None, ""):
+        requester_id = _validate.user_id(requester_id, "requester")
+    if requester_id not in (None, "") and requester_id != actor.id:
+        found = get_state().hooks.load_user(requester_id)
         if found is None:
             raise ValidationError(fields={"requester": "Unknown customer."})
         requester = found
@@ -218,7 +224,10 @@ def open_follow_up(
         subject=subject,
         body=body,
         category=previous.category,
-        department=previous.department.slug if previous.department else None,
+        # A department deactivated since is not offered again: routing decides.
+        department=previous.department.slug
+        if previous.department and previous.department.is_active
+        else None,
         requester_id=previous.requester_id,
         source=source,
         attachments=attachments,

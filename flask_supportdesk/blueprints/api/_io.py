@@ -10,9 +10,11 @@ from flask import request
 
 from ..._state import get_state
 from ...errors import ForbiddenField
-from ...errors import NotFound
 from ...errors import ValidationError
+from ...services import _validate
 from ...services.attachments import Upload
+from .._common import UNSTORABLE_REASON
+from .._common import shown_name
 from . import bp
 from .errors import BadRequest
 from .schemas import Schema
@@ -25,7 +27,7 @@ _JSON_BYTES_PER_CHAR = 12
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _SEND_JSON = "Send a JSON object with Content-Type: application/json."
 #: Ids are 32-bit integers on every database (larger numbers would overflow in SQL).
-MAX_ID = 2**31 - 1
+MAX_ID = _validate.MAX_ID
 
 
 @bp.before_request
@@ -57,7 +59,32 @@ def _json_object() -> dict[str, t.Any]:
         raise BadRequest() from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.")
+    problems = _unstorable_strings(data)
+    if problems:
+        raise ValidationError(fields=problems)
     return data
+
+
+def _unstorable_strings(value: t.Any, path: str = "") -> dict[str, str]:
+    """Every string (key or value) in ``value`` that no database can store, by its path.
+
+    JSON escapes can carry NUL and lone surrogates (``"\\udc80"``), which no driver
+    writes: refused here, before any schema check, hook or query sees them.
+    """
+    problems: dict[str, str] = {}
+    if isinstance(value, str):
+        if not _validate.is_storable(value):
+            problems[path or "body"] = UNSTORABLE_REASON
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{shown_name(key)}" if path else shown_name(key)
+            if not _validate.is_storable(key):
+                problems[inner] = UNSTORABLE_REASON
+            problems.update(_unstorable_strings(item, inner))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problems.update(_unstorable_strings(item, f"{path}.{index}" if path else str(index)))
+    return problems
 
 
 def _form_object() -> tuple[dict[str, t.Any], list[Upload]]:
@@ -115,11 +142,11 @@ def read_body(
 def object_id(value: str, what: str) -> int:
     """A numeric id from a URL; anything else (or out of range) is simply not found.
 
+    :param value: The path segment.
+    :param what: What is looked up, for the error message.
     :raises NotFound: not a number a row could have.
     """
-    if not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
-        raise NotFound(f"{what} not found.")
-    return int(value)
+    return _validate.object_id(value, what)
 
 
 def int_arg(args: t.Mapping[str, str], name: str, *, minimum: int, maximum: int) -> int | None:

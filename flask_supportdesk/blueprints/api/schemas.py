@@ -52,7 +52,8 @@ def _obj(properties: dict[str, Schema], required: t.Sequence[str] = ()) -> Schem
 
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
 NULLABLE_TIMESTAMP: Schema = {"type": ["string", "null"], "format": "date-time"}
-USER_ID: Schema = {"type": ["string", "integer"]}
+#: A host user id: the services check its full shape (1 to 64 printable characters).
+USER_ID: Schema = {"type": ["string", "integer"], "minLength": 1, "maxLength": 64}
 
 
 def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
