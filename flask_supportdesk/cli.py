@@ -49,9 +49,9 @@ def list_departments() -> None:
 @click.option("--description", default="")
 def add_department(name: str, slug: str | None, description: str) -> None:
     """Create a department (as the store, outside any staff account)."""
+    from .policy import roles
     from .services.departments import create_department
     from .values import Actor
-    from .policy import roles
 
     owner = Actor(id="cli", name="Command line", role=roles()[-1])
     department = create_department(owner, name=name, slug=slug, description=description)

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from flask import g
 
 from ._state import get_state
-from .errors import ForbiddenField
 from .errors import Forbidden
+from .errors import ForbiddenField
 from .errors import NotFound
 from .errors import TicketClosed
 from .models import Attachment

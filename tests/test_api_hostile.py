@@ -7,12 +7,8 @@ import json
 import os
 import typing as t
 
-import corpus
 import pytest
 import sqlalchemy as sa
-from conftest import CANARY
-from conftest import assert_no_canary
-from conftest import login
 from flask import Flask
 from test_api import PREFIX
 from test_api import Api
@@ -21,6 +17,10 @@ from test_api import conforms
 from test_api import multipart
 from test_api import open_ticket
 
+import corpus
+from conftest import CANARY
+from conftest import assert_no_canary
+from conftest import login
 from flask_supportdesk._state import get_state
 from flask_supportdesk.models import Attachment
 from flask_supportdesk.models import Event

@@ -12,6 +12,14 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
+from test_desk import DESK
+from test_desk import count
+from test_desk import fresh
+from test_desk import numbers_in
+from test_desk import open_one
+from test_desk import post
+from test_desk import session
+from test_desk import text
 
 import hostapp
 from conftest import CANARY
@@ -30,14 +38,6 @@ from flask_supportdesk.services import messages
 from flask_supportdesk.services import tickets
 from flask_supportdesk.services.attachments import Upload
 from flask_supportdesk.values import Actor
-from test_desk import DESK
-from test_desk import count
-from test_desk import fresh
-from test_desk import numbers_in
-from test_desk import open_one
-from test_desk import post
-from test_desk import session
-from test_desk import text
 
 pytestmark = pytest.mark.usefixtures("ctx")
 

@@ -12,6 +12,15 @@ from html.parser import HTMLParser
 
 import pytest
 from flask import Flask
+from test_portal import PORTAL
+from test_portal import count
+from test_portal import files
+from test_portal import get_ticket
+from test_portal import new_ticket_number
+from test_portal import open_as
+from test_portal import post
+from test_portal import text
+from test_portal import thread_of
 
 import corpus
 from conftest import assert_no_canary
@@ -28,15 +37,6 @@ from flask_supportdesk.models import Priority
 from flask_supportdesk.models import Status
 from flask_supportdesk.models import Ticket
 from flask_supportdesk.services import tickets
-from test_portal import PORTAL
-from test_portal import count
-from test_portal import files
-from test_portal import get_ticket
-from test_portal import new_ticket_number
-from test_portal import open_as
-from test_portal import post
-from test_portal import text
-from test_portal import thread_of
 
 #: Every table a portal form may write to.
 WRITTEN = (Ticket, Message, Attachment, Event, MessageRevision)

@@ -13,8 +13,6 @@ import typing as t
 
 import pytest
 import sqlalchemy as sa
-from conftest import CANARY
-from conftest import actor
 from flask import Flask
 from hypothesis import HealthCheck
 from hypothesis import settings
@@ -24,6 +22,8 @@ from hypothesis.stateful import invariant
 from hypothesis.stateful import rule
 from hypothesis.stateful import run_state_machine_as_test
 
+from conftest import CANARY
+from conftest import actor
 from flask_supportdesk._state import get_state
 from flask_supportdesk.blueprints.api.serializers import message_json
 from flask_supportdesk.blueprints.api.serializers import ticket_json

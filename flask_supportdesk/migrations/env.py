@@ -10,7 +10,6 @@ from flask_supportdesk.migrations import include_name
 from flask_supportdesk.models import Base
 
 
-
 def run_migrations_online() -> None:
     engine = get_state().db.engine
     with engine.connect() as connection:

@@ -20,8 +20,8 @@ from ..models import utcnow
 from ..values import Actor
 from . import _validate
 from . import attachments as _attachments
-from . import timeline
 from . import tickets as _tickets
+from . import timeline
 from ._uow import transaction
 
 
