@@ -148,7 +148,7 @@ def read_meta(engine: sa.Engine) -> dict[str, str]:
     if not sa.inspect(engine).has_table("bench_meta"):
         return {}
     with engine.connect() as conn:
-        return {key: value for key, value in conn.execute(sa.select(meta_table))}
+        return dict(conn.execute(sa.select(meta_table)))
 
 
 def _drop_everything(engine: sa.Engine) -> None:

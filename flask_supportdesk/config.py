@@ -96,7 +96,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_message_length", 12000, "Longest accepted message body, in characters.", _positive
     ),
-    Setting("max_subject_length", 200, "Longest accepted ticket subject, in characters.", _positive),
+    Setting(
+        "max_subject_length", 200, "Longest accepted ticket subject, in characters.", _positive
+    ),
     Setting("max_attachments", 5, "Most attachments on one message.", _positive),
     Setting(
         "max_attachment_size",

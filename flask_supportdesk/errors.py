@@ -113,7 +113,9 @@ class ServiceUnavailable(SupportDeskError):
     """The database or the attachment storage failed; nothing of the change was kept."""
 
     code, status = "service_unavailable", 503
-    default_message = "The support desk is briefly unavailable. Nothing was saved; please try again."
+    default_message = (
+        "The support desk is briefly unavailable. Nothing was saved; please try again."
+    )
     retry_after = 5
 
 

@@ -93,7 +93,11 @@ class ConfirmForm(FlaskForm):
 class StaffReplyForm(_FilesMixin, FlaskForm):
     body = TextAreaField("Reply", validators=[DataRequired()])
     internal = BooleanField("Internal note (staff only)")
-    status = SelectField("Set status", choices=[SelectChoice("", "Default"), *STATUS_CHOICES], validators=[Optional()])
+    status = SelectField(
+        "Set status",
+        choices=[SelectChoice("", "Default"), *STATUS_CHOICES],
+        validators=[Optional()],
+    )
     priority = SelectField("Priority", choices=PRIORITY_CHOICES)
     assignee = SelectField("Assignee", choices=[], validate_choice=False)
 

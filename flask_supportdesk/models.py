@@ -156,7 +156,12 @@ class Ticket(Base):
         # of active tickets are answered from this index without reading the table.
         sa.Index(
             "ix_supportdesk_ticket_scope",
-            "status", "entry_level", "department_id", "assignee_id", "created_by_id", "requester_id",
+            "status",
+            "entry_level",
+            "department_id",
+            "assignee_id",
+            "created_by_id",
+            "requester_id",
         ),
     )
 

@@ -26,7 +26,6 @@ from conftest import CANARY
 from conftest import assert_no_canary
 from conftest import csrf_token
 from conftest import login
-from flask_supportdesk._state import get_state
 from flask_supportdesk.models import Department
 from flask_supportdesk.models import Event
 from flask_supportdesk.models import Message
@@ -108,7 +107,7 @@ def first_message_id(ticket: Ticket) -> int:
     ))
 
 
-@pytest.mark.parametrize("who, which", [(OTTO, "payments_ticket"), (10, "manager_entry_ticket")])
+@pytest.mark.parametrize(("who", "which"), [(OTTO, "payments_ticket"), (10, "manager_entry_ticket")])
 def test_a6_staff_outside_a_tickets_reach_get_404_everywhere(
     client, request, who, which
 ) -> None:
@@ -130,7 +129,7 @@ def test_a6_staff_outside_a_tickets_reach_get_404_everywhere(
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("who, which", [(OTTO, "payments_ticket"), (10, "manager_entry_ticket")])
+@pytest.mark.parametrize(("who", "which"), [(OTTO, "payments_ticket"), (10, "manager_entry_ticket")])
 def test_a6_search_and_counters_do_not_reveal_tickets_out_of_reach(
     client, request, alice, who, which
 ) -> None:

@@ -496,7 +496,7 @@ def test_e1_every_post_needs_this_sessions_csrf_token(app, client, alice, bob) -
             assert response.status_code == 400, (url, token)
             assert "did not come from this site" in text(response) or "CSRF" in text(response)
     # Every GET of the portal leaves the data alone.
-    for url in every_page(number, first, first) + [f"{PORTAL}/tickets/{number}/reply"]:
+    for url in [*every_page(number, first, first), f"{PORTAL}/tickets/{number}/reply"]:
         client.get(url)
     assert snapshot(app) == before
     ticket = get_ticket(app, number)

@@ -73,7 +73,9 @@ def csrf_protect() -> None:
     try:
         validate_csrf(token)
     except WTFValidationError as exc:
-        raise CSRFFailed(f"CSRF check failed: {exc.args[0] if exc.args else 'invalid token'}")
+        raise CSRFFailed(
+            f"CSRF check failed: {exc.args[0] if exc.args else 'invalid token'}"
+        ) from exc
 
 
 def limit_request_size() -> None:

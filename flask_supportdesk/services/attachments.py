@@ -142,7 +142,8 @@ def check_uploads(uploads: t.Sequence[Upload]) -> list[CheckedUpload]:
         ext = ext.lower() if dot else ""
         if not stem or not ext:
             raise FileTypeNotAllowed(
-                f"{name or 'A file'} has no file type. Allowed: {', '.join(config.allowed_extensions)}.",
+                f"{name or 'A file'} has no file type. "
+                f"Allowed: {', '.join(config.allowed_extensions)}.",
                 fields={"files": "File type not allowed."},
             )
         if ext not in config.allowed_extensions or ext not in _ACCEPTED_KINDS:

@@ -78,13 +78,17 @@ class TicketFilters:
         if q is not None and (not isinstance(q, str) or len(q) > 200):
             raise ValidationError(fields={"q": "At most 200 characters."})
         return cls(
-            status=None if get("status") is None else _validate.choice(Status, get("status"), "status"),
+            status=(
+                None if get("status") is None else _validate.choice(Status, get("status"), "status")
+            ),
             priority=None
             if get("priority") is None
             else _validate.choice(Priority, get("priority"), "priority"),
             department=None if get("department") is None else str(get("department")),
             assignee=None if get("assignee") is None else str(get("assignee")),
-            source=None if get("source") is None else _validate.choice(Source, get("source"), "source"),
+            source=(
+                None if get("source") is None else _validate.choice(Source, get("source"), "source")
+            ),
             q=q.strip() if q else None,
         )
 
@@ -256,7 +260,7 @@ def desk_counters(actor: Actor) -> dict[Status, int]:
         .where(Ticket.status.in_(ACTIVE_STATUSES), policy.staff_ticket_filter(actor, scope))
         .group_by(Ticket.status)
     )
-    counts = {status: 0 for status in Status}
+    counts = dict.fromkeys(Status, 0)
     for status, count in get_state().db.session.execute(stmt):
         counts[Status(status)] = count
     return counts

@@ -60,7 +60,7 @@ def supportdesk_open_attachment(key: str) -> t.BinaryIO | None:
     if path is None:
         return None
     try:
-        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        return open(path, "rb")  # the caller closes it
     except FileNotFoundError:
         return None
 
