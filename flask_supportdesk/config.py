@@ -34,10 +34,10 @@ class Setting:
 
 
 def _prefix(value: t.Any) -> str:
-    value = str(value).rstrip("/")
-    if not value.startswith("/"):
+    prefix = str(value).rstrip("/")
+    if not prefix.startswith("/"):
         raise ValueError("must start with '/'")
-    return value
+    return prefix
 
 
 def _names(value: t.Any) -> tuple[str, ...]:

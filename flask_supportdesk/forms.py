@@ -16,7 +16,7 @@ from wtforms import HiddenField
 from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in stubs
 from wtforms.validators import DataRequired
 from wtforms.validators import Optional
 
@@ -26,6 +26,7 @@ from .models import Status
 from .services.attachments import Upload
 
 # SelectChoice, not tuples: WTForms 3.3 deprecates tuple choices given at class level.
+# (types-WTForms still describes 3.2, without SelectChoice: hence the ignore above.)
 STATUS_CHOICES = [SelectChoice(s.value, s.staff_label) for s in Status]
 PRIORITY_CHOICES = [SelectChoice(p.value, p.value.capitalize()) for p in Priority]
 

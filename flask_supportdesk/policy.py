@@ -147,8 +147,9 @@ def get_ticket(actor: Actor, number: str, *, for_update: bool = False) -> Ticket
             # now, so the ticket read below stays current until the commit. Without it,
             # two simultaneous replies could both read the old status and one status
             # change be lost.
-            touch = sa.update(Ticket.__table__).where(Ticket.__table__.c.number == str(number))
-            session.execute(touch.values(number=Ticket.__table__.c.number))
+            table = t.cast("sa.Table", Ticket.__table__)
+            touch = sa.update(table).where(table.c.number == str(number))
+            session.execute(touch.values(number=table.c.number))
     ticket = session.scalars(stmt).first()
     if ticket is None:
         raise NotFound(NOT_FOUND_TICKET)

@@ -31,9 +31,9 @@ def make_plugin_manager(
     pm.add_hookspecs(specs)
     for name in config.disabled_plugins:
         pm.set_blocked(name)
-    for name, plugin in BUILTIN_PLUGINS:
+    for name, module in BUILTIN_PLUGINS:
         if not pm.is_blocked(name):
-            pm.register(plugin, name=name)
+            pm.register(module, name=name)
     if config.load_entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for plugin in plugins:
@@ -106,7 +106,7 @@ class Hooks:
         route = self.pm.hook.supportdesk_route_ticket(ticket=ticket)
         if route is not None and not isinstance(route, Route):
             raise TypeError("supportdesk_route_ticket must return a Route or None.")
-        return t.cast("Route | None", route)
+        return route
 
     def escalate_beyond(self, ticket: Ticket, actor: Actor, reason: str) -> str | None:
         result = self.pm.hook.supportdesk_escalate_beyond(ticket=ticket, actor=actor, reason=reason)
@@ -116,7 +116,7 @@ class Hooks:
         result = self.pm.hook.supportdesk_resolve_reference(kind=kind, ref=ref, actor=actor)
         if result is not None and not isinstance(result, Reference):
             raise TypeError("supportdesk_resolve_reference must return a Reference or None.")
-        return t.cast("Reference | None", result)
+        return result
 
     def store_attachment(
         self, stream: t.BinaryIO, filename: str, content_type: str, size: int
@@ -138,4 +138,4 @@ class Hooks:
 def _actor(value: t.Any, hook: str) -> Actor | None:
     if value is not None and not isinstance(value, Actor):
         raise TypeError(f"{hook} must return a flask_supportdesk.Actor or None, not {value!r}.")
-    return t.cast("Actor | None", value)
+    return value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import hashlib
 import io
 import os
@@ -199,7 +200,7 @@ def attach(uow: UnitOfWork, message: Message, uploads: t.Sequence[CheckedUpload]
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise InsufficientStorage() from exc
             raise ServiceUnavailable() from exc
-        uow.after_rollback(lambda key=key: hooks.delete_attachment(key))
+        uow.after_rollback(functools.partial(hooks.delete_attachment, key))
         message.attachments.append(
             Attachment(
                 ticket_id=message.ticket_id,

@@ -45,10 +45,10 @@ def get_department(department_id: t.Any) -> Department:
 def _name(value: t.Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(fields={"name": "Required."})
-    value = value.strip()
-    if len(value) > 120 or not value.isprintable():
+    name = value.strip()
+    if len(name) > 120 or not name.isprintable():
         raise ValidationError(fields={"name": "At most 120 printable characters."})
-    return value
+    return name
 
 
 def _description(value: t.Any) -> str:

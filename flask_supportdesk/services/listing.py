@@ -111,6 +111,7 @@ def page_args(page: t.Any, page_size: t.Any = None) -> tuple[int, int]:
 def _sort(sort: str | None) -> t.Sequence[sa.ColumnElement[t.Any]]:
     key = sort or "-updated"
     descending = key.startswith("-")
+    column: sa.ColumnElement[t.Any] | sa.orm.QueryableAttribute[t.Any] | None
     column = SORTS.get(key.lstrip("-"))
     if column is None:
         raise ValidationError(
@@ -124,7 +125,7 @@ def _sort(sort: str | None) -> t.Sequence[sa.ColumnElement[t.Any]]:
     return (ordered, tie)
 
 
-def _paginate(stmt: sa.Select[tuple[Ticket]], page: int, size: int) -> Page[Ticket]:
+def _paginate(stmt: sa.Select[Ticket], page: int, size: int) -> Page[Ticket]:
     rows = list(
         get_state().db.session.scalars(stmt.offset((page - 1) * size).limit(size + 1)).unique()
     )
@@ -136,8 +137,8 @@ def _escape_like(text: str) -> str:
 
 
 def _apply_filters(
-    stmt: sa.Select[tuple[Ticket]], actor: Actor, filters: TicketFilters
-) -> sa.Select[tuple[Ticket]]:
+    stmt: sa.Select[Ticket], actor: Actor, filters: TicketFilters
+) -> sa.Select[Ticket]:
     if filters.status is not None:
         stmt = stmt.where(Ticket.status == filters.status)
     if filters.priority is not None:
