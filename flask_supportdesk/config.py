@@ -30,6 +30,7 @@ class Setting:
 
     @property
     def key(self) -> str:
+        """The configuration key: ``SUPPORTDESK_`` and the upper-cased name."""
         return PREFIX + self.name.upper()
 
 

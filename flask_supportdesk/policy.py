@@ -56,14 +56,17 @@ class StaffScope:
 
     @property
     def role(self) -> str:
+        """The staff member's own role name."""
         return self.roles[self.level]
 
     @property
     def is_top(self) -> bool:
+        """Whether this is the top role of the hierarchy (the store owner)."""
         return self.level == len(self.roles) - 1
 
     @property
     def levels_at_or_below(self) -> tuple[str, ...]:
+        """The roles whose tickets this staff member reaches: their own and every lower one."""
         return self.roles[: self.level + 1]
 
 
@@ -92,6 +95,7 @@ def staff_scope(actor: Actor | None) -> StaffScope | None:
 
 
 def is_staff(actor: Actor | None) -> bool:
+    """Whether the actor holds one of the host's staff roles."""
     return staff_scope(actor) is not None
 
 
@@ -164,6 +168,7 @@ def audience(actor: Actor, ticket: Ticket) -> Audience:
 
 
 def visible_channels(actor: Actor, ticket: Ticket) -> tuple[Channel, ...]:
+    """The message channels the actor may read on a ticket: staff see internal notes too."""
     if audience(actor, ticket) is Audience.STAFF:
         return (Channel.PUBLIC, Channel.INTERNAL)
     return (Channel.PUBLIC,)
@@ -278,6 +283,10 @@ def can_manage_departments(actor: Actor | None) -> bool:
 
 
 def require_manage_departments(actor: Actor) -> None:
+    """Refuse anyone but a store owner.
+
+    :raises Forbidden: the actor may not manage departments.
+    """
     if not can_manage_departments(actor):
         raise Forbidden("Only store owners may manage departments.")
 

@@ -122,6 +122,7 @@ def database_unavailable(exc: Exception) -> ServiceUnavailable:
 
 
 def with_retry_after(response: Response, exc: SupportDeskError) -> Response:
+    """Copy the error's ``retry_after`` (seconds) into a ``Retry-After`` header, if it has one."""
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

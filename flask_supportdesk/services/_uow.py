@@ -19,6 +19,7 @@ class UnitOfWork:
         self._after_rollback: list[t.Callable[[], t.Any]] = []
 
     def after_commit(self, func: t.Callable[[], t.Any]) -> None:
+        """Run ``func`` once the transaction has committed (signals, notifications)."""
         self._after_commit.append(func)
 
     def after_rollback(self, func: t.Callable[[], t.Any]) -> None:

@@ -60,6 +60,10 @@ def choice(enum_cls: type[E], value: t.Any, field: str) -> E:
 
 
 def category(value: t.Any) -> str:
+    """A configured ticket category; empty means the default category.
+
+    :raises ValidationError: not one of ``SUPPORTDESK_CATEGORIES``.
+    """
     categories = get_state().config.categories
     if value in (None, ""):
         return get_state().config.default_category

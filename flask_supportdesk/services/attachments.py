@@ -81,6 +81,7 @@ class Upload:
 
     @classmethod
     def from_bytes(cls, filename: str, data: bytes) -> Upload:
+        """An upload from bytes in memory: for the CLI, the tests and plugins."""
         return cls(filename, io.BytesIO(data))
 
 

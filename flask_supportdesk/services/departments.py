@@ -21,11 +21,13 @@ _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
 def slugify(name: str) -> str:
+    """A URL slug from a department name: ASCII letters, digits and hyphens, at most 64."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64].strip("-")
 
 
 def list_departments(*, include_inactive: bool = False) -> list[Department]:
+    """The departments by name; inactive ones only on request (the owner's list)."""
     stmt = sa.select(Department).order_by(Department.name)
     if not include_inactive:
         stmt = stmt.where(Department.is_active)
@@ -33,6 +35,10 @@ def list_departments(*, include_inactive: bool = False) -> list[Department]:
 
 
 def get_department(department_id: t.Any) -> Department:
+    """The department with this id.
+
+    :raises NotFound: no such department, or the id is not a number.
+    """
     try:
         department = get_state().db.session.get(Department, int(department_id))
     except (TypeError, ValueError):

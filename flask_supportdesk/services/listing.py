@@ -49,6 +49,7 @@ class Page(t.Generic[T]):
 
     @property
     def has_prev(self) -> bool:
+        """Whether there is a page before this one."""
         return self.page > 1
 
 

@@ -44,6 +44,7 @@ MESSAGE_QUERY = (
     errors=(400, 401, 404),
 )
 def list_messages(number: str) -> ResponseReturnValue:
+    """``GET /tickets/<number>/messages``: the messages the actor may read, oldest first."""
     actor = require_actor()
     args = query_args(p.name for p in MESSAGE_QUERY)
     config = get_state().config
@@ -84,6 +85,7 @@ def _new_messages() -> t.Iterator[list[Message]]:
     errors=(400, 401, 404, 409, 413, 415),
 )
 def post_message(number: str) -> ResponseReturnValue:
+    """``POST /tickets/<number>/messages``: a reply or (staff) an internal note."""
     actor = require_actor()
     data, uploads = read_body("MessageCreate", files=True)
     with _new_messages() as posted:
@@ -109,6 +111,7 @@ def post_message(number: str) -> ResponseReturnValue:
     errors=(400, 401, 403, 404, 409),
 )
 def edit_message(number: str, message_id: str) -> ResponseReturnValue:
+    """``PATCH /tickets/<number>/messages/<id>``: correct a message its author may still edit."""
     actor = require_actor()
     data, _ = read_body("MessageEdit")
     ticket = policy.get_ticket(actor, number)

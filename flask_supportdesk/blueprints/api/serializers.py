@@ -97,6 +97,7 @@ def ticket_json(
 
 
 def attachment_json(attachment: Attachment) -> dict[str, t.Any]:
+    """An attachment as the API shows it: metadata and its download URL, never the file."""
     return {
         "id": attachment.id,
         "filename": attachment.filename,

@@ -59,6 +59,7 @@ _STAFF_ONLY_ON_OPEN = ("priority", "requester")
     errors=(400, 401),
 )
 def list_tickets() -> ResponseReturnValue:
+    """``GET /tickets``: the tickets the actor may see, filtered, sorted and paginated."""
     actor = require_actor()
     args = query_args(p.name for p in TICKET_QUERY)
     page = listing.visible_tickets(
@@ -89,6 +90,7 @@ def list_tickets() -> ResponseReturnValue:
     errors=(400, 401, 413, 415),
 )
 def create_ticket() -> ResponseReturnValue:
+    """``POST /tickets``: open a ticket (staff may file one for a customer)."""
     actor = require_actor()
 
     def staff_only(data: t.Mapping[str, t.Any]) -> dict[str, str]:
@@ -124,6 +126,7 @@ def create_ticket() -> ResponseReturnValue:
 @bp.get("/tickets/<number>")
 @operation("One ticket", "AnyTicket", errors=(401, 404))
 def get_ticket(number: str) -> ResponseReturnValue:
+    """``GET /tickets/<number>``: one ticket, in the fields its viewer may see."""
     actor = require_actor()
     query_args(())
     return jsonify(ticket_json(actor, policy.get_ticket(actor, number)))
@@ -154,6 +157,7 @@ def _refused_changes(actor: Actor, number: str, data: t.Mapping[str, t.Any]) -> 
     errors=(400, 401, 404, 409),
 )
 def update_ticket(number: str) -> ResponseReturnValue:
+    """``PATCH /tickets/<number>``: change fields; fields the actor may not set are refused."""
     actor = require_actor()
     data, _ = read_body("TicketUpdate", guard=lambda raw: _refused_changes(actor, number, raw))
     return jsonify(ticket_json(actor, tickets.update_ticket(actor, number, data)))
@@ -167,6 +171,7 @@ def update_ticket(number: str) -> ResponseReturnValue:
     errors=(400, 401, 403, 404, 409),
 )
 def escalate_ticket(number: str) -> ResponseReturnValue:
+    """``POST /tickets/<number>/escalate``: hand the ticket to the next role up (staff)."""
     actor = require_actor()
     data, _ = read_body("Escalation")
     ticket = escalation.escalate(actor, number, reason=data.get("reason", ""))

@@ -67,6 +67,7 @@ def supportdesk_open_attachment(key: str) -> t.BinaryIO | None:
 
 @hookimpl(trylast=True)
 def supportdesk_delete_attachment(key: str) -> bool | None:
+    """Delete a file of the built-in storage; a file already gone counts as deleted."""
     path = _path(key)
     if path is None:
         return None
