@@ -61,7 +61,8 @@ def test_concurrent_ticket_creation_gives_distinct_numbers(app: Flask) -> None:
     assert len(set(numbers)) == 100
     with app.app_context():
         rows = get_state().db.session.execute(sa.select(Ticket.number, Ticket.requester_id))
-        stored = dict(rows)
+        # A Result has keys(), so dict() would read it as a mapping, not as pairs.
+        stored = {number: requester for number, requester in rows}  # noqa: C416
     assert len(stored) == 100
     for user, batch in zip(users, [responses[i * 25 : (i + 1) * 25] for i in range(4)], strict=True):
         assert {stored[r.json["number"]] for r in batch} == {str(user)}
