@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 
-.PHONY: demo test install install-test docs bench clean
+.PHONY: demo test install install-test docs bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,19 @@ test: install
 
 docs: install
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+# The quality gates (docs/contributing.rst). Every gate runs, so one pass shows all the
+# findings; the target fails if any of them failed. mypy reads the package's
+# dependencies from the venv, so the lint extra is installed with the package.
+LINT_PATHS := flask_supportdesk tests example_store bench
+
+lint: $(BIN)/python
+	$(BIN)/pip install -q ".[lint]"
+	status=0; \
+	$(BIN)/ruff check $(LINT_PATHS) || status=1; \
+	$(BIN)/mypy || status=1; \
+	$(BIN)/interrogate flask_supportdesk || status=1; \
+	exit $$status
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -68,7 +68,7 @@ HEADER = (
 def _cells(run: Run) -> list[tuple[str, ...]]:
     lines = []
     for row in run.rows:
-        s, l = row.serial, row.loaded
+        s, l = row.serial, row.loaded  # noqa: E741 - serial/loaded, as in the table
         if s is None or l is None:
             lines.append((row.name, *("-" for _ in HEADER[1:-1]), "page not built"))
             continue

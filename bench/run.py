@@ -60,7 +60,7 @@ def database_url(arg: str | None, tickets: int) -> str:
     DATA_DIR.mkdir(exist_ok=True)
     if arg is None:
         return f"sqlite:///{DATA_DIR / f'bench-{tickets}.sqlite'}"
-    if arg.startswith("postgresql://") or arg.startswith("postgres://"):
+    if arg.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + arg.split("://", 1)[1]
     return arg
 

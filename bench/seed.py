@@ -148,7 +148,8 @@ def read_meta(engine: sa.Engine) -> dict[str, str]:
     if not sa.inspect(engine).has_table("bench_meta"):
         return {}
     with engine.connect() as conn:
-        return {key: value for key, value in conn.execute(sa.select(meta_table))}
+        # A Result has keys(), so dict() would read it as a mapping, not as pairs.
+        return {key: value for key, value in conn.execute(sa.select(meta_table))}  # noqa: C416
 
 
 def _drop_everything(engine: sa.Engine) -> None:

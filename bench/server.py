@@ -63,7 +63,7 @@ def serve(
         "--pythonpath", str(BENCH_DIR),
         "benchapp:create_app()",
     ]
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=BENCH_DIR)
     try:
         _wait_until_up(port, process, timeout=60)

@@ -101,7 +101,9 @@ def _seed_store() -> dict[str, User]:
     for demo in DEMO_USERS:
         user = db.session.scalar(sa.select(User).where(User.email == demo.email))
         if user is None:
-            user = User(email=demo.email, name=demo.name, role=demo.role, departments=demo.departments)
+            user = User(
+                email=demo.email, name=demo.name, role=demo.role, departments=demo.departments
+            )
             user.set_password(DEMO_PASSWORD)
             db.session.add(user)
         users[demo.key] = user
@@ -116,7 +118,11 @@ def _seed_store() -> dict[str, User]:
         if db.session.scalar(sa.select(Order.id).where(Order.number == number)) is None:
             order = Order(number=number, customer=users[customer])
             order.lines = [
-                OrderLine(product=products[slug], quantity=qty, unit_price_cents=products[slug].price_cents)
+                OrderLine(
+                    product=products[slug],
+                    quantity=qty,
+                    unit_price_cents=products[slug].price_cents,
+                )
                 for slug, qty in lines
             ]
             db.session.add(order)
@@ -197,7 +203,9 @@ def _seed_tickets(users: dict[str, User]) -> int:
 
     subject = "Discount code did not work"
     if new(users["alice"], subject):  # closed by the customer
-        ticket = tickets.open_ticket(alice, subject=subject, category="payment", body="SPRING10 was refused.")
+        ticket = tickets.open_ticket(
+            alice, subject=subject, category="payment", body="SPRING10 was refused."
+        )
         messages.post_message(agent, ticket.number, "It expired on Sunday; I refunded 10% instead.")
         tickets.close_ticket(alice, ticket.number)
 

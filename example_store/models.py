@@ -48,7 +48,9 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     departments: Mapped[str] = mapped_column(sa.String(300), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=_now)
 
-    orders: Mapped[list[Order]] = relationship(back_populates="customer", order_by="Order.id.desc()")
+    orders: Mapped[list[Order]] = relationship(
+        back_populates="customer", order_by="Order.id.desc()"
+    )
 
     def set_password(self, password: str) -> None:
         # Tests choose a cheap method (STORE_PASSWORD_METHOD); werkzeug's default otherwise.

@@ -102,4 +102,6 @@ def customer(user_id: int) -> str:
     # The search also matches subjects, so keep only the tickets this customer requested.
     page = visible_tickets(actor_for(current_user), TicketFilters(q=found.email), page_size=20)
     tickets = [ticket for ticket in page.items if ticket.requester_id == str(found.id)]
-    return render_template("shop/customer.html", customer=found, orders=list(orders), tickets=tickets)
+    return render_template(
+        "shop/customer.html", customer=found, orders=list(orders), tickets=tickets
+    )

@@ -30,14 +30,15 @@ class Setting:
 
     @property
     def key(self) -> str:
+        """The configuration key: ``SUPPORTDESK_`` and the upper-cased name."""
         return PREFIX + self.name.upper()
 
 
 def _prefix(value: t.Any) -> str:
-    value = str(value).rstrip("/")
-    if not value.startswith("/"):
+    prefix = str(value).rstrip("/")
+    if not prefix.startswith("/"):
         raise ValueError("must start with '/'")
-    return value
+    return prefix
 
 
 def _names(value: t.Any) -> tuple[str, ...]:
@@ -104,7 +105,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_message_length", 12000, "Longest accepted message body, in characters.", _positive
     ),
-    Setting("max_subject_length", 200, "Longest accepted ticket subject, in characters.", _positive),
+    Setting(
+        "max_subject_length", 200, "Longest accepted ticket subject, in characters.", _positive
+    ),
     Setting("max_attachments", 5, "Most attachments on one message.", _positive),
     Setting(
         "max_attachment_size",

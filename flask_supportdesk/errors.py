@@ -52,11 +52,15 @@ class ForbiddenField(ValidationError):
 
 
 class TooManyAttachments(ValidationError):
+    """More files on one message than ``SUPPORTDESK_MAX_ATTACHMENTS`` allows."""
+
     code = "too_many_attachments"
     default_message = "Too many attachments."
 
 
 class Unauthorized(SupportDeskError):
+    """Nobody is logged in, and the action needs an actor."""
+
     code, status = "unauthorized", 401
     default_message = "Please log in."
 
@@ -76,6 +80,8 @@ class NotFound(SupportDeskError):
 
 
 class Conflict(SupportDeskError):
+    """The request is valid but the resource's current state refuses it."""
+
     code, status = "conflict", 409
     default_message = "The request conflicts with the current state."
 
@@ -88,16 +94,22 @@ class TicketClosed(Conflict):
 
 
 class PayloadTooLarge(SupportDeskError):
+    """An upload is larger than the configured size limit."""
+
     code, status = "payload_too_large", 413
     default_message = "The upload is too large."
 
 
 class FileTypeNotAllowed(SupportDeskError):
+    """An upload's detected file type is not on the allowed list."""
+
     code, status = "file_type_not_allowed", 415
     default_message = "This type of file is not allowed."
 
 
 class RateLimited(SupportDeskError):
+    """The actor sent too many requests; the response carries ``Retry-After``."""
+
     code, status = "rate_limited", 429
     default_message = "Too many requests. Please try again later."
 
@@ -113,7 +125,9 @@ class ServiceUnavailable(SupportDeskError):
     """The database or the attachment storage failed; nothing of the change was kept."""
 
     code, status = "service_unavailable", 503
-    default_message = "The support desk is briefly unavailable. Nothing was saved; please try again."
+    default_message = (
+        "The support desk is briefly unavailable. Nothing was saved; please try again."
+    )
     retry_after = 5
 
 

@@ -175,7 +175,7 @@ def send_isolated(app: Flask, signal: Signal, **kwargs: t.Any) -> None:
         try:
             app.ensure_sync(receiver)(app, **kwargs)
         except Exception:
-            log.exception("A receiver of the signal %r failed: %r", signal.name, receiver)
+            log.exception("A receiver of %r failed: %r", getattr(signal, "name", signal), receiver)
 
 
 def run_after_commit(consumers: t.Sequence[Consumer], events: t.Sequence[DomainEvent]) -> None:

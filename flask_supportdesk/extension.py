@@ -96,7 +96,9 @@ class SupportDesk:
         init_templating(app)
         app.cli.add_command(supportdesk_cli)
 
-    def register(self, plugin: object, name: str | None = None, *, app: Flask | None = None) -> None:
+    def register(
+        self, plugin: object, name: str | None = None, *, app: Flask | None = None
+    ) -> None:
         """Register a plugin.
 
         It is kept for every app initialised later, and registered at once on ``app``

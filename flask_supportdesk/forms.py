@@ -16,7 +16,7 @@ from wtforms import HiddenField
 from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in stubs
 from wtforms.validators import DataRequired
 from wtforms.validators import Optional
 
@@ -26,6 +26,7 @@ from .models import Status
 from .services.attachments import Upload
 
 # SelectChoice, not tuples: WTForms 3.3 deprecates tuple choices given at class level.
+# (types-WTForms still describes 3.2, without SelectChoice: hence the ignore above.)
 STATUS_CHOICES = [SelectChoice(s.value, s.staff_label) for s in Status]
 PRIORITY_CHOICES = [SelectChoice(p.value, p.value.capitalize()) for p in Priority]
 
@@ -58,6 +59,8 @@ def show_error(form: FlaskForm, exc: SupportDeskError) -> None:
 
 
 class NewTicketForm(_FilesMixin, FlaskForm):
+    """The portal's form for a customer's new ticket, optionally about an order."""
+
     subject = StringField("Subject", validators=[DataRequired()])
     department = SelectField("Department", choices=[], validate_choice=False)
     category = SelectField("Category", choices=[])
@@ -66,18 +69,26 @@ class NewTicketForm(_FilesMixin, FlaskForm):
 
 
 class ReplyForm(_FilesMixin, FlaskForm):
+    """A customer's public reply on their own ticket."""
+
     body = TextAreaField("Your reply", validators=[DataRequired()])
 
 
 class FollowUpForm(_FilesMixin, FlaskForm):
+    """The first message of a follow-up ticket to a closed one."""
+
     body = TextAreaField("Message", validators=[DataRequired()])
 
 
 class EditSubjectForm(FlaskForm):
+    """A new subject for a ticket."""
+
     subject = StringField("Subject", validators=[DataRequired()])
 
 
 class EditMessageForm(FlaskForm):
+    """A new text for a message its author may still edit."""
+
     body = TextAreaField("Message", validators=[DataRequired()])
 
 
@@ -91,14 +102,22 @@ class ConfirmForm(FlaskForm):
 
 
 class StaffReplyForm(_FilesMixin, FlaskForm):
+    """A staff reply or internal note, with the ticket changes sent along with it."""
+
     body = TextAreaField("Reply", validators=[DataRequired()])
     internal = BooleanField("Internal note (staff only)")
-    status = SelectField("Set status", choices=[SelectChoice("", "Default"), *STATUS_CHOICES], validators=[Optional()])
+    status = SelectField(
+        "Set status",
+        choices=[SelectChoice("", "Default"), *STATUS_CHOICES],
+        validators=[Optional()],
+    )
     priority = SelectField("Priority", choices=PRIORITY_CHOICES)
     assignee = SelectField("Assignee", choices=[], validate_choice=False)
 
 
 class TicketFieldsForm(FlaskForm):
+    """The desk's sidebar: the ticket fields staff change without writing a message."""
+
     status = SelectField("Status", choices=STATUS_CHOICES)
     priority = SelectField("Priority", choices=PRIORITY_CHOICES)
     category = SelectField("Category", choices=[])
@@ -107,10 +126,14 @@ class TicketFieldsForm(FlaskForm):
 
 
 class EscalateForm(FlaskForm):
+    """Hand a ticket to the next role up, with an optional reason."""
+
     reason = TextAreaField("Reason (kept as an internal note)", validators=[Optional()])
 
 
 class StaffNewTicketForm(_FilesMixin, FlaskForm):
+    """A ticket staff file themselves, for a customer (from a call or an e-mail) or not."""
+
     requester = StringField("Customer (e-mail or id)", validators=[Optional()])
     subject = StringField("Subject", validators=[DataRequired()])
     category = SelectField("Category", choices=[])
@@ -121,6 +144,8 @@ class StaffNewTicketForm(_FilesMixin, FlaskForm):
 
 
 class DepartmentForm(FlaskForm):
+    """Create or edit a department (store owners only)."""
+
     name = StringField("Name", validators=[DataRequired()])
     slug = StringField("Slug", validators=[Optional()])
     description = TextAreaField("Description", validators=[Optional()])

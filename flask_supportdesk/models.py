@@ -80,6 +80,8 @@ _STAFF_LABELS = {
 
 
 class Priority(str, enum.Enum):
+    """How urgent a ticket is, lowest first: the desk sorts by this order."""
+
     LOW = "low"
     NORMAL = "normal"
     HIGH = "high"
@@ -87,6 +89,7 @@ class Priority(str, enum.Enum):
 
     @property
     def rank(self) -> int:
+        """Position in the declared order (0 is ``low``), for sorting in SQL and Python."""
         return list(Priority).index(self)
 
 
@@ -98,6 +101,8 @@ class Channel(str, enum.Enum):
 
 
 class Source(str, enum.Enum):
+    """Where a ticket came from: the portal, a store form, chat, e-mail or staff."""
+
     CUSTOMER_PORTAL = "customer_portal"
     CONTACT_FORM = "contact_form"
     CHAT = "chat"
@@ -156,7 +161,12 @@ class Ticket(Base):
         # of active tickets are answered from this index without reading the table.
         sa.Index(
             "ix_supportdesk_ticket_scope",
-            "status", "entry_level", "department_id", "assignee_id", "created_by_id", "requester_id",
+            "status",
+            "entry_level",
+            "department_id",
+            "assignee_id",
+            "created_by_id",
+            "requester_id",
         ),
     )
 
@@ -204,6 +214,7 @@ class Ticket(Base):
 
     @property
     def is_closed(self) -> bool:
+        """Whether the ticket is closed: it then takes no message, edit or status change."""
         return self.status is Status.CLOSED
 
     def __repr__(self) -> str:

@@ -34,8 +34,8 @@ from flask import g
 
 from ._state import get_state
 from .errors import Conflict
-from .errors import ForbiddenField
 from .errors import Forbidden
+from .errors import ForbiddenField
 from .errors import NotFound
 from .errors import TicketClosed
 from .models import Attachment
@@ -80,14 +80,17 @@ class StaffScope:
 
     @property
     def role(self) -> str:
+        """The staff member's own role name."""
         return self.roles[self.level]
 
     @property
     def is_top(self) -> bool:
+        """Whether this is the top role of the hierarchy (the store owner)."""
         return self.level == len(self.roles) - 1
 
     @property
     def levels_at_or_below(self) -> tuple[str, ...]:
+        """The roles whose tickets this staff member reaches: their own and every lower one."""
         return self.roles[: self.level + 1]
 
 
@@ -191,8 +194,9 @@ def get_ticket(actor: Actor, number: str, *, for_update: bool = False) -> Ticket
             # now, so the ticket read below stays current until the commit. Without it,
             # two simultaneous replies could both read the old status and one status
             # change be lost.
-            touch = sa.update(Ticket.__table__).where(Ticket.__table__.c.number == str(number))
-            session.execute(touch.values(number=Ticket.__table__.c.number))
+            table = t.cast("sa.Table", Ticket.__table__)
+            touch = sa.update(table).where(table.c.number == str(number))
+            session.execute(touch.values(number=table.c.number))
     ticket = session.scalars(stmt).first()
     if ticket is None:
         raise NotFound(NOT_FOUND_TICKET)

@@ -194,7 +194,11 @@ class MessageView:
             "channel": self.channel.value,
             "body": self.body,
             "html": str(self.html),
-            "author": {"id": self.author.id, "name": self.author.name, "staff": self.author_is_staff},
+            "author": {
+                "id": self.author.id,
+                "name": self.author.name,
+                "staff": self.author_is_staff,
+            },
             "created_at": timestamp(self.created_at),
             "edited_at": timestamp(self.edited_at),
             "attachments": [a.to_json() for a in self.attachments],
@@ -239,7 +243,9 @@ def ticket_view(
         requester=PersonView(
             ticket.requester_id, ticket.requester_name, ticket.requester_email if handles else None
         ),
-        assignee=PersonView(ticket.assignee_id, ticket.assignee_name) if ticket.assignee_id else None,
+        assignee=(
+            PersonView(ticket.assignee_id, ticket.assignee_name) if ticket.assignee_id else None
+        ),
         reference=(
             ReferenceView(
                 ticket.reference_kind,

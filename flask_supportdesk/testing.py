@@ -53,7 +53,8 @@ class SignalRecorder:
         :raises AssertionError: it was sent never, or more than once.
         """
         found = self.of(name)
-        assert len(found) == 1, f"{name} was sent {len(found)} times: {self.names()}"
+        if len(found) != 1:
+            raise AssertionError(f"{name} was sent {len(found)} times: {self.names()}")
         return found[0]
 
     def clear(self) -> None:

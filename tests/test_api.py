@@ -6,14 +6,14 @@ from __future__ import annotations
 import io
 import typing as t
 
-import corpus
 import pytest
 import sqlalchemy as sa
-from conftest import csrf_token
-from conftest import login
 from flask import Flask
 from flask.testing import FlaskClient
 
+import corpus
+from conftest import csrf_token
+from conftest import login
 from flask_supportdesk._state import get_state
 from flask_supportdesk.blueprints.api.schemas import component_schemas
 from flask_supportdesk.blueprints.api.schemas import validate

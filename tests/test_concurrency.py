@@ -31,7 +31,7 @@ def race(calls: t.Sequence[t.Callable[[], T]]) -> list[T]:
         try:
             barrier.wait(timeout=10)
             results[i] = call()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+        except BaseException as exc:  # reported to the test below
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
@@ -61,9 +61,10 @@ def test_concurrent_ticket_creation_gives_distinct_numbers(app: Flask) -> None:
     assert len(set(numbers)) == 100
     with app.app_context():
         rows = get_state().db.session.execute(sa.select(Ticket.number, Ticket.requester_id))
-        stored = {number: requester for number, requester in rows}
+        # A Result has keys(), so dict() would read it as a mapping, not as pairs.
+        stored = {number: requester for number, requester in rows}  # noqa: C416
     assert len(stored) == 100
-    for user, batch in zip(users, [responses[i * 25 : (i + 1) * 25] for i in range(4)]):
+    for user, batch in zip(users, [responses[i * 25 : (i + 1) * 25] for i in range(4)], strict=True):
         assert {stored[r.json["number"]] for r in batch} == {str(user)}
 
 

@@ -12,13 +12,20 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
+from test_desk import DESK
+from test_desk import count
+from test_desk import fresh
+from test_desk import numbers_in
+from test_desk import open_one
+from test_desk import post
+from test_desk import session
+from test_desk import text
 
 import hostapp
 from conftest import CANARY
 from conftest import assert_no_canary
 from conftest import csrf_token
 from conftest import login
-from flask_supportdesk._state import get_state
 from flask_supportdesk.models import Department
 from flask_supportdesk.models import Event
 from flask_supportdesk.models import Message
@@ -30,14 +37,6 @@ from flask_supportdesk.services import messages
 from flask_supportdesk.services import tickets
 from flask_supportdesk.services.attachments import Upload
 from flask_supportdesk.values import Actor
-from test_desk import DESK
-from test_desk import count
-from test_desk import fresh
-from test_desk import numbers_in
-from test_desk import open_one
-from test_desk import post
-from test_desk import session
-from test_desk import text
 
 pytestmark = pytest.mark.usefixtures("ctx")
 
@@ -108,7 +107,7 @@ def first_message_id(ticket: Ticket) -> int:
     ))
 
 
-@pytest.mark.parametrize("who, which", [(OTTO, "payments_ticket"), (10, "manager_entry_ticket")])
+@pytest.mark.parametrize(("who", "which"), [(OTTO, "payments_ticket"), (10, "manager_entry_ticket")])
 def test_a6_staff_outside_a_tickets_reach_get_404_everywhere(
     client, request, who, which
 ) -> None:
@@ -130,7 +129,7 @@ def test_a6_staff_outside_a_tickets_reach_get_404_everywhere(
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("who, which", [(OTTO, "payments_ticket"), (10, "manager_entry_ticket")])
+@pytest.mark.parametrize(("who", "which"), [(OTTO, "payments_ticket"), (10, "manager_entry_ticket")])
 def test_a6_search_and_counters_do_not_reveal_tickets_out_of_reach(
     client, request, alice, who, which
 ) -> None:

@@ -19,24 +19,24 @@ from flask.testing import FlaskClient
 
 pytest.importorskip("example_store", reason="pip install ./example_store")
 
-from example_store import create_app  # noqa: E402
-from example_store.cli import DEMO_PASSWORD  # noqa: E402
-from example_store.cli import DEMO_USERS  # noqa: E402
-from example_store.cli import seed_demo  # noqa: E402
-from example_store.models import Order  # noqa: E402
-from example_store.models import OrderLine  # noqa: E402
-from example_store.models import PlatformSupportCase  # noqa: E402
-from example_store.models import User  # noqa: E402
-from example_store.models import db  # noqa: E402
-from example_store.support_plugin import actor_for  # noqa: E402
-from flask_supportdesk.migrations import VERSION_TABLE  # noqa: E402
-from flask_supportdesk.models import Attachment  # noqa: E402
-from flask_supportdesk.models import Base as DeskBase  # noqa: E402
-from flask_supportdesk.models import Channel  # noqa: E402
-from flask_supportdesk.models import Message  # noqa: E402
-from flask_supportdesk.models import Status  # noqa: E402
-from flask_supportdesk.models import Ticket  # noqa: E402
-from flask_supportdesk.services import escalation  # noqa: E402
+from example_store import create_app
+from example_store.cli import DEMO_PASSWORD
+from example_store.cli import DEMO_USERS
+from example_store.cli import seed_demo
+from example_store.models import Order
+from example_store.models import OrderLine
+from example_store.models import PlatformSupportCase
+from example_store.models import User
+from example_store.models import db
+from example_store.support_plugin import actor_for
+from flask_supportdesk.migrations import VERSION_TABLE
+from flask_supportdesk.models import Attachment
+from flask_supportdesk.models import Base as DeskBase
+from flask_supportdesk.models import Channel
+from flask_supportdesk.models import Message
+from flask_supportdesk.models import Status
+from flask_supportdesk.models import Ticket
+from flask_supportdesk.services import escalation
 
 DATABASE_URL = os.environ.get("SUPPORTDESK_TEST_DATABASE_URL")
 

@@ -122,7 +122,7 @@ class RolesPlugin:
 
 def test_host_plugins_win_over_builtins_whatever_the_order() -> None:
     app, db = full_app()
-    desk = SupportDesk(app, db=db, plugins=[RolesPlugin()])
+    SupportDesk(app, db=db, plugins=[RolesPlugin()])
     with app.app_context():
         assert get_state().hooks.role_hierarchy() == ("helper", "boss")
 
@@ -136,7 +136,7 @@ def test_host_plugins_win_over_builtins_whatever_the_order() -> None:
 def test_register_before_init_app_is_kept() -> None:
     desk = SupportDesk()
     desk.register(RolesPlugin())
-    app, db = full_app()
+    app, _db = full_app()
     desk.init_app(app)
     with app.app_context():
         assert get_state().hooks.role_hierarchy() == ("helper", "boss")
@@ -211,7 +211,7 @@ def test_hook_returning_wrong_type_is_a_clear_error(app: Flask) -> None:
 
     with app.app_context():
         get_state().desk.register(Wrong())
-        with pytest.raises(TypeError, match="flask_supportdesk.Actor"):
+        with pytest.raises(TypeError, match=r"flask_supportdesk\.Actor"):
             get_state().hooks.load_user("1")
 
 

@@ -9,10 +9,8 @@ import contextlib
 import errno
 import typing as t
 
-import corpus
 import pytest
 import sqlalchemy as sa
-from conftest import login
 from flask import Flask
 from test_api import as_user
 from test_api import multipart
@@ -22,6 +20,8 @@ from test_api_hostile import snapshot
 from test_portal import PORTAL
 from test_portal import post
 
+import corpus
+from conftest import login
 from flask_supportdesk._state import get_state
 from flask_supportdesk.hooks import hookimpl
 from flask_supportdesk.models import Message

@@ -303,7 +303,7 @@ def test_new_ticket_with_attachments(app, client, alice) -> None:
         ]
         ids = [a.id for a in rows]
     page = text(client.get(response.headers["Location"]))
-    for attachment_id, name in zip(ids, ["screen.png", "invoice.pdf"]):
+    for attachment_id, name in zip(ids, ["screen.png", "invoice.pdf"], strict=True):
         assert f'href="/support/api/v1/attachments/{attachment_id}" download>{name}</a>' in page
 
 

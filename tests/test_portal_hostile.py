@@ -12,6 +12,15 @@ from html.parser import HTMLParser
 
 import pytest
 from flask import Flask
+from test_portal import PORTAL
+from test_portal import count
+from test_portal import files
+from test_portal import get_ticket
+from test_portal import new_ticket_number
+from test_portal import open_as
+from test_portal import post
+from test_portal import text
+from test_portal import thread_of
 
 import corpus
 from conftest import assert_no_canary
@@ -28,15 +37,6 @@ from flask_supportdesk.models import Priority
 from flask_supportdesk.models import Status
 from flask_supportdesk.models import Ticket
 from flask_supportdesk.services import tickets
-from test_portal import PORTAL
-from test_portal import count
-from test_portal import files
-from test_portal import get_ticket
-from test_portal import new_ticket_number
-from test_portal import open_as
-from test_portal import post
-from test_portal import text
-from test_portal import thread_of
 
 #: Every table a portal form may write to.
 WRITTEN = (Ticket, Message, Attachment, Event, MessageRevision)
@@ -496,7 +496,7 @@ def test_e1_every_post_needs_this_sessions_csrf_token(app, client, alice, bob) -
             assert response.status_code == 400, (url, token)
             assert "did not come from this site" in text(response) or "CSRF" in text(response)
     # Every GET of the portal leaves the data alone.
-    for url in every_page(number, first, first) + [f"{PORTAL}/tickets/{number}/reply"]:
+    for url in [*every_page(number, first, first), f"{PORTAL}/tickets/{number}/reply"]:
         client.get(url)
     assert snapshot(app) == before
     ticket = get_ticket(app, number)

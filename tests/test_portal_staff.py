@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from conftest import CANARY
-from conftest import assert_no_canary
-from conftest import login
-from flask_supportdesk.services import escalation
-from flask_supportdesk.services import messages
 from test_portal import PORTAL
 from test_portal import new_ticket_number
 from test_portal import open_as
@@ -14,6 +9,12 @@ from test_portal import post
 from test_portal import text
 from test_portal import thread_of
 from test_portal_hostile import every_page
+
+from conftest import CANARY
+from conftest import assert_no_canary
+from conftest import login
+from flask_supportdesk.services import escalation
+from flask_supportdesk.services import messages
 
 
 def test_staff_see_their_own_requests_as_customers(app, client, alice, agent) -> None:

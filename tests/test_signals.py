@@ -180,9 +180,8 @@ def _count(model: type) -> int:
 def test_a_refused_change_announces_and_writes_nothing(app, alice, agent) -> None:
     ticket = _open(alice)
     before = _count(Message)
-    with record_signals(app) as sent:
-        with pytest.raises(ValidationError):
-            messages.post_message(agent, ticket.number, "x", changes={"assignee": "999"})
+    with record_signals(app) as sent, pytest.raises(ValidationError):
+        messages.post_message(agent, ticket.number, "x", changes={"assignee": "999"})
     assert sent.names() == [] and _count(Message) == before
 
 
@@ -194,9 +193,8 @@ def test_a_change_rolled_back_at_commit_announces_nothing(app, alice, monkeypatc
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(get_state().db.session, "commit", failing_commit)
-    with record_signals(app) as sent:
-        with pytest.raises(RuntimeError):
-            messages.post_message(alice, ticket.number, "Anyone?")
+    with record_signals(app) as sent, pytest.raises(RuntimeError):
+        messages.post_message(alice, ticket.number, "Anyone?")
     monkeypatch.undo()
     assert sent.names() == [] and _count(Message) == before
 
@@ -210,9 +208,8 @@ def test_a_before_commit_consumer_that_fails_rolls_the_change_back(app, alice) -
 
     get_state().before_commit.append(broken)
     try:
-        with record_signals(app) as sent:
-            with pytest.raises(RuntimeError):
-                messages.post_message(alice, ticket.number, "Anyone?")
+        with record_signals(app) as sent, pytest.raises(RuntimeError):
+            messages.post_message(alice, ticket.number, "Anyone?")
     finally:
         get_state().before_commit.remove(broken)
     assert sent.names() == [] and _count(Message) == before
@@ -227,10 +224,12 @@ def test_a_failing_receiver_is_logged_and_the_others_still_run(app, alice, caplo
     def working(sender: t.Any, **kwargs: t.Any) -> None:
         heard.append(kwargs["ticket"].number)
 
-    with signals.ticket_opened.connected_to(broken, sender=app):
-        with signals.ticket_opened.connected_to(working, sender=app):
-            with caplog.at_level(logging.ERROR, logger="flask_supportdesk"):
-                ticket = _open(alice)
+    with (
+        signals.ticket_opened.connected_to(broken, sender=app),
+        signals.ticket_opened.connected_to(working, sender=app),
+        caplog.at_level(logging.ERROR, logger="flask_supportdesk"),
+    ):
+        ticket = _open(alice)
     assert heard == [ticket.number]
     assert "the CRM is down" in caplog.text
     assert _count(Ticket) == 1  # committed although a receiver failed

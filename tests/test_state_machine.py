@@ -13,8 +13,6 @@ import typing as t
 
 import pytest
 import sqlalchemy as sa
-from conftest import CANARY
-from conftest import actor
 from flask import Flask
 from hypothesis import HealthCheck
 from hypothesis import settings
@@ -24,9 +22,9 @@ from hypothesis.stateful import invariant
 from hypothesis.stateful import rule
 from hypothesis.stateful import run_state_machine_as_test
 
+from conftest import CANARY
+from conftest import actor
 from flask_supportdesk._state import get_state
-from flask_supportdesk.presentation import message_view
-from flask_supportdesk.presentation import ticket_view
 from flask_supportdesk.errors import Conflict
 from flask_supportdesk.errors import Forbidden
 from flask_supportdesk.errors import ForbiddenField
@@ -37,6 +35,8 @@ from flask_supportdesk.models import Channel
 from flask_supportdesk.models import Message
 from flask_supportdesk.models import Status
 from flask_supportdesk.models import Ticket
+from flask_supportdesk.presentation import message_view
+from flask_supportdesk.presentation import ticket_view
 from flask_supportdesk.services import escalation
 from flask_supportdesk.services import messages
 from flask_supportdesk.services import tickets

@@ -82,7 +82,9 @@ def csrf_protect() -> None:
     try:
         validate_csrf(token)
     except WTFValidationError as exc:
-        raise CSRFFailed(f"CSRF check failed: {exc.args[0] if exc.args else 'invalid token'}")
+        raise CSRFFailed(
+            f"CSRF check failed: {exc.args[0] if exc.args else 'invalid token'}"
+        ) from exc
 
 
 def limit_request_size() -> None:
@@ -180,6 +182,7 @@ def database_unavailable(exc: Exception) -> ServiceUnavailable:
 
 
 def with_retry_after(response: Response, exc: SupportDeskError) -> Response:
+    """Copy the error's ``retry_after`` (seconds) into a ``Retry-After`` header, if it has one."""
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

@@ -131,7 +131,8 @@ def _filter_options() -> dict[str, list[tuple[str, str]] | list[int]]:
         "assignee_options": any_
         + [("me", "Me"), ("none", "Unassigned")]
         + [(m.id, m.name) for m in get_state().hooks.staff_members()],
-        "source_options": any_ + [(s.value, s.value.replace("_", " ").capitalize()) for s in Source],
+        "source_options": any_
+        + [(s.value, s.value.replace("_", " ").capitalize()) for s in Source],
         "page_sizes": sorted(
             n for n in {config.page_size, 50, config.max_page_size} if n <= config.max_page_size
         ),

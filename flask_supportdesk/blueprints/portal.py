@@ -156,7 +156,7 @@ def _render_new_ticket(actor: Actor, form: NewTicketForm, status: int = 200) -> 
             "supportdesk/portal/new_ticket.html",
             form=form,
             reference=reference,
-            has_departments=len(form.department.choices) > 1,
+            has_departments=len(form.department.choices or ()) > 1,
         ),
         status,
     )

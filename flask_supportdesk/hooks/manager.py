@@ -34,9 +34,9 @@ def make_plugin_manager(
     pm.add_hookspecs(specs)
     for name in config.disabled_plugins:
         pm.set_blocked(name)
-    for name, plugin in BUILTIN_PLUGINS:
+    for name, module in BUILTIN_PLUGINS:
         if not pm.is_blocked(name):
-            pm.register(plugin, name=name)
+            pm.register(module, name=name)
     if config.load_entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for plugin in plugins:
@@ -79,9 +79,11 @@ class Hooks:
 
     @property
     def hook(self) -> t.Any:
+        """pluggy's hook relay, for calling a hook this class does not wrap."""
         return self.pm.hook
 
     def identify(self, user: t.Any) -> Actor | None:
+        """The :class:`Actor` for the host's logged-in user object (``supportdesk_identify``)."""
         return _actor(self.pm.hook.supportdesk_identify(user=user), "supportdesk_identify")
 
     def load_user(self, user_id: str) -> Actor | None:
@@ -106,41 +108,60 @@ class Hooks:
         return _actor(found, "supportdesk_find_user")
 
     def staff_members(self) -> list[Actor]:
+        """Every staff member a ticket can be assigned to (``supportdesk_staff_members``)."""
         return list(self.pm.hook.supportdesk_staff_members() or ())
 
     def role_hierarchy(self) -> tuple[str, ...]:
+        """The staff roles, lowest first (``supportdesk_role_hierarchy``)."""
         roles = self.pm.hook.supportdesk_role_hierarchy()
         if not roles:
             raise ConfigurationError("supportdesk_role_hierarchy returned no roles.")
         return tuple(roles)
 
     def staff_departments(self, actor: Actor) -> tuple[str, ...] | None:
+        """The department slugs a staff member works in; ``None`` means all of them."""
         if not actor.is_user:
             return None  # the system reaches every department; guests are not staff
         slugs = self.pm.hook.supportdesk_staff_departments(actor=actor)
         return None if slugs is None else tuple(slugs)
 
     def route_ticket(self, ticket: Ticket) -> Route | None:
+        """Where a new ticket goes (``supportdesk_route_ticket``), or ``None`` for the default.
+
+        :raises TypeError: a plugin answered something other than a :class:`Route`.
+        """
         route = self.pm.hook.supportdesk_route_ticket(ticket=ticket)
         if route is not None and not isinstance(route, Route):
             raise TypeError("supportdesk_route_ticket must return a Route or None.")
-        return t.cast("Route | None", route)
+        return route
 
     def escalate_beyond(self, ticket: Ticket, actor: Actor, reason: str) -> str | None:
+        """Hand a ticket past the top role to the host (``supportdesk_escalate_beyond``).
+
+        Returns the host's reference for the hand-over, or ``None`` if no plugin took it.
+        """
         result = self.pm.hook.supportdesk_escalate_beyond(ticket=ticket, actor=actor, reason=reason)
         return None if result is None else str(result)
 
     def resolve_reference(self, kind: str, ref: str, actor: Actor) -> Reference | None:
+        """Look up what a ticket is about, such as an order, as the actor may see it.
+
+        :raises TypeError: a plugin answered something other than a :class:`Reference`.
+        """
         if not actor.is_user:
             return None  # only a host account owns the host's objects
         result = self.pm.hook.supportdesk_resolve_reference(kind=kind, ref=ref, actor=actor)
         if result is not None and not isinstance(result, Reference):
             raise TypeError("supportdesk_resolve_reference must return a Reference or None.")
-        return t.cast("Reference | None", result)
+        return result
 
     def store_attachment(
         self, stream: t.BinaryIO, filename: str, content_type: str, size: int
     ) -> str:
+        """Store an uploaded file and return the key it can be opened by later.
+
+        :raises ConfigurationError: no storage plugin answered.
+        """
         key = self.pm.hook.supportdesk_store_attachment(
             stream=stream, filename=filename, content_type=content_type, size=size
         )
@@ -149,9 +170,11 @@ class Hooks:
         return str(key)
 
     def open_attachment(self, key: str) -> t.BinaryIO | None:
+        """Open a stored file for reading, or ``None`` if it is gone; the caller closes it."""
         return t.cast("t.BinaryIO | None", self.pm.hook.supportdesk_open_attachment(key=key))
 
     def delete_attachment(self, key: str) -> None:
+        """Delete a stored file whose message was not saved, so a failed upload leaves none."""
         self.pm.hook.supportdesk_delete_attachment(key=key)
 
 
@@ -186,4 +209,4 @@ def _lookup(hook: str, call: t.Callable[..., t.Any], **kwargs: str) -> t.Any:
 def _actor(value: t.Any, hook: str) -> Actor | None:
     if value is not None and not isinstance(value, Actor):
         raise TypeError(f"{hook} must return a flask_supportdesk.Actor or None, not {value!r}.")
-    return t.cast("Actor | None", value)
+    return value

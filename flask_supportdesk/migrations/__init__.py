@@ -20,7 +20,7 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     autogenerate never proposes to drop the desk's tables.
     """
     if type_ == "table":
-        return bool(name) and name.startswith("supportdesk_") and name != VERSION_TABLE
+        return name is not None and name.startswith("supportdesk_") and name != VERSION_TABLE
     return True
 
 

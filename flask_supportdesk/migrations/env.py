@@ -10,8 +10,8 @@ from flask_supportdesk.migrations import include_name
 from flask_supportdesk.models import Base
 
 
-
 def run_migrations_online() -> None:
+    """Run the desk's migrations on the app's engine, in the desk's own version table."""
     engine = get_state().db.engine
     with engine.connect() as connection:
         context.configure(

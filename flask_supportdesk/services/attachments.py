@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import hashlib
 import io
 import os
@@ -86,6 +87,7 @@ class Upload:
 
     @classmethod
     def from_bytes(cls, filename: str, data: bytes) -> Upload:
+        """An upload from bytes in memory: for the CLI, the tests and plugins."""
         return cls(filename, io.BytesIO(data))
 
 
@@ -152,7 +154,8 @@ def check_uploads(uploads: t.Sequence[Upload]) -> list[CheckedUpload]:
         ext = ext.lower() if dot else ""
         if not stem or not ext:
             raise FileTypeNotAllowed(
-                f"{name or 'A file'} has no file type. Allowed: {', '.join(config.allowed_extensions)}.",
+                f"{name or 'A file'} has no file type. "
+                f"Allowed: {', '.join(config.allowed_extensions)}.",
                 fields={"files": "File type not allowed."},
             )
         if ext not in config.allowed_extensions or ext not in _ACCEPTED_KINDS:
@@ -208,7 +211,7 @@ def attach(uow: UnitOfWork, message: Message, uploads: t.Sequence[CheckedUpload]
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise InsufficientStorage() from exc
             raise ServiceUnavailable() from exc
-        uow.after_rollback(lambda key=key: hooks.delete_attachment(key))
+        uow.after_rollback(functools.partial(hooks.delete_attachment, key))
         message.attachments.append(
             Attachment(
                 ticket_id=message.ticket_id,

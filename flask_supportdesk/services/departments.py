@@ -23,11 +23,13 @@ _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
 
 def slugify(name: str) -> str:
+    """A URL slug from a department name: ASCII letters, digits and hyphens, at most 64."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64].strip("-")
 
 
 def list_departments(*, include_inactive: bool = False) -> list[Department]:
+    """The departments by name; inactive ones only on request (the owner's list)."""
     stmt = sa.select(Department).order_by(Department.name)
     if not include_inactive:
         stmt = stmt.where(Department.is_active)
@@ -50,8 +52,8 @@ def get_department(department_id: t.Any) -> Department:
 def _name(value: t.Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(fields={"name": "Required."})
-    value = value.strip()
-    if len(value) > 120 or not value.isprintable():
+    name = value.strip()
+    if len(name) > 120 or not name.isprintable():
         raise ValidationError(fields={"name": "At most 120 printable characters."})
     return _validate.no_deceptive(value, "name")
 

@@ -49,6 +49,7 @@ class Page(t.Generic[T]):
 
     @property
     def has_prev(self) -> bool:
+        """Whether there is a page before this one."""
         return self.page > 1
 
 
@@ -88,13 +89,17 @@ class TicketFilters:
         if assignee is not None:
             assignee = _validate.user_id(assignee, "assignee")
         return cls(
-            status=None if get("status") is None else _validate.choice(Status, get("status"), "status"),
+            status=(
+                None if get("status") is None else _validate.choice(Status, get("status"), "status")
+            ),
             priority=None
             if get("priority") is None
             else _validate.choice(Priority, get("priority"), "priority"),
             department=department,
             assignee=assignee,
-            source=None if get("source") is None else _validate.choice(Source, get("source"), "source"),
+            source=(
+                None if get("source") is None else _validate.choice(Source, get("source"), "source")
+            ),
             q=q.strip() if q else None,
         )
 
@@ -122,6 +127,7 @@ def page_args(page: t.Any, page_size: t.Any = None) -> tuple[int, int]:
 def _sort(sort: str | None) -> t.Sequence[sa.ColumnElement[t.Any]]:
     key = sort or "-updated"
     descending = key.startswith("-")
+    column: sa.ColumnElement[t.Any] | sa.orm.QueryableAttribute[t.Any] | None
     column = SORTS.get(key.lstrip("-"))
     if column is None:
         raise ValidationError(
@@ -135,7 +141,7 @@ def _sort(sort: str | None) -> t.Sequence[sa.ColumnElement[t.Any]]:
     return (ordered, tie)
 
 
-def _paginate(stmt: sa.Select[tuple[Ticket]], page: int, size: int) -> Page[Ticket]:
+def _paginate(stmt: sa.Select[Ticket], page: int, size: int) -> Page[Ticket]:
     rows = list(
         get_state().db.session.scalars(stmt.offset((page - 1) * size).limit(size + 1)).unique()
     )
@@ -147,8 +153,8 @@ def _escape_like(text: str) -> str:
 
 
 def _apply_filters(
-    stmt: sa.Select[tuple[Ticket]], actor: Actor, filters: TicketFilters
-) -> sa.Select[tuple[Ticket]]:
+    stmt: sa.Select[Ticket], actor: Actor, filters: TicketFilters
+) -> sa.Select[Ticket]:
     if filters.status is not None:
         stmt = stmt.where(Ticket.status == filters.status)
     if filters.priority is not None:
@@ -271,7 +277,7 @@ def desk_counters(actor: Actor) -> dict[Status, int]:
         .where(Ticket.status.in_(ACTIVE_STATUSES), policy.staff_ticket_filter(actor, scope))
         .group_by(Ticket.status)
     )
-    counts = {status: 0 for status in Status}
+    counts = dict.fromkeys(Status, 0)
     for status, count in get_state().db.session.execute(stmt):
         counts[Status(status)] = count
     return counts

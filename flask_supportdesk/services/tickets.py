@@ -145,7 +145,9 @@ def open_ticket(
     if requester.kind is ActorKind.SYSTEM:
         raise ValidationError(fields={"requester": "Give the customer the ticket is for."})
     priority = (
-        Priority.NORMAL if priority in (None, "") else _validate.choice(Priority, priority, "priority")
+        Priority.NORMAL
+        if priority in (None, "")
+        else _validate.choice(Priority, priority, "priority")
     )
     checked = _attachments.check_uploads(attachments)
     roles = policy.roles()
@@ -217,7 +219,9 @@ def open_follow_up(
     if previous.status is not Status.CLOSED:
         raise Conflict("This ticket is still open: reply to it instead.")
     if subject in (None, ""):
-        subject = previous.subject if previous.subject.startswith("Re: ") else f"Re: {previous.subject}"
+        subject = (
+            previous.subject if previous.subject.startswith("Re: ") else f"Re: {previous.subject}"
+        )
         subject = subject[: get_state().config.max_subject_length]
     return open_ticket(
         actor,

@@ -23,8 +23,9 @@ CANARY = f"CANARY-BROWSER-{uuid.uuid4()}"
 def test_customer_staff_customer_round_trip(
     page: t.Any, live_store: LiveStore, tmp_path: t.Any
 ) -> None:
-    from example_store.cli import tiny_png
     from playwright.sync_api import expect
+
+    from example_store.cli import tiny_png
 
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))

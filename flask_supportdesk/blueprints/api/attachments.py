@@ -26,6 +26,7 @@ DOWNLOAD_CSP = "default-src 'none'; sandbox"
     errors=(401, 404),
 )
 def attachment(attachment_id: str) -> ResponseReturnValue:
+    """``GET /attachments/<id>``: the file, if the actor may read the message it belongs to."""
     actor = require_actor()
     found, stream = attachments.open_attachment(actor, object_id(attachment_id, "Attachment"))
     extension = found.filename.rpartition(".")[2].lower()

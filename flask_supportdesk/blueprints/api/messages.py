@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from ... import policy
 from ..._state import get_state
 from ...errors import NotFound
+from ...presentation import message_view
 from ...services import messages
 from .._common import require_actor
 from . import bp
@@ -18,7 +19,6 @@ from ._io import object_id
 from ._io import operation
 from ._io import query_args
 from ._io import read_body
-from ...presentation import message_view
 
 MESSAGE_QUERY = (
     Param(
@@ -38,6 +38,7 @@ MESSAGE_QUERY = (
     errors=(400, 401, 404),
 )
 def list_messages(number: str) -> ResponseReturnValue:
+    """``GET /tickets/<number>/messages``: the messages the actor may read, oldest first."""
     actor = require_actor()
     args = query_args(p.name for p in MESSAGE_QUERY)
     config = get_state().config
@@ -68,6 +69,7 @@ def list_messages(number: str) -> ResponseReturnValue:
     errors=(400, 401, 404, 409, 413, 415),
 )
 def post_message(number: str) -> ResponseReturnValue:
+    """``POST /tickets/<number>/messages``: a reply or (staff) an internal note."""
     actor = require_actor()
     data, uploads = read_body("MessageCreate", files=True)
     posted = messages.post(
@@ -93,6 +95,7 @@ def post_message(number: str) -> ResponseReturnValue:
     errors=(400, 401, 403, 404, 409),
 )
 def edit_message(number: str, message_id: str) -> ResponseReturnValue:
+    """``PATCH /tickets/<number>/messages/<id>``: correct a message its author may still edit."""
     actor = require_actor()
     data, _ = read_body("MessageEdit")
     ticket = policy.get_ticket(actor, number)

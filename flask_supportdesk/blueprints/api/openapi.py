@@ -177,4 +177,5 @@ def build_document() -> dict[str, t.Any]:
 @bp.get("/openapi.json")
 @operation("This document", None, public=True)
 def openapi_document() -> ResponseReturnValue:
+    """``GET /openapi.json``: the API's OpenAPI document, built from the registered routes."""
     return jsonify(build_document())

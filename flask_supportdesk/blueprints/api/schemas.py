@@ -188,9 +188,15 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
                 "attachments": {"type": "array", "items": ref("Attachment")},
             },
             [
-                "id", "channel", "body", "html", "author", "created_at", "edited_at",
+                "id",
+                "channel",
+                "body",
+                "html",
+                "author",
+                "created_at",
+                "edited_at",
                 "attachments",
-            ],  # fmt: skip
+            ],
         ),
         "MessagePage": _obj(
             {

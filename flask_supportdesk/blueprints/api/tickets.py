@@ -13,6 +13,8 @@ from ...errors import ForbiddenField
 from ...models import Priority
 from ...models import Source
 from ...models import Status
+from ...presentation import follow_up_numbers
+from ...presentation import ticket_view
 from ...services import escalation
 from ...services import listing
 from ...services import tickets
@@ -24,8 +26,6 @@ from ._io import Param
 from ._io import operation
 from ._io import query_args
 from ._io import read_body
-from ...presentation import follow_up_numbers
-from ...presentation import ticket_view
 
 _TEXT = {"type": "string"}
 
@@ -56,6 +56,7 @@ TICKET_QUERY = (
     errors=(400, 401),
 )
 def list_tickets() -> ResponseReturnValue:
+    """``GET /tickets``: the tickets the actor may see, filtered, sorted and paginated."""
     actor = require_actor()
     args = query_args(p.name for p in TICKET_QUERY)
     page = listing.visible_tickets(
@@ -86,6 +87,7 @@ def list_tickets() -> ResponseReturnValue:
     errors=(400, 401, 413, 415),
 )
 def create_ticket() -> ResponseReturnValue:
+    """``POST /tickets``: open a ticket (staff may file one for a customer)."""
     actor = require_actor()
 
     data, uploads = read_body(
@@ -113,6 +115,7 @@ def create_ticket() -> ResponseReturnValue:
 @bp.get("/tickets/<number>")
 @operation("One ticket", "AnyTicket", errors=(401, 404))
 def get_ticket(number: str) -> ResponseReturnValue:
+    """``GET /tickets/<number>``: one ticket, in the fields its viewer may see."""
     actor = require_actor()
     query_args(())
     return jsonify(ticket_view(actor, policy.get_ticket(actor, number)).to_json())
@@ -143,6 +146,7 @@ def _refused_changes(actor: Actor, number: str, data: t.Mapping[str, t.Any]) -> 
     errors=(400, 401, 404, 409),
 )
 def update_ticket(number: str) -> ResponseReturnValue:
+    """``PATCH /tickets/<number>``: change fields; fields the actor may not set are refused."""
     actor = require_actor()
     data, _ = read_body("TicketUpdate", guard=lambda raw: _refused_changes(actor, number, raw))
     return jsonify(ticket_view(actor, tickets.update_ticket(actor, number, data)).to_json())
@@ -156,6 +160,7 @@ def update_ticket(number: str) -> ResponseReturnValue:
     errors=(400, 401, 403, 404, 409),
 )
 def escalate_ticket(number: str) -> ResponseReturnValue:
+    """``POST /tickets/<number>/escalate``: hand the ticket to the next role up (staff)."""
     actor = require_actor()
     data, _ = read_body("Escalation")
     ticket = escalation.escalate(actor, number, reason=data.get("reason", ""))

@@ -60,13 +60,14 @@ def supportdesk_open_attachment(key: str) -> t.BinaryIO | None:
     if path is None:
         return None
     try:
-        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        return open(path, "rb")  # the caller closes it
     except FileNotFoundError:
         return None
 
 
 @hookimpl(trylast=True)
 def supportdesk_delete_attachment(key: str) -> bool | None:
+    """Delete a file of the built-in storage; a file already gone counts as deleted."""
     path = _path(key)
     if path is None:
         return None
