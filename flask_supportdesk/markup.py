@@ -41,7 +41,8 @@ from markupsafe import escape
 
 #: Bump whenever the output of :func:`render` changes (parser options, allowed tags):
 #: stored HTML of another version is not trusted and the body is rendered again.
-#: 2: bodies that exceed :data:`RENDER_BUDGET` show (in part) as plain text.
+#: 2: bodies that exceed :data:`RENDER_BUDGET` show (in part) as plain text, and
+#: ``~~strikethrough~~`` shows (markdown-it writes ``<s>``, which version 1 stripped).
 RENDER_VERSION = 2
 
 #: Parser steps one body may cost before the rest of it is shown as plain text. A step
@@ -62,7 +63,7 @@ _DELIMITER_STEPS = 2
 
 _TAGS = {
     "p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li", "a", "hr",
-    "h1", "h2", "h3", "h4", "h5", "h6", "del",
+    "h1", "h2", "h3", "h4", "h5", "h6", "del", "s",
 }  # fmt: skip
 _ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
 _URL_SCHEMES = {"http", "https", "mailto"}
@@ -100,7 +101,8 @@ class Rendering:
 
 
 def _spend(env: t.MutableMapping[str, t.Any], steps: int = 1) -> None:
-    left = env[_BUDGET_KEY] - steps
+    # A parse started without render_report (no key) gets the default budget.
+    left = env.get(_BUDGET_KEY, RENDER_BUDGET) - steps
     env[_BUDGET_KEY] = left
     if left < 0:
         raise _BudgetExceeded
@@ -137,19 +139,19 @@ def _reference_meter(state: StateBlock, start_line: int, end_line: int, silent: 
 
 
 def _charged(rule: _InlineRule, marker: str, steps: int) -> _InlineRule:
-    """markdown-it's inline ``rule``, charging ``steps`` whenever it is tried at ``marker``.
+    """markdown-it's inline ``rule``, charging ``steps`` whenever tried at a ``marker``.
 
     Charged when tried, not when matched: a link that fails can still have scanned its
     destination (up to 32 unclosed parentheses) before giving up.
 
     :param rule: the library's rule function.
-    :param marker: the character the rule starts at.
+    :param marker: the characters the rule starts at.
     :param steps: what one try costs beyond the meter's step.
     """
 
     @functools.wraps(rule)
     def charged(state: StateInline, silent: bool) -> bool:
-        if state.src[state.pos] == marker:
+        if state.src[state.pos] in marker:
             _spend(state.env, steps)
         return rule(state, silent)
 
@@ -258,7 +260,7 @@ def _parser() -> MarkdownIt:
     inline.at("link", _charged(link, "[", _LINK_STEPS))
     inline.at("image", _charged(image, "!", _LINK_STEPS))
     inline.at("autolink", _charged(autolink, "<", _LINK_STEPS))
-    inline.at("emphasis", _charged(emphasis.tokenize, "*", _DELIMITER_STEPS))
+    inline.at("emphasis", _charged(emphasis.tokenize, "*_", _DELIMITER_STEPS))
     inline.at("strikethrough", _charged(strikethrough.tokenize, "~", _DELIMITER_STEPS))
     md.inline.ruler2.before(
         md.inline.ruler2.get_all_rules()[0], "supportdesk_meter", _pairs_meter
