@@ -25,11 +25,11 @@ import typing as t
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.parser_inline import ParserInline
 from markdown_it.rules_block import StateBlock
+from markdown_it.rules_block import reference
 from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
-from markdown_it.parser_inline import ParserInline
-from markdown_it.rules_block import reference
 from markdown_it.rules_inline import autolink
 from markdown_it.rules_inline import emphasis
 from markdown_it.rules_inline import image
@@ -228,7 +228,7 @@ class _MeteredInline(ParserInline):
     free, and runs of ``[`` repeat such scans thousands of times.
     """
 
-    def skipToken(self, state: StateInline) -> None:  # noqa: N802 - markdown-it's name
+    def skipToken(self, state: StateInline) -> None:
         """Count one step, then skip one token as markdown-it does.
 
         :param state: markdown-it's inline state.
