@@ -16,8 +16,10 @@ from flask_wtf.csrf import generate_csrf
 
 from flask_supportdesk import SupportDesk
 
+from . import ratelimit
 from .models import User
 from .models import db
+from .models import parse_user_id
 from .support_plugin import StoreSupportPlugin
 
 #: The store's own pages get the same strict policy as the desk's: no inline code at all.
@@ -25,6 +27,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+#: Values of ``STORE_SECURE_COOKIES`` that switch on the cookies' ``Secure`` flag.
+_TRUE = ("1", "true", "yes", "on")
 
 support_desk = SupportDesk(db=db, plugins=[StoreSupportPlugin()])
 login_manager = LoginManager()
@@ -34,7 +39,8 @@ login_manager.login_message = "Please log in to continue."
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    number = parse_user_id(user_id)
+    return db.session.get(User, number) if number is not None else None
 
 
 def _secret_key(instance_path: str) -> str:
@@ -60,18 +66,30 @@ def create_app(
     """Build the store.
 
     :param config: Overrides (tests). Otherwise ``DATABASE_URL`` chooses the database
-        (default: SQLite in the instance folder) and ``FLASK_SECRET_KEY`` the session key
-        (default: one generated into the instance folder).
+        (default: SQLite in the instance folder), ``FLASK_SECRET_KEY`` the session key
+        (default: one generated into the instance folder), ``STORE_SECURE_COOKIES=1`` sends
+        the cookies over HTTPS only and ``RATELIMIT_STORAGE_URI`` where login attempts are
+        counted (default ``memory://``).
     :param instance_path: Where the SQLite file, the generated key and attachments go
         (default: Flask's instance folder).
     """
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
+    secure_cookies = os.environ.get("STORE_SECURE_COOKIES", "").strip().lower() in _TRUE
     app.config.update(
         SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL")
         or "sqlite:///" + os.path.join(app.instance_path, "store.sqlite"),
         # The desk's pages sit inside the store's layout (blocks title, head, content).
         SUPPORTDESK_BASE_TEMPLATE="layout.html",
+        # Lax: the cookies stay home on cross-site POSTs and embeds, and still come along
+        # when a customer follows a link to the store.
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        # Off by default so `make demo` works on http://127.0.0.1; on for HTTPS deployments.
+        SESSION_COOKIE_SECURE=secure_cookies,
+        REMEMBER_COOKIE_SECURE=secure_cookies,
     )
     app.config.from_prefixed_env()  # FLASK_SECRET_KEY, FLASK_SUPPORTDESK_..., etc.
     if config:
@@ -82,6 +100,7 @@ def create_app(
     db.init_app(app)
     login_manager.init_app(app)
     support_desk.init_app(app)
+    ratelimit.init_app(app)
 
     from . import auth
     from . import cli
@@ -98,6 +117,10 @@ def create_app(
         # The desk's blueprints set their own policy first; keep theirs.
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # Links to other sites do not carry the store's paths (order numbers, tickets).
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        # frame-ancestors does this in the CSP; old browsers only know this header.
+        response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
     return app

@@ -7,6 +7,9 @@ these are created with ``db.create_all()`` by ``flask seed-demo``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
+import secrets
 
 import sqlalchemy as sa
 from flask import current_app
@@ -28,6 +31,55 @@ db = SQLAlchemy(model_class=Base)
 
 #: Staff roles, lowest first; the desk's default ``SUPPORTDESK_ROLE_HIERARCHY`` is the same.
 STAFF_ROLES = ("agent", "manager", "owner")
+
+#: The largest ``store_user.id``: the column is an ``INTEGER``, 32 bits on PostgreSQL (the
+#: narrowest of the databases the store runs on), so a larger number matches no user.
+MAX_USER_ID = 2**31 - 1
+
+#: A user id as the store writes it: ASCII digits, no sign, no leading zero, no spaces. Not
+#: ``str.isdigit``, which accepts "²" and other digits that ``int()`` refuses.
+_USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+
+
+def parse_user_id(value: str) -> int | None:
+    """The ``store_user.id`` written in ``value``, or ``None`` if it is not one.
+
+    Session and desk ids come from outside (a cookie, a stored ticket), so anything but the
+    canonical decimal form of a possible id is refused here instead of raising in ``int()``
+    or overflowing the database's integer.
+
+    :param value: The id as a string (Flask-Login's and the desk's form).
+    """
+    if not isinstance(value, str) or not _USER_ID.fullmatch(value):
+        return None
+    number = int(value)
+    return number if number <= MAX_USER_ID else None
+
+
+def password_method() -> str:
+    """The hashing method for new passwords: ``STORE_PASSWORD_METHOD``, else scrypt."""
+    # Tests choose a cheap method; werkzeug's default otherwise.
+    return str(current_app.config.get("STORE_PASSWORD_METHOD") or "scrypt")
+
+
+@functools.lru_cache(maxsize=8)
+def _dummy_hash(method: str) -> str:
+    return generate_password_hash(secrets.token_urlsafe(32), method=method)
+
+
+def check_login_password(user: User | None, password: str) -> bool:
+    """Whether ``password`` is ``user``'s; one hash check whether or not ``user`` exists.
+
+    Without an account the password is checked against a hash of a random secret made
+    with the same method, so the time a login takes does not tell which e-mails have one.
+
+    :param user: The account the submitted e-mail names, or ``None``.
+    :param password: The submitted password.
+    """
+    if user is None:
+        check_password_hash(_dummy_hash(password_method()), password)
+        return False
+    return user.check_password(password)
 
 
 def _now() -> dt.datetime:
@@ -53,9 +105,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     )
 
     def set_password(self, password: str) -> None:
-        # Tests choose a cheap method (STORE_PASSWORD_METHOD); werkzeug's default otherwise.
-        method = current_app.config.get("STORE_PASSWORD_METHOD") or "scrypt"
-        self.password_hash = generate_password_hash(password, method=method)
+        self.password_hash = generate_password_hash(password, method=password_method())
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

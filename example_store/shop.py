@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from flask_supportdesk.services.listing import TicketFilters
 from flask_supportdesk.services.listing import visible_tickets
 
+from .models import MAX_USER_ID
 from .models import Order
 from .models import OrderLine
 from .models import Product
@@ -88,7 +89,8 @@ def customers() -> str:
     return render_template("shop/customers.html", customers=list(db.session.scalars(stmt)))
 
 
-@bp.get("/staff/customers/<int:user_id>")
+# Bounded, so a number past the id column is a 404 instead of a database overflow.
+@bp.get(f"/staff/customers/<int(max={MAX_USER_ID}):user_id>")
 @staff_required
 def customer(user_id: int) -> str:
     """Staff: one customer's orders and the tickets this staff member may see."""

@@ -24,6 +24,7 @@ from .models import Order
 from .models import PlatformSupportCase
 from .models import User
 from .models import db
+from .models import parse_user_id
 
 if t.TYPE_CHECKING:
     from flask_supportdesk.models import Ticket
@@ -42,7 +43,8 @@ def actor_for(user: User) -> Actor:
 def _user(user_id: str) -> User | None:
     """The store user with this desk id, or ``None``."""
     # Ids come back from the desk as strings; anything else is not one of ours.
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    number = parse_user_id(user_id)
+    return db.session.get(User, number) if number is not None else None
 
 
 class StoreSupportPlugin:
@@ -76,15 +78,19 @@ class StoreSupportPlugin:
     @hookimpl
     def supportdesk_staff_departments(self, actor: Actor) -> t.Sequence[str] | None:
         user = _user(actor.id)
-        return user.department_slugs if user else None
+        if user is None:
+            return ()  # not one of ours: no department, rather than all of them
+        return user.department_slugs
 
     @hookimpl
     def supportdesk_resolve_reference(self, kind: str, ref: str, actor: Actor) -> Reference | None:
-        if kind != "order" or not actor.id.isdigit():
+        customer_id = parse_user_id(actor.id)
+        # PostgreSQL refuses a NUL in a string; no order number has one, or is that long.
+        if kind != "order" or customer_id is None or len(ref) > 20 or not ref.isprintable():
             return None
         # Only the actor's own orders: "not yours" and "no such order" look the same.
         order = db.session.scalar(
-            sa.select(Order).where(Order.number == ref, Order.customer_id == int(actor.id))
+            sa.select(Order).where(Order.number == ref, Order.customer_id == customer_id)
         )
         if order is None:
             return None
