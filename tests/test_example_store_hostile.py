@@ -376,8 +376,8 @@ def test_an_unknown_email_is_checked_with_the_default_method_in_production(
 # User ids that are not ours reaching the hooks and the session
 # -------------------------------------------------------------------------------------
 
-NOT_OUR_IDS = ["²", "١", "1" * 40, "9" * 5000, "2147483648", "-1", "+1", "0", "01", "",
-               " 1", "1 ", "1\n", "\x00", "1\x00", "1.0", "0x1", "1e3", "１"]
+NOT_OUR_IDS = ["²", "١", "1" * 40, "9" * 5000, "2147483648", "-1", "+1", "0", "01", "",  # noqa: RUF001 - a hostile id
+               " 1", "1 ", "1\n", "\x00", "1\x00", "1.0", "0x1", "1e3", "１"]  # noqa: RUF001
 
 
 def hooks(app: Flask) -> t.Any:
