@@ -19,14 +19,12 @@ from flask import Flask
 from flask import current_app
 from flask.cli import with_appcontext
 
+import flask_supportdesk as desk
+from flask_supportdesk import Upload
 from flask_supportdesk.migrations import alembic_config
 from flask_supportdesk.models import Department
+from flask_supportdesk.models import Source
 from flask_supportdesk.models import Ticket
-from flask_supportdesk.services import escalation
-from flask_supportdesk.services import messages
-from flask_supportdesk.services import tickets
-from flask_supportdesk.services.attachments import Upload
-from flask_supportdesk.services.departments import create_department
 
 from .models import Order
 from .models import OrderLine
@@ -130,10 +128,14 @@ def _seed_store() -> dict[str, User]:
     return users
 
 
+#: The demo tickets look as customers would have opened them, from the portal.
+PORTAL = Source.CUSTOMER_PORTAL
+
+
 def _seed_departments(owner: User) -> None:
     for name, slug, description in DEMO_DEPARTMENTS:
         if db.session.scalar(sa.select(Department.id).where(Department.slug == slug)) is None:
-            create_department(actor_for(owner), name=name, slug=slug, description=description)
+            desk.create_department(name, slug=slug, description=description, by=actor_for(owner))
 
 
 def _ticket_exists(requester: User, subject: str) -> bool:
@@ -158,8 +160,9 @@ def _seed_tickets(users: dict[str, User]) -> int:
 
     subject = "My parcel has not arrived"
     if new(users["alice"], subject):  # open, with an order and a photo
-        tickets.open_ticket(
-            alice, subject=subject, category="exchange",
+        desk.open_ticket(
+            requester=alice, by=alice, source=PORTAL,
+            subject=subject, category="exchange",
             body="The tracking page has said *in transit* for a week. Can you check?",
             reference={"kind": "order", "id": "1042"},
             attachments=[Upload.from_bytes("tracking-screenshot.png", tiny_png())],
@@ -167,60 +170,71 @@ def _seed_tickets(users: dict[str, User]) -> int:
 
     subject = "I was charged twice"
     if new(users["alice"], subject):  # pending_customer, with an internal note
-        ticket = tickets.open_ticket(
-            alice, subject=subject, category="payment",
+        ticket = desk.open_ticket(
+            requester=alice, by=alice, source=PORTAL,
+            subject=subject, category="payment",
             body="My card statement shows two payments for order 1043.",
             reference={"kind": "order", "id": "1043"},
         )
-        messages.post_message(
-            agent, ticket.number, "The payment provider shows one capture and one "
+        desk.post_message(
+            ticket.number, by=agent, body="The payment provider shows one capture and one "
             "authorisation that will expire.", channel="internal",
         )
-        messages.post_message(
-            agent, ticket.number, "One of the two is only a hold and will disappear within "
+        desk.post_message(
+            ticket.number, by=agent, body="One of the two is only a hold and will disappear within "
             "7 days. Could you send a screenshot if it is still there next week?",
         )
 
     subject = "Shoes are one size too small"
     if new(users["bob"], subject):  # pending_admin: the customer answered staff
-        ticket = tickets.open_ticket(
-            bob, subject=subject, category="exchange", body="Can I exchange them for a 44?",
+        ticket = desk.open_ticket(
+            requester=bob, by=bob, source=PORTAL,
+            subject=subject, category="exchange", body="Can I exchange them for a 44?",
             reference={"kind": "order", "id": "2001"},
         )
-        messages.post_message(agent, ticket.number, "Of course. Are they unworn?")
-        messages.post_message(
-            bob, ticket.number, "Yes, still in the box.",
+        desk.post_message(ticket.number, "Of course. Are they unworn?", by=agent)
+        desk.post_message(
+            ticket.number, by=bob, body="Yes, still in the box.",
             attachments=[Upload.from_bytes("box-label.txt", b"Return label request\nSize: 44\n")],
         )
 
     subject = "How do I change my delivery address?"
     if new(users["bob"], subject):  # resolved
-        ticket = tickets.open_ticket(bob, subject=subject, body="I am moving next month.")
-        messages.post_message(
-            agent, ticket.number, "Go to *My orders*, open the order and choose "
+        ticket = desk.open_ticket(
+            requester=bob, by=bob, source=PORTAL,
+            subject=subject, body="I am moving next month."
+        )
+        desk.post_message(
+            ticket.number, by=agent, body="Go to *My orders*, open the order and choose "
             "**Change address** before it ships.", status="resolved",
         )
 
     subject = "Discount code did not work"
     if new(users["alice"], subject):  # closed by the customer
-        ticket = tickets.open_ticket(
-            alice, subject=subject, category="payment", body="SPRING10 was refused."
+        ticket = desk.open_ticket(
+            requester=alice, by=alice, source=PORTAL,
+            subject=subject, category="payment", body="SPRING10 was refused."
         )
-        messages.post_message(agent, ticket.number, "It expired on Sunday; I refunded 10% instead.")
-        tickets.close_ticket(alice, ticket.number)
+        desk.post_message(
+            ticket.number, "It expired on Sunday; I refunded 10% instead.", by=agent
+        )
+        desk.update_ticket(ticket.number, status="closed", by=alice)
 
     subject = "Refund for the rain jacket"
     if new(users["alice"], subject):  # escalated to the manager, with internal notes
-        ticket = tickets.open_ticket(
-            alice, subject=subject, body="The seam leaks after two weeks. I would like a refund.",
+        ticket = desk.open_ticket(
+            requester=alice, by=alice, source=PORTAL,
+            subject=subject, body="The seam leaks after two weeks. I would like a refund.",
         )
-        messages.post_message(
-            agent, ticket.number, "Photos show a factory defect; refund is above my limit.",
+        desk.post_message(
+            ticket.number, by=agent, body="Photos show a factory defect; refund is above my limit.",
             channel="internal",
         )
-        escalation.escalate(agent, ticket.number, reason="Refund over 100 EUR needs a manager.")
-        messages.post_message(
-            manager, ticket.number, "Approved; refund it in full.", channel="internal",
+        desk.escalate_ticket(
+            ticket.number, reason="Refund over 100 EUR needs a manager.", by=agent
+        )
+        desk.post_message(
+            ticket.number, by=manager, body="Approved; refund it in full.", channel="internal",
         )
     return created
 

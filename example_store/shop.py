@@ -9,12 +9,12 @@ import sqlalchemy as sa
 from flask import Blueprint
 from flask import abort
 from flask import render_template
+from flask import request
 from flask_login import current_user
 from flask_login import login_required
 from sqlalchemy.orm import selectinload
 
-from flask_supportdesk.services.listing import TicketFilters
-from flask_supportdesk.services.listing import visible_tickets
+from flask_supportdesk import list_tickets
 
 from .models import MAX_USER_ID
 from .models import Order
@@ -100,10 +100,15 @@ def customer(user_id: int) -> str:
     orders = db.session.scalars(
         _order_query().where(Order.customer_id == found.id).order_by(Order.id.desc())
     )
-    # The customer's tickets as this staff member may see them (the desk's policy decides).
-    # The search also matches subjects, so keep only the tickets this customer requested.
-    page = visible_tickets(actor_for(current_user), TicketFilters(q=found.email), page_size=20)
-    tickets = [ticket for ticket in page.items if ticket.requester_id == str(found.id)]
+    # The customer's tickets as this staff member may see them (the desk's policy decides),
+    # filtered by requester and paginated in SQL through the desk's public API.
+    page = request.args.get("page", "1")
+    tickets = list_tickets(
+        viewer=actor_for(current_user),
+        requester=str(found.id),
+        page=int(page) if page.isascii() and page.isdigit() and len(page) < 6 else 1,
+        page_size=20,
+    )
     return render_template(
         "shop/customer.html", customer=found, orders=list(orders), tickets=tickets
     )

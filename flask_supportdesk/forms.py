@@ -7,6 +7,7 @@ put back on the form with :func:`show_error`, so the page shows it next to the f
 
 from __future__ import annotations
 
+import secrets
 import typing as t
 
 from flask_wtf import FlaskForm
@@ -29,6 +30,17 @@ from .services.attachments import Upload
 # (types-WTForms still describes 3.2, without SelectChoice: hence the ignore above.)
 STATUS_CHOICES = [SelectChoice(s.value, s.staff_label) for s in Status]
 PRIORITY_CHOICES = [SelectChoice(p.value, p.value.capitalize()) for p in Priority]
+
+
+def _new_client_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class _OnceMixin:
+    """A form whose submission writes once: a double click or a resent POST carries the
+    same ``client_id`` as the first, and the service returns what the first one made."""
+
+    client_id = HiddenField(default=_new_client_id)
 
 
 class _FilesMixin:
@@ -58,7 +70,7 @@ def show_error(form: FlaskForm, exc: SupportDeskError) -> None:
 # -------------------------------------------------------------------------------------
 
 
-class NewTicketForm(_FilesMixin, FlaskForm):
+class NewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
     """The portal's form for a customer's new ticket, optionally about an order."""
 
     subject = StringField("Subject", validators=[DataRequired()])
@@ -68,13 +80,13 @@ class NewTicketForm(_FilesMixin, FlaskForm):
     body = TextAreaField("Message", validators=[DataRequired()])
 
 
-class ReplyForm(_FilesMixin, FlaskForm):
+class ReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
     """A customer's public reply on their own ticket."""
 
     body = TextAreaField("Your reply", validators=[DataRequired()])
 
 
-class FollowUpForm(_FilesMixin, FlaskForm):
+class FollowUpForm(_OnceMixin, _FilesMixin, FlaskForm):
     """The first message of a follow-up ticket to a closed one."""
 
     body = TextAreaField("Message", validators=[DataRequired()])
@@ -101,7 +113,7 @@ class ConfirmForm(FlaskForm):
 # -------------------------------------------------------------------------------------
 
 
-class StaffReplyForm(_FilesMixin, FlaskForm):
+class StaffReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
     """A staff reply or internal note, with the ticket changes sent along with it."""
 
     body = TextAreaField("Reply", validators=[DataRequired()])
@@ -131,7 +143,7 @@ class EscalateForm(FlaskForm):
     reason = TextAreaField("Reason (kept as an internal note)", validators=[Optional()])
 
 
-class StaffNewTicketForm(_FilesMixin, FlaskForm):
+class StaffNewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
     """A ticket staff file themselves, for a customer (from a call or an e-mail) or not."""
 
     requester = StringField("Customer (e-mail or id)", validators=[Optional()])

@@ -200,6 +200,10 @@ class Ticket(Base):
     reference_label: Mapped[str | None] = mapped_column(sa.String(200))
     reference_url: Mapped[str | None] = mapped_column(sa.String(500))
 
+    #: A digest of who opened it and their ``client_id``: the same form or task submitted
+    #: twice opens one ticket (:func:`~flask_supportdesk.services.tickets.open`).
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+
     follow_up_of_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("supportdesk_ticket.id", ondelete="SET NULL"), index=True
     )

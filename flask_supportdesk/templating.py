@@ -33,7 +33,7 @@ class TemplateContext:
     @property
     def actor(self) -> t.Any:
         """The :class:`~flask_supportdesk.Actor` of the current user, or ``None``."""
-        from .blueprints._common import current_actor
+        from .identity import current_actor
 
         return current_actor()
 

@@ -454,3 +454,13 @@ def test_docs_build_without_warnings(tmp_path: pathlib.Path) -> None:
     signals_html = (out / "signals.html").read_text(encoding="utf-8")
     for name in signal_names():
         assert f'id="flask_supportdesk.signals.{name}"' in signals_html
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    import flask_supportdesk
+
+    page = (DOCS / "api.rst").read_text(encoding="utf-8")
+    for name in flask_supportdesk.__all__:
+        if name == "signals":
+            continue  # its own page, checked above
+        assert f"flask_supportdesk.{name}" in page, f"{name} is not in docs/api.rst"

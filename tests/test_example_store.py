@@ -434,3 +434,47 @@ def test_a_department_agent_sees_only_their_departments_tickets(seeded: Flask) -
     page = client.get(url(seeded, "supportdesk_desk.index", tab="all")).get_data(as_text=True)
     assert "My parcel has not arrived" in page  # shipping
     assert "I was charged twice" not in page  # billing
+
+
+def test_the_store_uses_only_the_desks_public_api() -> None:
+    """Hosts copy the example store: it must not reach into the desk's internals."""
+    import ast
+    import pathlib
+
+    import example_store
+
+    folder = pathlib.Path(example_store.__file__).parent
+    for path in folder.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                assert not name.startswith("flask_supportdesk.services"), f"{path}: {name}"
+                assert not name.startswith("flask_supportdesk.blueprints"), f"{path}: {name}"
+
+
+def test_a_customers_page_lists_their_tickets_page_by_page(seeded: Flask) -> None:
+    import flask_supportdesk as desk
+
+    with seeded.test_request_context():
+        alice, bob = user("alice@example.com"), user("bob@example.com")
+        alice_id = alice.id
+        # Bob's tickets mention Alice's address: a search would have found them too.
+        for n in range(25):
+            desk.open_ticket(requester=str(bob.id), subject=f"About alice@example.com {n}", body="x")
+        for n in range(23):
+            desk.open_ticket(requester=str(alice.id), subject=f"Alice question {n}", body="x")
+    staff = seeded.test_client()
+    log_in(staff, "owner@example.com")
+    first = staff.get(f"/staff/customers/{alice_id}").get_data(as_text=True)
+    second = staff.get(f"/staff/customers/{alice_id}?page=2").get_data(as_text=True)
+    assert "About alice@example.com" not in first + second
+    listed = re.findall(r"Alice question (\d+)", first + second)
+    # 23 new ones and the 5 seeded ones: 20 on the first page, the rest on the second.
+    assert len(set(listed)) == 23
+    assert first.count("<li><a href=") == 20 and "Older tickets" in first
+    assert "Newer tickets" in second and "Older tickets" not in second

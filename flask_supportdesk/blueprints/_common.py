@@ -10,7 +10,6 @@ from flask import current_app
 from flask import g
 from flask import render_template
 from flask import request
-from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
 from sqlalchemy import exc as sa_exc
@@ -22,12 +21,12 @@ from ..errors import NotFound
 from ..errors import PayloadTooLarge
 from ..errors import ServiceUnavailable
 from ..errors import SupportDeskError
-from ..errors import Unauthorized
 from ..errors import ValidationError
+from ..identity import current_actor as current_actor
+from ..identity import require_actor as require_actor
 from ..services._validate import MAX_ID
 from ..services._validate import MIN_ID
 from ..services._validate import is_storable
-from ..values import Actor
 
 #: The URL converter of row ids: a number no row can have is a 404 from routing, never an
 #: overflow in SQL (``<int:...>`` alone accepts any number of digits).
@@ -42,27 +41,6 @@ class CSRFFailed(SupportDeskError):
 
     code, status = "csrf_failed", 400
     default_message = "The form expired or did not come from this site. Please try again."
-
-
-def current_actor() -> Actor | None:
-    """The logged-in user as an Actor (asked once per request), or ``None``."""
-    if "_supportdesk_actor" not in g:
-        actor = None
-        if current_user and current_user.is_authenticated:
-            actor = get_state().hooks.identify(current_user._get_current_object())
-        g._supportdesk_actor = actor
-    return t.cast("Actor | None", g._supportdesk_actor)
-
-
-def require_actor() -> Actor:
-    """The current actor.
-
-    :raises Unauthorized: nobody is logged in.
-    """
-    actor = current_actor()
-    if actor is None:
-        raise Unauthorized()
-    return actor
 
 
 def csrf_protect() -> None:

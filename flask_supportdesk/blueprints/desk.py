@@ -33,13 +33,14 @@ from ..forms import StaffNewTicketForm
 from ..forms import StaffReplyForm
 from ..forms import TicketFieldsForm
 from ..forms import show_error
+from ..identity import current_actor
+from ..identity import find_customer
 from ..models import Channel
 from ..models import Department
 from ..models import Priority
 from ..models import Source
 from ..models import Status
 from ..models import Ticket
-from ..services import _validate
 from ..services import departments as _departments
 from ..services import escalation
 from ..services import listing
@@ -48,7 +49,6 @@ from ..services import tickets as _tickets
 from ..services import timeline
 from ..values import Actor
 from ._common import ID_CONVERTER
-from ._common import current_actor
 from ._common import make_blueprint
 from ._common import register_html_errors
 from ._common import render
@@ -339,6 +339,7 @@ def reply(number: str) -> ResponseReturnValue:
             status=form.status.data or None,
             changes=changes,
             attachments=form.uploads(),
+            client_id=form.client_id.data,
         )
     except SupportDeskError as exc:
         return _failed(actor, number, form, exc, reply_form=form, active_pane=pane)
@@ -441,24 +442,6 @@ def edit_message(message_id: int) -> ResponseReturnValue:
 # -------------------------------------------------------------------------------------
 
 
-def _find_requester(value: str | None) -> Actor | None:
-    """The customer named by an e-mail or a host user id; ``None`` when left empty.
-
-    :raises ValidationError: nobody matches.
-    """
-    value = (value or "").strip()
-    if not value:
-        return None
-    hooks = get_state().hooks
-    if "@" in value:
-        found = hooks.find_user(value.lower()) or hooks.find_user(value)
-    else:
-        found = hooks.load_user(_validate.user_id(value, "requester"))
-    if found is None:
-        raise ValidationError(fields={"requester": "No customer with this e-mail or id."})
-    return found
-
-
 @bp.route("/new", methods=["GET", "POST"])
 def new_ticket() -> ResponseReturnValue:
     """File a ticket for a customer (by e-mail or id) or, left empty, for oneself."""
@@ -472,7 +455,7 @@ def new_ticket() -> ResponseReturnValue:
     if not form.validate():
         return render("supportdesk/desk/new_ticket.html", form=form), 400
     try:
-        requester = _find_requester(form.requester.data)
+        requester = find_customer(form.requester.data)
         order = (form.order.data or "").strip().lstrip("#")
         ticket = _tickets.open_ticket(
             actor,
@@ -485,6 +468,7 @@ def new_ticket() -> ResponseReturnValue:
             source=Source.STAFF,
             requester_id=requester.id if requester else None,
             attachments=form.uploads(),
+            client_id=form.client_id.data,
         )
     except SupportDeskError as exc:
         show_error(form, exc)

@@ -35,6 +35,7 @@ from ..forms import FollowUpForm
 from ..forms import NewTicketForm
 from ..forms import ReplyForm
 from ..forms import show_error
+from ..identity import current_actor
 from ..models import Message
 from ..models import Ticket
 from ..services import listing
@@ -42,7 +43,6 @@ from ..services import messages
 from ..services import tickets
 from ..values import Actor
 from ._common import ID_CONVERTER
-from ._common import current_actor
 from ._common import make_blueprint
 from ._common import register_html_errors
 from ._common import render
@@ -178,6 +178,7 @@ def new_ticket() -> ResponseReturnValue:
             department=form.department.data or None,
             reference={"kind": ORDER, "id": form.order.data} if form.order.data else None,
             attachments=form.uploads(),
+            client_id=form.client_id.data,
         )
     except FORM_ERRORS as exc:
         return _render_new_ticket(actor, form, _form_failed(form, exc))
@@ -256,7 +257,13 @@ def reply(number: str) -> ResponseReturnValue:
     form = ReplyForm()
 
     def post() -> tuple[str, str]:
-        messages.post_message(actor, found.number, form.body.data, attachments=form.uploads())
+        messages.post_message(
+            actor,
+            found.number,
+            form.body.data,
+            attachments=form.uploads(),
+            client_id=form.client_id.data,
+        )
         return url_for(".ticket", number=found.number, _anchor="reply"), "Your reply was sent."
 
     return _submit_on_thread(actor, found, form, "reply_form", post)
@@ -325,7 +332,11 @@ def follow_up(number: str) -> ResponseReturnValue:
 
     def open_follow_up() -> tuple[str, str]:
         new = tickets.open_follow_up(
-            actor, found.number, body=form.body.data, attachments=form.uploads()
+            actor,
+            found.number,
+            body=form.body.data,
+            attachments=form.uploads(),
+            client_id=form.client_id.data,
         )
         done = f"Your follow-up ticket {new.number} was sent."
         return url_for(".ticket", number=new.number), done

@@ -63,8 +63,17 @@ def _note_flush(session: orm.Session, flush_context: t.Any) -> None:
     session.info[_HOST_WRITES] = True
 
 
+@sa.event.listens_for(orm.Session, "do_orm_execute")
+def _note_write(state: orm.ORMExecuteState) -> None:
+    # session.execute(insert(...)) and friends write without a flush: pending work too.
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_HOST_WRITES] = True
+
+
 @sa.event.listens_for(orm.Session, "after_commit")
 def _committed(session: orm.Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released; only the host's real commit counts
     session.info.pop(_HOST_WRITES, None)
     pending: list[tuple[t.Any, UnitOfWork]] = session.info.pop(_PENDING, [])
     for consumers, uow in pending:
@@ -73,6 +82,8 @@ def _committed(session: orm.Session) -> None:
 
 @sa.event.listens_for(orm.Session, "after_rollback")
 def _rolled_back(session: orm.Session) -> None:
+    if session.in_nested_transaction():
+        return  # back to a savepoint: that unit undid itself already
     session.info.pop(_HOST_WRITES, None)
     for _consumers, uow in reversed(session.info.pop(_PENDING, [])):
         uow.undo()

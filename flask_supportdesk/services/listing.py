@@ -63,6 +63,8 @@ class TicketFilters:
     assignee: str | None = None  # a staff id, "me" or "none"
     source: Source | None = None
     q: str | None = None
+    #: Only tickets this host user requested (the host's Python API; not a query param).
+    requester: str | None = None
 
     @classmethod
     def parse(cls, args: t.Mapping[str, t.Any]) -> TicketFilters:
@@ -88,6 +90,9 @@ class TicketFilters:
         assignee = get("assignee")
         if assignee is not None:
             assignee = _validate.user_id(assignee, "assignee")
+        requester = get("requester")
+        if requester is not None:
+            requester = _validate.user_id(requester, "requester")
         return cls(
             status=(
                 None if get("status") is None else _validate.choice(Status, get("status"), "status")
@@ -101,6 +106,7 @@ class TicketFilters:
                 None if get("source") is None else _validate.choice(Source, get("source"), "source")
             ),
             q=q.strip() if q else None,
+            requester=requester,
         )
 
 
@@ -161,6 +167,8 @@ def _apply_filters(
         stmt = stmt.where(Ticket.priority == filters.priority)
     if filters.source is not None:
         stmt = stmt.where(Ticket.source == filters.source)
+    if filters.requester is not None:
+        stmt = stmt.where(Ticket.requester_id == filters.requester)
     if filters.department is not None:
         if filters.department == "none":
             stmt = stmt.where(Ticket.department_id.is_(None))
@@ -197,7 +205,7 @@ def portal_tickets(
     status = Ticket.status == Status.CLOSED if closed else Ticket.status != Status.CLOSED
     stmt = (
         sa.select(Ticket)
-        .where(Ticket.requester_id == actor.id, status)
+        .where(policy.requester_filter(actor), status)
         .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
     )
     return _paginate(stmt, page, size)
@@ -210,10 +218,18 @@ def visible_tickets(
     sort: str | None = None,
     page: t.Any = 1,
     page_size: t.Any = None,
+    closed: bool | None = None,
 ) -> Page[Ticket]:
-    """Every ticket the actor may see (as requester or staff), filtered: the API list."""
+    """Every ticket the actor may see (as requester or staff), filtered: the API list.
+
+    :param closed: ``True``: closed tickets only; ``False``: active ones only.
+    """
     page, size = page_args(page, page_size)
     stmt = sa.select(Ticket).where(policy.ticket_filter(actor))
+    if closed is not None:
+        stmt = stmt.where(
+            Ticket.status == Status.CLOSED if closed else Ticket.status.in_(ACTIVE_STATUSES)
+        )
     stmt = _apply_filters(stmt, actor, filters).order_by(*_sort(sort))
     return _paginate(stmt, page, size)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import secrets
 import typing as t
 
@@ -106,7 +108,35 @@ def _reference(reference: t.Any, owner: Actor, ticket: Ticket) -> None:
     ticket.reference_label, ticket.reference_url = resolved.label[:200], resolved.url
 
 
-def open_ticket(
+@dataclasses.dataclass(frozen=True)
+class Opened:
+    """What :func:`open` did: the ticket, and whether this call opened it (``False``
+    when a repeated ``client_id`` returned the ticket an earlier call opened)."""
+
+    ticket: Ticket
+    created: bool
+
+
+def open_ticket(actor: Actor, **options: t.Any) -> Ticket:
+    """:func:`open`, returning only the ticket (opened now or by an earlier call)."""
+    return open(actor, **options).ticket
+
+
+def idempotency_key(actor: Actor, client_id: str) -> str:
+    """The stored key of a ticket opened by ``actor`` with ``client_id`` (a digest, so
+    keys of different actors never collide and any id fits the column)."""
+    raw = f"{actor.kind.value}\x00{actor.id}\x00{client_id}"
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _opened_earlier(key: str | None) -> Ticket | None:
+    if key is None:
+        return None
+    stmt = sa.select(Ticket).where(Ticket.idempotency_key == key)
+    return get_state().db.session.scalar(stmt)
+
+
+def open(
     actor: Actor,
     *,
     subject: t.Any,
@@ -119,11 +149,14 @@ def open_ticket(
     requester_id: str | None = None,
     attachments: t.Sequence[_attachments.Upload] = (),
     follow_up_of: Ticket | None = None,
-) -> Ticket:
+    client_id: t.Any = None,
+) -> Opened:
     """Open a ticket with its first message.
 
     Customers open tickets for themselves. Staff may also file one for a customer
-    (``requester_id``) and set its ``priority``.
+    (``requester_id``) and set its ``priority``. A repeated ``client_id`` from the same
+    actor (a form submitted twice, a retried task) returns the first ticket and writes
+    nothing.
 
     :param reference: ``{"kind": "order", "id": "1042"}``, resolved through
         ``supportdesk_resolve_reference`` for the requester: only their own objects.
@@ -133,6 +166,8 @@ def open_ticket(
     subject = _validate.subject(subject)
     body = _validate.body(body)
     category = _validate.category(category)
+    client_id = _validate.client_id(client_id)
+    key = None if client_id is None else idempotency_key(actor, client_id)
     policy.check_open(actor, {"priority": priority, "requester": requester_id})
     requester = actor
     if requester_id not in (None, ""):
@@ -166,6 +201,7 @@ def open_ticket(
         entry_level=roles[0],
         level=roles[0],
         follow_up_of_id=follow_up_of.id if follow_up_of else None,
+        idempotency_key=key,
         created_at=now,
         updated_at=now,
         last_customer_reply_at=now if requester is actor else None,
@@ -190,16 +226,26 @@ def open_ticket(
         author_is_staff=requester is not actor,
         created_at=now,
     )
-    with transaction() as uow:
-        session = get_state().db.session
-        session.add(ticket)
-        session.add(message)
-        session.flush()
-        _attachments.attach(uow, message, checked)
-        uow.record(events.TicketOpened(actor, ticket, message, follow_up_of))
-        if follow_up_of is not None:
-            uow.record(events.FollowUpOpened(actor, follow_up_of, ticket))
-    return ticket
+    try:
+        with transaction() as uow:
+            earlier = _opened_earlier(key)
+            if earlier is not None:
+                return Opened(earlier, created=False)
+            session = get_state().db.session
+            session.add(ticket)
+            session.add(message)
+            session.flush()
+            _attachments.attach(uow, message, checked)
+            uow.record(events.TicketOpened(actor, ticket, message, follow_up_of))
+            if follow_up_of is not None:
+                uow.record(events.FollowUpOpened(actor, follow_up_of, ticket))
+    except sa.exc.IntegrityError:
+        # The same client_id raced this call and won: its ticket is the answer.
+        earlier = _opened_earlier(key)
+        if earlier is None:
+            raise
+        return Opened(earlier, created=False)
+    return Opened(ticket, created=True)
 
 
 def open_follow_up(
@@ -210,6 +256,7 @@ def open_follow_up(
     subject: t.Any = None,
     attachments: t.Sequence[_attachments.Upload] = (),
     source: Source = Source.CUSTOMER_PORTAL,
+    client_id: t.Any = None,
 ) -> Ticket:
     """Open a new ticket that continues a closed one (closed tickets stay closed).
 
@@ -236,6 +283,7 @@ def open_follow_up(
         source=source,
         attachments=attachments,
         follow_up_of=previous,
+        client_id=client_id,
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
+from ...identity import require_actor
 from ...presentation import me_json
 from ...services import tickets
-from .._common import require_actor
 from . import bp
 from ._io import operation
 from ._io import query_args

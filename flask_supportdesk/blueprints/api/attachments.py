@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import send_file
 from flask.typing import ResponseReturnValue
 
+from ...identity import require_actor
 from ...services import attachments
-from .._common import require_actor
 from . import bp
 from ._io import object_id
 from ._io import operation

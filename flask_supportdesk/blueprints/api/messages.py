@@ -8,9 +8,9 @@ from flask.typing import ResponseReturnValue
 from ... import policy
 from ..._state import get_state
 from ...errors import NotFound
+from ...identity import require_actor
 from ...presentation import message_view
 from ...services import messages
-from .._common import require_actor
 from . import bp
 from ._io import MAX_ID
 from ._io import Param

@@ -223,6 +223,7 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
                     )
                 ),
                 "requester": {"anyOf": [USER_ID, {"type": "null"}]},
+                "client_id": {"type": ["string", "null"], "maxLength": 64},
             },
             ["subject", "body"],
         ),

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from ... import policy
 from ...errors import ForbiddenField
+from ...identity import require_actor
 from ...models import Priority
 from ...models import Source
 from ...models import Status
@@ -20,7 +21,6 @@ from ...services import listing
 from ...services import tickets
 from ...services._validate import choice
 from ...values import Actor
-from .._common import require_actor
 from . import bp
 from ._io import Param
 from ._io import operation
@@ -79,9 +79,11 @@ def list_tickets() -> ResponseReturnValue:
 
 @bp.post("/tickets")
 @operation(
-    "Open a ticket (JSON, or multipart with `files`)",
+    "Open a ticket (JSON, or multipart with `files`); a repeated `client_id` answers 200 "
+    "with the ticket the first request opened",
     "AnyTicket",
     status=201,
+    also=(200,),
     body="TicketCreate",
     multipart=True,
     errors=(400, 401, 413, 415),
@@ -94,7 +96,7 @@ def create_ticket() -> ResponseReturnValue:
         "TicketCreate", files=True, guard=lambda raw: policy.open_refusals(actor, raw)
     )
     requester = data.get("requester")
-    ticket = tickets.open_ticket(
+    opened = tickets.open(
         actor,
         subject=data["subject"],
         body=data["body"],
@@ -105,9 +107,11 @@ def create_ticket() -> ResponseReturnValue:
         source=Source.API,
         requester_id=None if requester is None else str(requester),
         attachments=uploads,
+        client_id=data.get("client_id"),
     )
+    ticket = opened.ticket
     response = jsonify(ticket_view(actor, ticket).to_json())
-    response.status_code = 201
+    response.status_code = 201 if opened.created else 200
     response.headers["Location"] = url_for(".get_ticket", number=ticket.number)
     return response
 
