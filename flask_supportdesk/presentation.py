@@ -187,6 +187,11 @@ class MessageView:
     edited_at: dt.datetime | None
     attachments: tuple[AttachmentView, ...]
 
+    @property
+    def author_name(self) -> str:
+        """The name shown for the author."""
+        return self.author.name
+
     def to_json(self) -> dict[str, t.Any]:
         """The API's ``Message``."""
         return {
@@ -317,6 +322,11 @@ def message_view(viewer: Actor, ticket: Ticket, message: Message) -> MessageView
         edited_at=_utc(message.edited_at),
         attachments=tuple(attachment_view(a) for a in message.attachments),
     )
+
+
+def thread_views(viewer: Actor, ticket: Ticket, thread: t.Sequence[Message]) -> list[MessageView]:
+    """The views of messages the services listed for ``viewer`` (pages, API, sockets)."""
+    return [message_view(viewer, ticket, message) for message in thread]
 
 
 def me_json(actor: Actor) -> dict[str, t.Any]:

@@ -41,6 +41,7 @@ from ..models import Priority
 from ..models import Source
 from ..models import Status
 from ..models import Ticket
+from ..presentation import thread_views
 from ..services import departments as _departments
 from ..services import escalation
 from ..services import listing
@@ -275,10 +276,12 @@ def _render_ticket(
     assignees = _assignee_choices(ticket)
     # One query for every message (attachments come in one more): the page's query
     # count does not grow with the thread.
-    thread = _messages.list_messages(actor, ticket)
+    rows = _messages.list_messages(actor, ticket)
+    editable = {m.id for m in rows if policy.can_edit_message(actor, ticket, m)}
+    # The same views the API and (later) sockets and e-mails show this viewer.
+    thread = thread_views(actor, ticket, rows)
     public = [m for m in thread if m.channel is Channel.PUBLIC]
     internal = [m for m in thread if m.channel is Channel.INTERNAL]
-    editable = {m.id for m in thread if policy.can_edit_message(actor, ticket, m)}
     html = render(
         "supportdesk/desk/ticket.html",
         ticket=ticket,

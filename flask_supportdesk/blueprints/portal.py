@@ -38,6 +38,7 @@ from ..forms import show_error
 from ..identity import current_actor
 from ..models import Message
 from ..models import Ticket
+from ..presentation import thread_views
 from ..services import listing
 from ..services import messages
 from ..services import tickets
@@ -199,7 +200,8 @@ def _render_thread(
     :param failed: A form that failed, by its name in the page (``reply_form``,
         ``subject_form``, ``follow_up_form``): shown again with its input and errors.
     """
-    thread = messages.list_messages(actor, ticket)
+    rows = messages.list_messages(actor, ticket)
+    thread = thread_views(actor, ticket, rows)  # what the API shows this customer
     forms: dict[str, FlaskForm] = {
         "reply_form": ReplyForm(formdata=None),
         "subject_form": EditSubjectForm(formdata=None, subject=ticket.subject),
@@ -212,7 +214,7 @@ def _render_thread(
             ticket=ticket,
             thread=thread,
             follow_ups=tickets.follow_ups(actor, ticket),
-            editable={m.id for m in thread if policy.can_edit_message(actor, ticket, m)},
+            editable={m.id for m in rows if policy.can_edit_message(actor, ticket, m)},
             **forms,
         ),
         status,
