@@ -42,6 +42,14 @@ def staff_required(view: F) -> F:
     return t.cast(F, wrapped)
 
 
+@bp.before_request
+def _refuse_unstorable_input() -> None:
+    """PostgreSQL refuses NUL in text: an order number or slug with one is no page (the
+    desk's own pages guard their input themselves)."""
+    if "\x00" in request.path or any("\x00" in value for value in request.args.values()):
+        abort(404)
+
+
 def _order_query() -> sa.Select[tuple[Order]]:
     # Lines and their products in two extra queries, however many orders are listed.
     return sa.select(Order).options(selectinload(Order.lines).selectinload(OrderLine.product))

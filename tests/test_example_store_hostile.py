@@ -454,3 +454,12 @@ def test_readme_store_refuses_ids_that_are_not_ours(
             kind="order", ref="1042", actor=alice
         ) == Reference("Order #1042", "/orders/1042")
 
+
+
+@pytest.mark.parametrize(
+    "path", ["/orders/%00", "/orders/1%0042", "/products/%00", "/products/a%00?x=1", "/?q=%00"]
+)
+def test_a_nul_in_a_store_url_is_not_found_never_a_500(accounts: Flask, path: str) -> None:
+    client = accounts.test_client()
+    assert post_login(client, "bob@example.com", DEMO_PASSWORD).status_code == 302
+    assert client.get(path).status_code == 404
