@@ -20,7 +20,7 @@ install: $(BIN)/python
 
 demo: install
 	$(BIN)/flask --app example_store supportdesk db upgrade
-	$(BIN)/flask --app example_store seed-demo
+	$(BIN)/flask --app example_store seed-demo --url http://127.0.0.1:$(PORT)/
 	$(BIN)/flask --app example_store run --port $(PORT)
 
 test: install

@@ -116,10 +116,27 @@ def login() -> ResponseReturnValue:
         # One hash check whether or not the account exists (timing tells nothing).
         if check_login_password(user, form.password.data) and user is not None:
             login_user(user)
-            return redirect(safe_next(form.next.data) or url_for("shop.home"))
+            # Staff come to work: they land on the desk, customers on the shop.
+            landing = url_for("supportdesk_desk.index") if user.is_staff else url_for("shop.home")
+            return redirect(safe_next(form.next.data) or landing)
         form.form_errors.append("Wrong e-mail or password.")
-        return render_template("auth/login.html", form=form), 400
-    return render_template("auth/login.html", form=form)
+        return _login_page(form, 400)
+    return _login_page(form)
+
+
+def _login_page(form: LoginForm, status: int = 200) -> ResponseReturnValue:
+    """The login page, listing the demo accounts that exist in this store's database (a
+    store without the demo data lists none)."""
+    from .cli import DEMO_PASSWORD
+    from .cli import DEMO_USERS
+
+    emails = [demo.email for demo in DEMO_USERS]
+    present = set(db.session.scalars(sa.select(User.email).where(User.email.in_(emails))))
+    demo_logins = [demo for demo in DEMO_USERS if demo.email in present]
+    page = render_template(
+        "auth/login.html", form=form, demo_logins=demo_logins, demo_password=DEMO_PASSWORD
+    )
+    return page, status
 
 
 @bp.post("/logout")

@@ -478,3 +478,31 @@ def test_a_customers_page_lists_their_tickets_page_by_page(seeded: Flask) -> Non
     assert len(set(listed)) == 23
     assert first.count("<li><a href=") == 20 and "Older tickets" in first
     assert "Newer tickets" in second and "Older tickets" not in second
+
+
+def test_the_login_page_lists_the_demo_accounts_and_staff_land_on_the_desk(
+    seeded: Flask,
+) -> None:
+    client = seeded.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    assert "Demo accounts" in page and DEMO_PASSWORD in page
+    assert all(demo.email in page for demo in DEMO_USERS)
+    response = log_in(client, "agent@example.com")
+    assert response.headers["Location"] == url(seeded, "supportdesk_desk.index")
+    customer = seeded.test_client()
+    assert log_in(customer, "alice@example.com").headers["Location"] == url(seeded, "shop.home")
+
+
+def test_a_store_without_demo_data_lists_no_demo_accounts(store: Flask) -> None:
+    with store.app_context():
+        db.create_all()
+    page = store.test_client().get("/login").get_data(as_text=True)
+    assert "Password for all" not in page and DEMO_PASSWORD not in page
+
+
+def test_make_demo_prints_the_port_it_serves() -> None:
+    import pathlib
+
+    makefile = (pathlib.Path(__file__).parent.parent / "Makefile").read_text(encoding="utf-8")
+    assert "seed-demo --url http://127.0.0.1:$(PORT)/" in makefile
+    assert "run --port $(PORT)" in makefile
