@@ -27,6 +27,7 @@ from ._state import get_state
 from .errors import NotFound
 from .models import Attachment
 from .models import Channel
+from .models import Event
 from .models import Message
 from .models import Priority
 from .models import Source
@@ -327,6 +328,75 @@ def message_view(viewer: Actor, ticket: Ticket, message: Message) -> MessageView
 def thread_views(viewer: Actor, ticket: Ticket, thread: t.Sequence[Message]) -> list[MessageView]:
     """The views of messages the services listed for ``viewer`` (pages, API, sockets)."""
     return [message_view(viewer, ticket, message) for message in thread]
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a ticket's timeline, in words ("Priority: Normal → High")."""
+
+    at: dt.datetime
+    actor_name: str
+    kind: str
+    text: str
+
+
+_FIELD_NAMES = {
+    "status": "Status",
+    "priority": "Priority",
+    "category": "Category",
+    "department": "Department",
+    "assignee": "Assignee",
+    "subject": "Subject",
+}
+
+
+def _field_value(field: str, value: t.Any) -> str:
+    if value in (None, ""):
+        return "—"
+    if field == "status" and value in Status._value2member_map_:
+        return Status(value).staff_label
+    if field in ("priority", "category", "department"):
+        return str(value).replace("-", " ").replace("_", " ").capitalize()
+    return str(value)
+
+
+def _event_text(event: Event) -> str:
+    data = event.data or {}
+    kind = event.kind
+    if kind == "created":
+        source = Source(data["source"]).value.replace("_", " ") if data.get("source") else ""
+        text = f"opened the ticket ({source})" if source else "opened the ticket"
+        if data.get("follow_up_of"):
+            text += f" to continue {data['follow_up_of']}"
+        return text
+    if kind.endswith("_changed") and kind[: -len("_changed")] in _FIELD_NAMES:
+        field = kind[: -len("_changed")]
+        old, new = _field_value(field, data.get("old")), _field_value(field, data.get("new"))
+        return f"{_FIELD_NAMES[field]}: {old} → {new}"
+    if kind == "escalated":
+        old, new = str(data.get("old", "")), str(data.get("new", ""))
+        return f"Escalated: {old.capitalize()} → {new.capitalize()}"
+    if kind == "escalated_beyond":
+        return f"Escalated beyond the top: handed to platform support ({data.get('reference')})"
+    if kind == "message_edited":
+        note = data.get("channel") == Channel.INTERNAL.value
+        return "edited an internal note" if note else "edited a message"
+    if kind == "follow_up_opened":
+        return f"Follow-up {data.get('number')} opened"
+    return kind.replace("_", " ")
+
+
+def timeline_view(events: t.Sequence[Event]) -> list[TimelineEntry]:
+    """A ticket's timeline for staff, newest first, each event in words."""
+    return [
+        TimelineEntry(
+            at=t.cast(dt.datetime, _utc(event.created_at)),
+            actor_name=event.actor_name or "The store",
+            kind=event.kind,
+            text=_event_text(event),
+        )
+        for event in reversed(events)
+    ]
 
 
 def me_json(actor: Actor) -> dict[str, t.Any]:

@@ -264,7 +264,7 @@ def test_ticket_page_summary_threads_and_timeline(ann, alice, agent) -> None:
     assert "Please send a photo." in main and "Courier claim opened." not in main
     assert "Courier claim opened." in internal and "sd-internal" in internal
     # the timeline lists what happened
-    assert "status changed" in page and "created" in page
+    assert "Status: Open → Waiting customer" in page and "opened the ticket" in page
     # both panes are in the page without JavaScript; the tab bar is hidden until JS runs
     assert re.search(r'role="tablist"[^>]*data-sd-tablist hidden', page)
 
@@ -399,7 +399,7 @@ def test_escalate_up_the_hierarchy_then_beyond(ann, client, alice, manager, owne
     assert saved.escalated_beyond_ref == "PLATFORM-1"
     page = text(client.get(f"{DESK}/tickets/{ticket.number}"))
     assert "Handed to platform support (PLATFORM-1)" in page
-    assert "escalated beyond" in page  # timeline
+    assert "Escalated beyond the top" in page  # timeline
     # once handed over there is nothing left to escalate
     assert post(client, f"{DESK}/tickets/{ticket.number}/escalate").status_code == 409
     assert plugin.beyond == [ticket.number]

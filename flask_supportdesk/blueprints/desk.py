@@ -42,6 +42,7 @@ from ..models import Source
 from ..models import Status
 from ..models import Ticket
 from ..presentation import thread_views
+from ..presentation import timeline_view
 from ..services import departments as _departments
 from ..services import escalation
 from ..services import listing
@@ -288,7 +289,7 @@ def _render_ticket(
         public_messages=public,
         internal_messages=internal,
         editable=editable,
-        events=timeline.list_events(actor, ticket),
+        events=timeline_view(timeline.list_events(actor, ticket)),
         follow_ups=_tickets.follow_ups(actor, ticket),
         escalation=_escalation_action(actor, ticket),
         reply_form=reply_form or _reply_form(ticket, assignees),
