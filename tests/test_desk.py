@@ -140,6 +140,9 @@ def test_tabs(ann, client, alice, agent, manager) -> None:
     submitted = numbers_in(ann.get(f"{DESK}/"))  # the default tab
     assert set(submitted) == {mine.number, assigned.number}
     assert numbers_in(ann.get(f"{DESK}/?tab=mine")) == [mine.number]
+    # Mine: assigned to me (the escalated one is not, though Ann still sees it in All).
+    assert numbers_in(ann.get(f"{DESK}/?tab=assigned")) == [assigned.number]
+    assert ">Mine<" in text(ann.get(f"{DESK}/"))
     assert set(numbers_in(ann.get(f"{DESK}/?tab=all"))) == {
         mine.number, at_manager.number, assigned.number,
     }

@@ -72,6 +72,7 @@ SORT_CHOICES = (
 TAB_LABELS = (
     ("submitted", "Submitted"),
     ("mine", "My open"),
+    ("assigned", "Mine"),
     ("all", "All"),
     ("closed", "Closed"),
 )

@@ -26,7 +26,7 @@ from . import _validate
 
 T = t.TypeVar("T")
 
-DESK_TABS = ("submitted", "mine", "all", "closed")
+DESK_TABS = ("submitted", "mine", "assigned", "all", "closed")
 #: Every status but closed: the desk's open tabs and counters. Named rather than written
 #: "!= closed", so the database searches the status indexes instead of scanning them.
 ACTIVE_STATUSES = tuple(status for status in Status if status is not Status.CLOSED)
@@ -247,6 +247,7 @@ def desk_tickets(
 
     - ``submitted``: open tickets at the actor's level or assigned to them;
     - ``mine``: open tickets the actor filed;
+    - ``assigned``: open tickets assigned to the actor;
     - ``all``: every open ticket the actor may handle;
     - ``closed``: closed tickets the actor may handle.
 
@@ -275,6 +276,8 @@ def desk_tickets(
         stmt = stmt.where(sa.or_(Ticket.level == scope.role, Ticket.assignee_id == actor.id))
     elif tab == "mine":
         stmt = stmt.where(Ticket.created_by_id == actor.id)
+    elif tab == "assigned":
+        stmt = stmt.where(Ticket.assignee_id == actor.id)
     stmt = _apply_filters(stmt, actor, filters).order_by(*_sort(sort))
     return _paginate(stmt, page, size)
 
