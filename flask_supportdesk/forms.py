@@ -162,3 +162,16 @@ class DepartmentForm(FlaskForm):
     slug = StringField("Slug", validators=[Optional()])
     description = TextAreaField("Description", validators=[Optional()])
     is_active = BooleanField("Active", default=True)
+
+
+class BulkForm(FlaskForm):
+    """Change several tickets of the desk list at once; an empty choice changes nothing.
+
+    The selected tickets arrive as repeated ``ticket`` fields (checkboxes in the list).
+    """
+
+    status = SelectField("Set status", choices=[], validate_choice=False)
+    priority = SelectField("Set priority", choices=[], validate_choice=False)
+    department = SelectField("Set department", choices=[], validate_choice=False)
+    assignee = SelectField("Set assignee", choices=[], validate_choice=False)
+    back = HiddenField()

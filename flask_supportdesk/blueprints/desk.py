@@ -25,6 +25,7 @@ from ..errors import Forbidden
 from ..errors import NotFound
 from ..errors import SupportDeskError
 from ..errors import ValidationError
+from ..forms import BulkForm
 from ..forms import ConfirmForm
 from ..forms import DepartmentForm
 from ..forms import EditMessageForm
@@ -170,11 +171,64 @@ def index() -> ResponseReturnValue:
         sort=sort,
         sort_choices=SORT_CHOICES,
         counters=listing.desk_counters(actor),
+        bulk_form=_bulk_form(),
         counter_labels=COUNTERS,
         error=error,
         **_filter_options(),
     )
     return html, (error.status if error else 200)
+
+
+#: What a bulk choice means: "" leaves the field alone, "none" clears it.
+NO_CHANGE, CLEAR = "", "none"
+
+
+def _bulk_form(*, submitted: bool = False) -> BulkForm:
+    form = BulkForm(**_bound(submitted))
+    keep = [(NO_CHANGE, "No change")]
+    form.status.choices = keep + [(s.value, s.staff_label) for s in Status]
+    form.priority.choices = keep + [(p.value, p.value.capitalize()) for p in Priority]
+    form.department.choices = keep + [(CLEAR, "No department")] + [
+        (d.slug, d.name) for d in _tickets.active_departments()
+    ]
+    form.assignee.choices = keep + [(CLEAR, "Unassigned")] + [
+        (member.id, member.name) for member in get_state().hooks.staff_members()
+    ]
+    return form
+
+
+def _back_to_list(value: str | None) -> str:
+    """The list the bulk form came from (a desk path with its query), else the desk."""
+    index = url_for(".index")
+    if value and value.startswith(index) and value.isprintable() and "\\" not in value:
+        if not value.startswith("//"):
+            return value
+    return index
+
+
+@bp.post("/tickets/bulk")
+def bulk() -> ResponseReturnValue:
+    """Change the selected tickets: status, priority, department, assignee (all or none)."""
+    actor = _actor()
+    form = _bulk_form(submitted=True)
+    back = _back_to_list(form.back.data)
+    changes: dict[str, t.Any] = {}
+    for name in ("status", "priority", "department", "assignee"):
+        value = form[name].data or NO_CHANGE
+        if value != NO_CHANGE:
+            changes[name] = None if value == CLEAR else value
+    try:
+        if not form.validate():
+            raise ValidationError("The form expired. Please try again.")
+        changed = _tickets.update_many(actor, request.form.getlist("ticket"), changes)
+    except SupportDeskError as exc:
+        if isinstance(exc, NotFound):
+            exc.message = "One of the selected tickets is not one you can change."
+        reasons = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+        flash(f"Nothing was changed. {exc.message} {reasons}".strip(), "error")
+        return redirect(back)
+    flash(f"{len(changed)} tickets updated.", "success")
+    return redirect(back)
 
 
 # -------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from .. import events
 from .. import policy
 from .._state import get_state
 from ..errors import Conflict
+from ..errors import SupportDeskError
 from ..errors import ValidationError
 from ..models import Channel
 from ..models import Department
@@ -405,6 +406,55 @@ def update_ticket(actor: Actor, number: str, changes: t.Mapping[str, t.Any]) -> 
         policy.check_update(actor, ticket, changes)
         record_changes(uow, actor, ticket, apply_changes(actor, ticket, changes))
     return ticket
+
+
+#: Fields a bulk action may set (the subject is one ticket's own).
+BULK_FIELDS = ("status", "priority", "department", "assignee")
+
+
+def update_many(
+    actor: Actor, numbers: t.Sequence[str], changes: t.Mapping[str, t.Any]
+) -> list[Ticket]:
+    """Apply the same field changes to several tickets, all or nothing.
+
+    Each ticket goes through the same policy and rules as :func:`update_ticket` and
+    records its own events (one update event per ticket that changed). If any ticket
+    refuses (not visible, closed, a field the actor may not set), nothing is changed and
+    the error names that ticket.
+
+    :param numbers: Public ticket numbers, at most ``SUPPORTDESK_MAX_PAGE_SIZE``.
+    :param changes: ``status``, ``priority``, ``department`` (slug or ``None``) and
+        ``assignee`` (staff id or ``None``).
+    :raises ValidationError: no ticket, too many, a repeated number, no change, or a bad
+        value.
+    """
+    unique = list(dict.fromkeys(str(number) for number in numbers))
+    limit = get_state().config.max_page_size
+    if not unique:
+        raise ValidationError(fields={"tickets": "Select at least one ticket."})
+    if len(unique) > limit:
+        raise ValidationError(fields={"tickets": f"At most {limit} tickets at once."})
+    bad = {name: "Not a bulk field." for name in changes if name not in BULK_FIELDS}
+    if bad:
+        raise ValidationError(fields=bad)
+    if not changes:
+        raise ValidationError(fields={"changes": "Choose what to change."})
+    if "status" in changes:
+        changes = {**changes, "status": _validate.choice(Status, changes["status"], "status")}
+    changed: list[Ticket] = []
+    with transaction() as uow:
+        # Sorted, so two bulk actions over the same tickets lock them in the same order.
+        for number in sorted(unique):
+            ticket = policy.get_ticket(actor, number, for_update=True)
+            try:
+                policy.check_update(actor, ticket, changes)
+                applied = apply_changes(actor, ticket, changes)
+            except SupportDeskError as exc:
+                exc.message = f"{ticket.number}: {exc.message}"
+                raise
+            record_changes(uow, actor, ticket, applied)
+            changed.append(ticket)
+    return changed
 
 
 def close_ticket(actor: Actor, number: str) -> Ticket:

@@ -116,7 +116,8 @@
       rememberList(rows);
       rows.forEach(function (row, index) {
         row.addEventListener("click", function (event) {
-          if (event.target.closest("a")) { return; }
+          // Links navigate themselves; the bulk checkbox and its cell only select.
+          if (event.target.closest("a, input, label, [data-sd-bulk-cell]")) { return; }
           current = select(rows, index);
           window.location.href = row.getAttribute("data-href");
         });
