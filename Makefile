@@ -42,7 +42,9 @@ lint: $(BIN)/python
 	$(BIN)/interrogate flask_supportdesk || status=1; \
 	exit $$status
 
+# The benchmark's server (gunicorn) and PostgreSQL driver come with the `bench` extra.
 bench: install
+	$(BIN)/pip install -q "$$(ls dist/*.whl)[bench]"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
