@@ -138,7 +138,11 @@ class TicketFieldsForm(FlaskForm):
 
 
 class EscalateForm(FlaskForm):
-    """Hand a ticket to the next role up, with an optional reason."""
+    """Hand a ticket to the next role up, saying why.
+
+    The reason is required, but by the service (after the policy), so a staff member who
+    may not escalate hears that rather than "give a reason"; the page marks it required.
+    """
 
     reason = TextAreaField("Reason (kept as an internal note)", validators=[Optional()])
 

@@ -131,7 +131,7 @@ def test_tabs(ann, client, alice, agent, manager) -> None:
     at_manager = open_one(alice, subject="Escalated")
     from flask_supportdesk.services import escalation
 
-    escalation.escalate(agent, at_manager.number)
+    escalation.escalate(agent, at_manager.number, reason="Refund")
     assigned = open_one(alice, subject="Assigned to Ann")
     tickets.update_ticket(manager, assigned.number, {"assignee": agent.id})
     closed = open_one(alice, subject="Closed one")
@@ -389,7 +389,12 @@ def test_escalate_up_the_hierarchy_then_beyond(ann, client, alice, manager, owne
     assert post(ann, f"{DESK}/tickets/{ticket.number}/escalate").status_code == 403
 
     login(client, manager)
-    assert post(client, f"{DESK}/tickets/{ticket.number}/escalate").status_code == 302
+    # No reason: the page comes back with the error on the field, the level unchanged.
+    response = post(client, f"{DESK}/tickets/{ticket.number}/escalate", {"reason": " "})
+    assert response.status_code == 400 and fresh(ticket.number).level == "manager"
+    assert "Give a reason for the escalation." in text(response)
+    up = {"reason": "Owner decides"}
+    assert post(client, f"{DESK}/tickets/{ticket.number}/escalate", up).status_code == 302
     login(client, owner)
     page = text(client.get(f"{DESK}/tickets/{ticket.number}"))
     assert "Hand to platform support" in page
@@ -401,7 +406,7 @@ def test_escalate_up_the_hierarchy_then_beyond(ann, client, alice, manager, owne
     assert "Handed to platform support (PLATFORM-1)" in page
     assert "escalated beyond" in page  # timeline
     # once handed over there is nothing left to escalate
-    assert post(client, f"{DESK}/tickets/{ticket.number}/escalate").status_code == 409
+    assert post(client, f"{DESK}/tickets/{ticket.number}/escalate", up).status_code == 409
     assert plugin.beyond == [ticket.number]
 
 

@@ -466,8 +466,13 @@ def test_the_escalation_reason_follows_the_body_rules(
         escalation.escalate(agent, setup.number, reason=reason)
     assert "reason" in caught.value.fields
     assert counts(app) == before
-    # The reason stays optional.
-    assert escalation.escalate(agent, setup.number, reason="").level == "manager"
+    # The reason is required: empty or blank is refused with a field error, writing nothing.
+    for empty in ("", "  \n ", None):
+        with pytest.raises(ValidationError) as caught:
+            escalation.escalate(agent, setup.number, reason=empty)
+        assert caught.value.fields == {"reason": "Give a reason for the escalation."}
+    assert counts(app) == before
+    assert escalation.escalate(agent, setup.number, reason="Refund").level == "manager"
 
 
 def test_a_department_slug_with_a_trailing_newline_is_refused(
