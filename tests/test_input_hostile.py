@@ -193,7 +193,8 @@ def test_page_forms_and_queries_refuse_nul(app: Flask, setup: Setup) -> None:
     new = {"subject": "Hi", "body": "Hello", "category": "general", "department": "billing",
            "order": "1001"}
     desk_new = {**new, "requester": "1", "priority": "high"}
-    reply = {"body": "Reply", "status": "", "priority": "normal", "assignee": ""}
+    reply = {"body": "Reply", "channel": "public", "status": "", "priority": "normal",
+             "assignee": ""}
     fields = {"status": "open", "priority": "normal", "category": "general",
               "department": "", "assignee": ""}
     department = {"name": "Shipping", "slug": "shipping", "description": "Parcels"}
