@@ -247,9 +247,9 @@ def _reply_form(
         # missing one stays missing and is refused, never filled in here).
         data["channel"] = channel.value
     form = StaffReplyForm(data=data, **_bound(submitted))
-    form.status.choices = [("", DEFAULT_STATUS_LABEL)] + [
-        (s.value, s.staff_label) for s in Status
-    ]
+    # A note changes no status unless one is picked: its "" choice says so.
+    default = DEFAULT_STATUS_LABEL if channel is Channel.PUBLIC else "Keep the status"
+    form.status.choices = [("", default)] + [(s.value, s.staff_label) for s in Status]
     form.assignee.choices = assignees
     if channel is Channel.PUBLIC:
         customer = ticket.requester_name or ticket.requester_email or "the customer"
