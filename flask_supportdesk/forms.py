@@ -18,6 +18,7 @@ from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in stubs
+from wtforms.validators import AnyOf
 from wtforms.validators import DataRequired
 from wtforms.validators import Optional
 
@@ -113,11 +114,23 @@ class ConfirmForm(FlaskForm):
 # -------------------------------------------------------------------------------------
 
 
-class StaffReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
-    """A staff reply or internal note, with the ticket changes sent along with it."""
+#: A composer's ``channel`` field: the pane it sits in says where the message goes.
+COMPOSER_CHANNELS = ("public", "internal")
 
+
+class StaffReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
+    """A staff reply (Main pane) or internal note (Internal pane), with the ticket changes
+    sent along with it.
+
+    The desk page shows one of these per pane; each sends its own hidden ``channel``, so
+    the pane the staff member wrote in decides where the message goes. There is no
+    default: a request without a channel is refused, never sent to the customer.
+    """
+
+    channel = HiddenField(
+        validators=[AnyOf(COMPOSER_CHANNELS, message="Write it on the Main or the Internal tab.")]
+    )
     body = TextAreaField("Reply", validators=[DataRequired()])
-    internal = BooleanField("Internal note (staff only)")
     status = SelectField(
         "Set status",
         choices=[SelectChoice("", "Default"), *STATUS_CHOICES],
@@ -138,7 +151,11 @@ class TicketFieldsForm(FlaskForm):
 
 
 class EscalateForm(FlaskForm):
-    """Hand a ticket to the next role up, with an optional reason."""
+    """Hand a ticket to the next role up, saying why.
+
+    The reason is required, but by the service (after the policy), so a staff member who
+    may not escalate hears that rather than "give a reason"; the page marks it required.
+    """
 
     reason = TextAreaField("Reason (kept as an internal note)", validators=[Optional()])
 

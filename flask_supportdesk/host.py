@@ -177,9 +177,10 @@ def update_ticket(number: str, *, by: Actor | None = None, **changes: t.Any) -> 
 
 def escalate_ticket(number: str, *, reason: str = "", by: Actor | None = None) -> TicketView:
     """Escalate a ticket one level up the staff hierarchy, or beyond the top level to
-    platform support (``supportdesk_escalate_beyond``). A reason is kept as an internal
-    note.
+    platform support (``supportdesk_escalate_beyond``). The reason is required and kept
+    as an internal note.
 
+    :raises ValidationError: no reason (field ``reason``).
     :raises Forbidden: ``by`` does not handle the ticket or ranks below its level.
     :raises Conflict: it was already handed beyond the top, or nobody takes it there.
     """

@@ -216,12 +216,18 @@ def test_escalate_moves_the_level_up_and_beyond(app, plugin) -> None:
         as_user(app, 10).post(f"/tickets/{number}/escalate", {"reason": "Refund"}).json["level"]
         == "manager"
     )
-    assert owner.post(f"/tickets/{number}/escalate").json["level"] == "owner"
-    beyond = owner.post(f"/tickets/{number}/escalate", {})
+    # No reason: refused with a field error, and nothing moves.
+    refused = owner.post(f"/tickets/{number}/escalate", {})
+    assert refused.status_code == 400 and "reason" in refused.json["error"]["fields"]
+    blank = owner.post(f"/tickets/{number}/escalate", {"reason": "  "})
+    assert blank.status_code == 400 and "reason" in blank.json["error"]["fields"]
+    up = {"reason": "Needs the owner"}
+    assert owner.post(f"/tickets/{number}/escalate", up).json["level"] == "owner"
+    beyond = owner.post(f"/tickets/{number}/escalate", up)
     assert beyond.status_code == 200
     assert beyond.json["escalated_beyond"]["reference"] == "PLATFORM-1"
     conforms(app, beyond.json, "Ticket")
-    again = owner.post(f"/tickets/{number}/escalate", {})
+    again = owner.post(f"/tickets/{number}/escalate", up)
     assert again.status_code == 409 and again.json["error"]["code"] == "conflict"
 
 

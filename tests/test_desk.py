@@ -131,7 +131,7 @@ def test_tabs(ann, client, alice, agent, manager) -> None:
     at_manager = open_one(alice, subject="Escalated")
     from flask_supportdesk.services import escalation
 
-    escalation.escalate(agent, at_manager.number)
+    escalation.escalate(agent, at_manager.number, reason="Refund")
     assigned = open_one(alice, subject="Assigned to Ann")
     tickets.update_ticket(manager, assigned.number, {"assignee": agent.id})
     closed = open_one(alice, subject="Closed one")
@@ -275,6 +275,7 @@ def test_ticket_page_summary_threads_and_timeline(ann, alice, agent) -> None:
 def test_reply_with_status_priority_and_assignee_in_one_go(ann, alice, agent, manager) -> None:
     ticket = open_one(alice)
     response = post(ann, f"{DESK}/tickets/{ticket.number}/reply", {
+        "channel": "public",
         "body": "We sent a new one.",
         "status": "resolved",
         "priority": "high",
@@ -296,7 +297,7 @@ def test_reply_with_status_priority_and_assignee_in_one_go(ann, alice, agent, ma
 def test_a_reply_defaults_to_waiting_customer(ann, alice) -> None:
     ticket = open_one(alice)
     assert post(ann, f"{DESK}/tickets/{ticket.number}/reply", {
-        "body": "Which address?", "priority": "normal", "assignee": "",
+        "channel": "public", "body": "Which address?", "priority": "normal", "assignee": "",
     }).status_code == 302
     saved = fresh(ticket.number)
     assert saved.status is Status.PENDING_CUSTOMER
@@ -306,7 +307,7 @@ def test_a_reply_defaults_to_waiting_customer(ann, alice) -> None:
 def test_internal_note_does_not_change_the_status(ann, alice) -> None:
     ticket = open_one(alice)
     response = post(ann, f"{DESK}/tickets/{ticket.number}/reply", {
-        "body": "Check the warehouse first.", "internal": "y", "priority": "normal",
+        "body": "Check the warehouse first.", "channel": "internal", "priority": "normal",
     })
     assert response.status_code == 302
     saved = fresh(ticket.number)
@@ -315,17 +316,63 @@ def test_internal_note_does_not_change_the_status(ann, alice) -> None:
     assert note.channel is Channel.INTERNAL and note.body == "Check the warehouse first."
 
 
+def test_each_pane_has_its_own_composer_saying_who_reads_it(ann, alice) -> None:
+    ticket = open_one(alice)
+    page = text(ann.get(f"{DESK}/tickets/{ticket.number}"))
+    main = page[page.index('id="sd-pane-main"'):page.index('id="sd-pane-internal"')]
+    internal = page[page.index('id="sd-pane-internal"'):page.index("<aside")]
+    # Without JavaScript both panes show, each with a form that names its channel.
+    assert 'name="channel" type="hidden" value="public"' in main
+    assert "Reply to Alice Customer — the customer sees this" in main and "Send reply" in main
+    assert 'name="channel" type="hidden" value="internal"' in internal
+    assert "Internal note — only staff see this" in internal and "Add internal note" in internal
+    assert 'type="checkbox"' not in main + internal  # nothing silently flips the channel
+
+
+@pytest.mark.parametrize("channel", [None, "", "customer", "y"])
+def test_a_reply_without_a_channel_is_refused_never_sent_to_the_customer(
+    ann, alice, channel
+) -> None:
+    ticket = open_one(alice)
+    before = count(Message)
+    data = {"body": "Meant as a note", "priority": "normal"}
+    if channel is not None:
+        data["channel"] = channel
+    response = post(ann, f"{DESK}/tickets/{ticket.number}/reply", data)
+    assert response.status_code == 400 and count(Message) == before
+    page = text(response)
+    assert "Write it on the Main or the Internal tab." in page
+    # The text comes back in the internal composer, never one click from the customer.
+    internal = page[page.index('id="sd-pane-internal"'):page.index("<aside")]
+    assert "Meant as a note" in internal
+    assert 'aria-selected="true">Internal' in page
+
+
+def test_a_failed_note_comes_back_on_the_internal_tab_with_its_text(ann, alice) -> None:
+    ticket = open_one(alice)
+    response = post(ann, f"{DESK}/tickets/{ticket.number}/reply", {
+        "body": "x" * 12_001, "channel": "internal", "priority": "normal",
+    })
+    assert response.status_code == 400
+    page = text(response)
+    assert 'aria-selected="true">Internal' in page
+    internal = page[page.index('id="sd-pane-internal"'):page.index("<aside")]
+    assert "x" * 12_001 in internal and "sd-has-error" in internal
+    main = page[page.index('id="sd-pane-main"'):page.index('id="sd-pane-internal"')]
+    assert "x" * 100 not in main
+
+
 def test_an_empty_reply_is_shown_again_with_400(ann, alice) -> None:
     ticket = open_one(alice)
     before = count(Message)
     response = post(ann, f"{DESK}/tickets/{ticket.number}/reply",
-                    {"body": "", "internal": "y", "status": "resolved"})
+                    {"body": "", "channel": "internal", "status": "resolved"})
     assert response.status_code == 400
     page = text(response)
     assert "sd-has-error" in page
     assert count(Message) == before
     # the reply box keeps what was chosen; the fields form still shows the ticket's values
-    reply_status = page[page.index('<select class="sd-input" id="status"'):]
+    reply_status = page[page.index('<select class="sd-input" id="sd-internal-status"'):]
     assert '<option selected value="resolved">' in reply_status[: reply_status.index("</select>")]
     fields_status = page[page.index('id="sd-fields-status"'):]
     assert '<option selected value="open">' in fields_status[: fields_status.index("</select>")]
@@ -335,7 +382,7 @@ def test_reply_with_a_disallowed_file_is_415_and_writes_nothing(ann, alice) -> N
     ticket = open_one(alice)
     before = count(Message)
     response = post(ann, f"{DESK}/tickets/{ticket.number}/reply", {
-        "body": "See attached", "priority": "normal",
+        "channel": "public", "body": "See attached", "priority": "normal",
         "files": [(io.BytesIO(b"<svg onload=alert(1)>"), "x.svg")],
     }, content_type="multipart/form-data")
     assert response.status_code == 415
@@ -392,7 +439,12 @@ def test_escalate_up_the_hierarchy_then_beyond(ann, client, alice, manager, owne
     assert post(ann, f"{DESK}/tickets/{ticket.number}/escalate").status_code == 403
 
     login(client, manager)
-    assert post(client, f"{DESK}/tickets/{ticket.number}/escalate").status_code == 302
+    # No reason: the page comes back with the error on the field, the level unchanged.
+    response = post(client, f"{DESK}/tickets/{ticket.number}/escalate", {"reason": " "})
+    assert response.status_code == 400 and fresh(ticket.number).level == "manager"
+    assert "Give a reason for the escalation." in text(response)
+    up = {"reason": "Owner decides"}
+    assert post(client, f"{DESK}/tickets/{ticket.number}/escalate", up).status_code == 302
     login(client, owner)
     page = text(client.get(f"{DESK}/tickets/{ticket.number}"))
     assert "Hand to platform support" in page
@@ -404,7 +456,7 @@ def test_escalate_up_the_hierarchy_then_beyond(ann, client, alice, manager, owne
     assert "Handed to platform support (PLATFORM-1)" in page
     assert "Escalated beyond the top" in page  # timeline
     # once handed over there is nothing left to escalate
-    assert post(client, f"{DESK}/tickets/{ticket.number}/escalate").status_code == 409
+    assert post(client, f"{DESK}/tickets/{ticket.number}/escalate", up).status_code == 409
     assert plugin.beyond == [ticket.number]
 
 
@@ -673,13 +725,11 @@ def test_desk_keyboard_shortcuts_and_tabs(live_desk, alice, agent) -> None:
             page.get_by_role("tab", name="Main").click()
             assert page.get_by_text("Secret plan").is_hidden()
 
-            # i makes the reply an internal note (and shows that pane); Ctrl+Enter sends
+            # i opens the Internal tab's composer (a note); Ctrl+Enter sends
             page.keyboard.press("i")
-            assert page.locator("[data-sd-internal]").is_checked()
-            assert "sd-reply-internal" in page.locator("[data-sd-reply]").get_attribute("class")
             assert page.get_by_text("Secret plan").is_visible()
-            # ... and puts the cursor in the reply box, ready to type
-            assert page.evaluate("document.activeElement.name") == "body"
+            note = page.get_by_role("textbox", name="Internal note — only staff see this")
+            assert note.evaluate("el => el === document.activeElement")
             page.keyboard.type("Typed with the keyboard")
             page.keyboard.press("Control+Enter")
             page.wait_for_url(f"**/tickets/{made[0].number}#m*")

@@ -47,7 +47,8 @@ def routes(number: str, message_id: int) -> list[tuple[str, str, dict[str, t.Any
     """Every desk URL that touches one ticket: (method, url, form data)."""
     return [
         ("GET", f"{DESK}/tickets/{number}", {}),
-        ("POST", f"{DESK}/tickets/{number}/reply", {"body": "Hi", "priority": "normal"}),
+        ("POST", f"{DESK}/tickets/{number}/reply", {"body": "Hi", "channel": "public",
+                                                    "priority": "normal"}),
         ("POST", f"{DESK}/tickets/{number}/update", {"status": "resolved", "priority": "urgent",
                                                      "category": "general"}),
         ("POST", f"{DESK}/tickets/{number}/escalate", {"reason": "up"}),
@@ -162,7 +163,7 @@ def test_a6_escalation_keeps_the_lower_level_in(client, canary_ticket, manager) 
     # Lena may still talk to the customer and to the manager level
     login(client, LENA)
     assert post(client, f"{DESK}/tickets/{canary_ticket.number}/reply",
-                {"body": "Still on it", "internal": "y", "priority": "normal"}).status_code == 302
+                {"body": "Still on it", "channel": "internal", "priority": "normal"}).status_code == 302
 
 
 def test_a6_staff_do_not_handle_their_own_requests_in_the_desk(client, agent, manager) -> None:
@@ -343,8 +344,10 @@ def test_closed_ticket_refuses_reply_update_escalate_resolve_and_edit(client, al
     assert f"/tickets/{ticket.number}/reply" not in page  # no reply box, fields or escalation
     before = snapshot()
     attempts = [
-        (f"{DESK}/tickets/{ticket.number}/reply", {"body": "Hello?", "priority": "high"}),
-        (f"{DESK}/tickets/{ticket.number}/reply", {"body": "Note", "internal": "y", "priority": "normal"}),
+        (f"{DESK}/tickets/{ticket.number}/reply", {"body": "Hello?", "channel": "public",
+                                                   "priority": "high"}),
+        (f"{DESK}/tickets/{ticket.number}/reply", {"body": "Note", "channel": "internal",
+                                                   "priority": "normal"}),
         (f"{DESK}/tickets/{ticket.number}/update", {"status": "open", "priority": "urgent",
                                                     "category": "general", "assignee": agent.id}),
         (f"{DESK}/tickets/{ticket.number}/escalate", {"reason": "please"}),
@@ -356,7 +359,7 @@ def test_closed_ticket_refuses_reply_update_escalate_resolve_and_edit(client, al
         assert response.status_code == 409, url
         assert "closed" in text(response).lower()
     reply_with_file = post(client, f"{DESK}/tickets/{ticket.number}/reply", {
-        "body": "File", "priority": "normal", "files": [(io.BytesIO(b"hello\n"), "a.txt")],
+        "body": "File", "channel": "public", "priority": "normal", "files": [(io.BytesIO(b"hello\n"), "a.txt")],
     }, content_type="multipart/form-data")
     assert reply_with_file.status_code == 409
     assert snapshot() == before
@@ -369,7 +372,7 @@ def test_a_ticket_closed_meanwhile_keeps_the_typed_reply(client, alice, agent) -
     client.get(f"{DESK}/tickets/{ticket.number}")  # the agent opens the page ...
     tickets.close_ticket(alice, ticket.number)  # ... the customer closes the ticket ...
     response = post(client, f"{DESK}/tickets/{ticket.number}/reply",
-                    {"body": "A long careful answer", "priority": "normal"})
+                    {"body": "A long careful answer", "channel": "public", "priority": "normal"})
     assert response.status_code == 409  # ... and the reply is refused, not lost silently
     page = text(response)
     assert "closed" in page.lower()

@@ -80,7 +80,9 @@ def test_a_staff_reply_and_a_staff_ticket_submitted_twice_write_once(app, client
     action = url + "/reply"
     key = form_client_id(page, action)
     replies = submit_twice(
-        client, action, {"body": "Sent today.", "priority": "normal", "client_id": key}
+        client,
+        action,
+        {"body": "Sent today.", "channel": "public", "priority": "normal", "client_id": key},
     )
     assert [r.status_code for r in replies] == [302, 302]
     assert count(app, Message) == 2

@@ -193,7 +193,8 @@ def test_page_forms_and_queries_refuse_nul(app: Flask, setup: Setup) -> None:
     new = {"subject": "Hi", "body": "Hello", "category": "general", "department": "billing",
            "order": "1001"}
     desk_new = {**new, "requester": "1", "priority": "high"}
-    reply = {"body": "Reply", "status": "", "priority": "normal", "assignee": ""}
+    reply = {"body": "Reply", "channel": "public", "status": "", "priority": "normal",
+             "assignee": ""}
     fields = {"status": "open", "priority": "normal", "category": "general",
               "department": "", "assignee": ""}
     department = {"name": "Shipping", "slug": "shipping", "description": "Parcels"}
@@ -466,8 +467,13 @@ def test_the_escalation_reason_follows_the_body_rules(
         escalation.escalate(agent, setup.number, reason=reason)
     assert "reason" in caught.value.fields
     assert counts(app) == before
-    # The reason stays optional.
-    assert escalation.escalate(agent, setup.number, reason="").level == "manager"
+    # The reason is required: empty or blank is refused with a field error, writing nothing.
+    for empty in ("", "  \n ", None):
+        with pytest.raises(ValidationError) as caught:
+            escalation.escalate(agent, setup.number, reason=empty)
+        assert caught.value.fields == {"reason": "Give a reason for the escalation."}
+    assert counts(app) == before
+    assert escalation.escalate(agent, setup.number, reason="Refund").level == "manager"
 
 
 def test_a_department_slug_with_a_trailing_newline_is_refused(

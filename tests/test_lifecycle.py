@@ -267,12 +267,12 @@ def test_escalation_up_and_beyond(alice, agent, manager, owner, plugin) -> None:
     assert len(messages.list_messages(agent, ticket, channel=Channel.INTERNAL)) == 1
     with pytest.raises(Forbidden):
         escalation.escalate(agent, ticket.number)  # now above the agent's level
-    escalation.escalate(manager, ticket.number)
+    escalation.escalate(manager, ticket.number, reason="Owner decides")
     assert ticket.level == "owner"
     escalation.escalate(owner, ticket.number, reason="Payment gateway bug")
     assert ticket.escalated_beyond_ref == "PLATFORM-1"
     with pytest.raises(Conflict):
-        escalation.escalate(owner, ticket.number)
+        escalation.escalate(owner, ticket.number, reason="Again")
     assert events(ticket).count("escalated") == 2 and "escalated_beyond" in events(ticket)
     with pytest.raises(Forbidden):
         escalation.escalate(alice, ticket.number)
@@ -286,7 +286,7 @@ def test_escalation_beyond_without_platform_support(alice, owner, app) -> None:
         ticket.level = "owner"
         get_state().db.session.commit()  # the desk never commits a host's pending change
         with pytest.raises(Conflict):
-            escalation.escalate(owner, ticket.number)
+            escalation.escalate(owner, ticket.number, reason="Gateway bug")
         assert ticket.escalated_beyond_at is None
     finally:
         get_state().hooks.pm.register(plugin)

@@ -53,7 +53,7 @@ def test_assignment_opens_a_ticket_outside_the_scope(shops, alice, agent, other_
 
 def test_escalated_tickets_stay_with_the_level_below(alice, agent, manager) -> None:
     ticket = tickets.open_ticket(alice, subject="Refund", body="b")
-    escalation.escalate(agent, ticket.number)
+    escalation.escalate(agent, ticket.number, reason="Refund")
     # the agent still sees it (all tab) but it left the agent's Submitted queue
     assert ticket.number in numbers(listing.desk_tickets(agent, tab="all"))
     assert ticket.number not in numbers(listing.desk_tickets(agent, tab="submitted"))

@@ -146,11 +146,11 @@ def test_an_escalation_announces_itself_and_its_note(app, alice, agent) -> None:
 
 def test_an_escalation_beyond_the_top(app, alice, owner) -> None:
     ticket = _open(alice)
-    escalation.escalate(owner, ticket.number)
-    escalation.escalate(owner, ticket.number)
+    escalation.escalate(owner, ticket.number, reason="Up")
+    escalation.escalate(owner, ticket.number, reason="Up again")
     with record_signals(app) as sent:
-        escalation.escalate(owner, ticket.number)
-    assert sent.names() == ["ticket_escalated"]
+        escalation.escalate(owner, ticket.number, reason="Gateway bug")
+    assert sent.names() == ["ticket_escalated", "message_posted"]
     kwargs = _check(sent, "ticket_escalated")
     assert (kwargs["from_level"], kwargs["to_level"]) == ("owner", None)
 

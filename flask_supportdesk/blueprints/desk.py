@@ -278,17 +278,44 @@ def _bound(submitted: bool) -> dict[str, t.Any]:
     return {} if submitted else {"formdata": None}
 
 
+#: The pane (tab) each channel is written in.
+PANES = {Channel.PUBLIC: "main", Channel.INTERNAL: "internal"}
+
+
+def _composer_channel(value: t.Any) -> Channel:
+    """The channel a posted composer names. Anything else (a forged or broken request) is
+    shown in the internal composer: on the way back, a stray text must never sit one
+    click away from the customer."""
+    return Channel.PUBLIC if value == Channel.PUBLIC.value else Channel.INTERNAL
+
+
 def _reply_form(
-    ticket: Ticket, assignees: list[tuple[str, str]], *, submitted: bool = False
+    ticket: Ticket,
+    assignees: list[tuple[str, str]],
+    channel: Channel,
+    *,
+    submitted: bool = False,
 ) -> StaffReplyForm:
-    form = StaffReplyForm(
-        data={"priority": ticket.priority.value, "assignee": ticket.assignee_id or ""},
-        **_bound(submitted),
-    )
-    form.status.choices = [("", DEFAULT_STATUS_LABEL)] + [
-        (s.value, s.staff_label) for s in Status
-    ]
+    """The composer of one pane: a public reply on Main, an internal note on Internal."""
+    data = {"priority": ticket.priority.value, "assignee": ticket.assignee_id or ""}
+    if not submitted:
+        # Only the page sets the channel; a submitted form keeps what the request sent (a
+        # missing one stays missing and is refused, never filled in here).
+        data["channel"] = channel.value
+    form = StaffReplyForm(data=data, **_bound(submitted))
+    # A note changes no status unless one is picked: its "" choice says so.
+    default = DEFAULT_STATUS_LABEL if channel is Channel.PUBLIC else "Keep the status"
+    form.status.choices = [("", default)] + [(s.value, s.staff_label) for s in Status]
     form.assignee.choices = assignees
+    if channel is Channel.PUBLIC:
+        customer = ticket.requester_name or ticket.requester_email or "the customer"
+        form.body.label.text = f"Reply to {customer} — the customer sees this"
+    else:
+        form.body.label.text = "Internal note — only staff see this"
+    # Two composers share field names on one page: keep their HTML ids unique.
+    pane = PANES[channel]
+    for name in ("body", "status", "priority", "assignee", "files"):
+        form[name].id = form[name].label.field_id = f"sd-{pane}-{name}"
     return form
 
 
@@ -338,6 +365,13 @@ def _render_ticket(
     thread = thread_views(actor, ticket, rows)
     public = [m for m in thread if m.channel is Channel.PUBLIC]
     internal = [m for m in thread if m.channel is Channel.INTERNAL]
+    # One composer per pane; a failed one comes back in its own pane, with its text.
+    composers = {
+        channel: _reply_form(ticket, assignees, channel)
+        for channel in (Channel.PUBLIC, Channel.INTERNAL)
+    }
+    if reply_form is not None:
+        composers[_composer_channel(reply_form.channel.data)] = reply_form
     html = render(
         "supportdesk/desk/ticket.html",
         ticket=ticket,
@@ -347,7 +381,9 @@ def _render_ticket(
         events=timeline_view(timeline.list_events(actor, ticket)),
         follow_ups=_tickets.follow_ups(actor, ticket),
         escalation=_escalation_action(actor, ticket),
-        reply_form=reply_form or _reply_form(ticket, assignees),
+        reply_form=composers[Channel.PUBLIC],
+        note_form=composers[Channel.INTERNAL],
+        unsent_form=reply_form,
         fields_form=fields_form or _fields_form(ticket, assignees),
         escalate_form=escalate_form or EscalateForm(formdata=None),
         resolve_form=resolve_form or ConfirmForm(formdata=None),
@@ -375,12 +411,18 @@ def ticket(number: str) -> ResponseReturnValue:
 
 @bp.post("/tickets/<number>/reply")
 def reply(number: str) -> ResponseReturnValue:
-    """Post a public reply or an internal note, with status, priority and assignee."""
+    """Post a public reply or an internal note, with status, priority and assignee.
+
+    The composer's hidden ``channel`` says which: the Main pane's sends ``public``, the
+    Internal pane's ``internal``. Without one the request is refused (400), never
+    defaulted to the customer.
+    """
     actor = _actor()
     ticket = _staff_ticket(actor, number)
-    form = _reply_form(ticket, _assignee_choices(ticket), submitted=True)
-    internal = bool(form.internal.data)
-    pane = "internal" if internal else "main"
+    channel = _composer_channel(request.form.get("channel"))
+    form = _reply_form(ticket, _assignee_choices(ticket), channel, submitted=True)
+    internal = channel is Channel.INTERNAL
+    pane = PANES[channel]
     if not form.validate():
         return _render_ticket(actor, ticket, status=400, reply_form=form, active_pane=pane)
     # Only what the staff member really changed: an untouched select is not a change.

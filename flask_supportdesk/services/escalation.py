@@ -8,6 +8,7 @@ from .. import events
 from .. import policy
 from .._state import get_state
 from ..errors import Conflict
+from ..errors import ValidationError
 from ..models import Channel
 from ..models import Message
 from ..models import Ticket
@@ -23,20 +24,28 @@ def escalate(actor: Actor, number: str, *, reason: t.Any = "") -> Ticket:
     """Move a ticket's handler level one role up, or beyond the top.
 
     The level below keeps the ticket: escalation adds a level to the conversation and
-    opens the internal channel to it. A reason is kept as an internal note. From the top
-    role the ticket goes to platform support through ``supportdesk_escalate_beyond``.
+    opens the internal channel to it. The reason is required and kept as an internal
+    note, so the level above knows why the ticket came up. From the top role the ticket
+    goes to platform support through ``supportdesk_escalate_beyond``.
 
     :raises Forbidden: the actor is not staff on this ticket, or ranks below its level.
     :raises TicketClosed: the ticket is closed.
     :raises Conflict: the ticket is already beyond the top, or no platform support answers.
+    :raises ValidationError: no reason (field ``reason``), or one breaking the body rules.
     """
-    # The body rules (no control characters, storable), but optional for now.
+    # The body rules (no control characters, storable); emptiness is checked after the
+    # policy, so someone who may not escalate at all hears that, not "give a reason".
     reason = _validate.text(
         "" if reason is None else reason, "reason", limit=MAX_REASON_LENGTH, required=False
     )
     with transaction() as uow:
         ticket = policy.get_ticket(actor, number, for_update=True)
         step = policy.check_escalate(actor, ticket)
+        if not reason:
+            raise ValidationError(
+                "Say why you escalate: the level above reads it first.",
+                fields={"reason": "Give a reason for the escalation."},
+            )
         now = utcnow()
         reference: str | None = None
         if step.to_level is not None:
@@ -58,18 +67,17 @@ def escalate(actor: Actor, number: str, *, reason: t.Any = "") -> Ticket:
                 actor, ticket, step.from_level, step.to_level, reason, reference=reference
             )
         )
-        if reason:
-            message = Message(
-                ticket_id=ticket.id,
-                channel=Channel.INTERNAL,
-                body=f"{note}\n\n{reason}",
-                author_id=actor.user_id,
-                author_name=actor.name,
-                author_is_staff=True,
-                created_at=now,
-            )
-            session = get_state().db.session
-            session.add(message)
-            session.flush()
-            uow.record(events.MessagePosted(actor, ticket, message))
+        message = Message(
+            ticket_id=ticket.id,
+            channel=Channel.INTERNAL,
+            body=f"{note}\n\n{reason}",
+            author_id=actor.user_id,
+            author_name=actor.name,
+            author_is_staff=True,
+            created_at=now,
+        )
+        session = get_state().db.session
+        session.add(message)
+        session.flush()
+        uow.record(events.MessagePosted(actor, ticket, message))
     return ticket

@@ -6,8 +6,10 @@
    Shortcuts (ignored while typing in a field):
      j / k    move the selection in the ticket list     Enter  open the selected ticket
      n / p    next / previous ticket (of the last list)  /      focus the search box
-     r        focus the reply box                        i      toggle "internal note"
-     Ctrl+Enter (or Cmd+Enter) in the reply box sends it. */
+     r        Main tab, reply to the customer            i      Internal tab, write a note
+     Ctrl+Enter (or Cmd+Enter) in a composer sends it.
+   Each tab has its own composer (a form with its own hidden channel), so the tab one is
+   on is where the text goes: nothing here turns a reply into a note or back. */
 (function () {
   "use strict";
 
@@ -77,34 +79,28 @@
     return show;
   }
 
-  function setupReply(showPane) {
-    var box = document.querySelector("[data-sd-reply]");
-    if (!box) { return null; }
-    var body = box.querySelector("[data-sd-reply-body]");
-    var internal = box.querySelector("[data-sd-internal]");
-    var form = body ? body.form : null;
-    function sync() {
-      // A note is written on the Internal tab, tinted like the notes it joins.
-      var isNote = internal && internal.checked;
-      box.classList.toggle("sd-reply-internal", !!isNote);
-      if (showPane) { showPane(isNote ? "internal" : "main"); }
-    }
-    if (internal) { internal.addEventListener("change", sync); }
-    if (body && form) {
+  function setupComposers(showPane) {
+    var composers = {};
+    Array.prototype.forEach.call(document.querySelectorAll("[data-sd-composer]"), function (box) {
+      var body = box.querySelector("[data-sd-reply-body]");
+      if (!body || !body.form) { return; }
+      var form = body.form;
+      composers[box.getAttribute("data-sd-composer")] = body;
       body.addEventListener("keydown", function (event) {
         if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
           event.preventDefault();
           if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
         }
       });
-    }
+    });
     return {
-      focus: function () { if (body) { body.focus(); } },
-      toggleInternal: function () {
-        if (!internal) { return; }
-        internal.checked = !internal.checked;
-        sync();
-        if (body) { body.focus(); }
+      /* Show the pane and focus its composer: `r` always means a reply, `i` a note. */
+      open: function (pane) {
+        var body = composers[pane];
+        if (!body) { return false; }
+        if (showPane) { showPane(pane); }
+        body.focus();
+        return true;
       }
     };
   }
@@ -124,7 +120,7 @@
       });
     }
     var showPane = setupTabs();
-    var reply = setupReply(showPane);
+    var composers = setupComposers(showPane);
 
     document.addEventListener("keydown", function (event) {
       if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
@@ -144,10 +140,10 @@
           if (target) { event.preventDefault(); target.focus(); target.select(); }
           break;
         case "r":
-          if (reply) { event.preventDefault(); reply.focus(); }
+          if (composers.open("main")) { event.preventDefault(); }
           break;
         case "i":
-          if (reply) { event.preventDefault(); reply.toggleInternal(); }
+          if (composers.open("internal")) { event.preventDefault(); }
           break;
         case "n":
         case "p":
