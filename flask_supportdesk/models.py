@@ -20,6 +20,7 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 from sqlalchemy.orm import validates
 
+from . import _search_index
 from . import markup
 
 #: Constraint names are fixed so migrations are the same on SQLite and PostgreSQL.
@@ -339,6 +340,9 @@ class Event(Base):
     data: Mapped[dict[str, t.Any]] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+
+# The full-text index is the database's own structure beside the message table.
+_search_index.attach(t.cast(sa.Table, Message.__table__))
 
 __all__ = [
     "Attachment",

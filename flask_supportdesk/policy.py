@@ -233,6 +233,24 @@ def message_filter(actor: Actor, ticket: Ticket) -> sa.ColumnElement[bool]:
     )
 
 
+def message_search_filter(actor: Actor) -> sa.ColumnElement[bool]:
+    """SQL condition on messages joined to their ticket: those ``actor`` may read, across
+    every ticket (search, and anything else that lists messages of many tickets).
+
+    The same rule as :func:`ticket_filter` with :func:`visible_channels`, in SQL: the
+    tickets ``actor`` may see, and of those the internal channel only where they handle
+    the ticket as staff (never on their own requests).
+    """
+    public = Message.channel == Channel.PUBLIC
+    if actor.kind is ActorKind.SYSTEM:
+        return sa.true()
+    scope = staff_scope(actor)
+    if scope is None:
+        return sa.and_(requester_filter(actor), public)
+    handled = staff_ticket_filter(actor, scope)
+    return sa.or_(handled, sa.and_(requester_filter(actor), public))
+
+
 def get_attachment(actor: Actor, attachment_id: int) -> Attachment:
     """An attachment, if ``actor`` may read the message it belongs to.
 

@@ -61,6 +61,8 @@ register_html_errors(bp)
 
 #: Sort choices of the list: ``(value, label)``; a leading ``-`` is descending.
 SORT_CHOICES = (
+    # Without a search, the best match is the newest activity (listing._sort).
+    ("relevance", "Best match"),
     ("-updated", "Updated, newest first"),
     ("updated", "Updated, oldest first"),
     ("-created", "Created, newest first"),
@@ -149,7 +151,7 @@ def index() -> ResponseReturnValue:
     actor = _actor()
     args = request.args
     tab = args.get("tab") or "submitted"
-    sort = args.get("sort") or "-updated"
+    sort = args.get("sort") or "relevance"
     error: SupportDeskError | None = None
     try:
         page = listing.desk_tickets(

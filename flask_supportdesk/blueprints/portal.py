@@ -126,8 +126,11 @@ def my_tickets() -> ResponseReturnValue:
     """My tickets: the Active or Closed tab (``?tab=closed``), newest activity first."""
     actor = _actor()
     tab = "closed" if request.args.get("tab") == "closed" else "active"
-    page = listing.portal_tickets(actor, closed=tab == "closed", page=request.args.get("page"))
-    return render("supportdesk/portal/tickets.html", page=page, tab=tab)
+    q = request.args.get("q", "")
+    page = listing.portal_tickets(
+        actor, closed=tab == "closed", page=request.args.get("page"), q=q
+    )
+    return render("supportdesk/portal/tickets.html", page=page, tab=tab, q=q.strip())
 
 
 # -------------------------------------------------------------------------------------

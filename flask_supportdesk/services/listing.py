@@ -10,6 +10,7 @@ import dataclasses
 import typing as t
 
 import sqlalchemy as sa
+from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 
 from .. import policy
@@ -23,6 +24,7 @@ from ..models import Status
 from ..models import Ticket
 from ..values import Actor
 from . import _validate
+from . import search
 
 T = t.TypeVar("T")
 
@@ -30,6 +32,8 @@ DESK_TABS = ("submitted", "mine", "assigned", "all", "closed")
 #: Every status but closed: the desk's open tabs and counters. Named rather than written
 #: "!= closed", so the database searches the status indexes instead of scanning them.
 ACTIVE_STATUSES = tuple(status for status in Status if status is not Status.CLOSED)
+#: With a search, the default order: best match first (then most recently updated).
+RELEVANCE = "relevance"
 SORTS = {
     "updated": Ticket.updated_at,
     "created": Ticket.created_at,
@@ -46,6 +50,10 @@ class Page(t.Generic[T]):
     page: int
     page_size: int
     has_next: bool
+    #: For a search: the best matching message of each ticket shown, by ticket id, as an
+    #: escaped excerpt with the matching words in ``<mark>`` (tickets found by number,
+    #: subject or requester have none).
+    snippets: dict[int, Markup] = dataclasses.field(default_factory=dict)
 
     @property
     def has_prev(self) -> bool:
@@ -130,8 +138,14 @@ def page_args(page: t.Any, page_size: t.Any = None) -> tuple[int, int]:
     return page, size
 
 
-def _sort(sort: str | None) -> t.Sequence[sa.ColumnElement[t.Any]]:
-    key = sort or "-updated"
+def _sort(
+    sort: str | None, score: sa.ColumnElement[float] | None = None
+) -> t.Sequence[sa.ColumnElement[t.Any]]:
+    if sort in (None, "", RELEVANCE):
+        # Without a search there is no relevance: the newest activity first.
+        first = () if score is None else (score.desc(),)
+        return (*first, *_sort("-updated"))
+    key = sort
     descending = key.startswith("-")
     column: sa.ColumnElement[t.Any] | sa.orm.QueryableAttribute[t.Any] | None
     column = SORTS.get(key.lstrip("-"))
@@ -147,15 +161,28 @@ def _sort(sort: str | None) -> t.Sequence[sa.ColumnElement[t.Any]]:
     return (ordered, tie)
 
 
-def _paginate(stmt: sa.Select[Ticket], page: int, size: int) -> Page[Ticket]:
+def _paginate(
+    stmt: sa.Select[Ticket], page: int, size: int, search_as: tuple[Actor, str] | None = None
+) -> Page[Ticket]:
     rows = list(
         get_state().db.session.scalars(stmt.offset((page - 1) * size).limit(size + 1)).unique()
     )
-    return Page(rows[:size], page, size, has_next=len(rows) > size)
+    result = Page(rows[:size], page, size, has_next=len(rows) > size)
+    if search_as is not None:
+        # One more statement for the whole page, whatever its length.
+        actor, q = search_as
+        result.snippets = search.snippets(actor, q, [ticket.id for ticket in result.items])
+    return result
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _search(
+    stmt: sa.Select[Ticket], actor: Actor, q: str | None
+) -> tuple[sa.Select[Ticket], sa.ColumnElement[float] | None]:
+    """Only the tickets matching ``q`` (with their score), or ``stmt`` as it was."""
+    if not q:
+        return stmt, None
+    hits = search.ticket_hits(actor, q)
+    return stmt.join(hits, hits.c.ticket_id == Ticket.id), hits.c.score
 
 
 def _apply_filters(
@@ -184,31 +211,30 @@ def _apply_filters(
         else:
             assignee = actor.id if filters.assignee == "me" else filters.assignee
             stmt = stmt.where(Ticket.assignee_id == assignee)
-    if filters.q:
-        pattern = f"%{_escape_like(filters.q.lower())}%"
-        stmt = stmt.where(
-            sa.or_(
-                Ticket.number == filters.q.upper(),
-                sa.func.lower(Ticket.subject).like(pattern, escape="\\"),
-                sa.func.lower(Ticket.requester_name).like(pattern, escape="\\"),
-                sa.func.lower(Ticket.requester_email).like(pattern, escape="\\"),
-            )
-        )
     return stmt
 
 
 def portal_tickets(
-    actor: Actor, *, closed: bool = False, page: t.Any = 1, page_size: t.Any = None
+    actor: Actor,
+    *,
+    closed: bool = False,
+    page: t.Any = 1,
+    page_size: t.Any = None,
+    q: t.Any = None,
 ) -> Page[Ticket]:
-    """The actor's own tickets (Active or Closed), most recently updated first."""
+    """The actor's own tickets (Active or Closed), most recently updated first.
+
+    :param q: Search words: the tickets whose number, subject or public messages match,
+        best match first.
+    :raises ValidationError: a bad page, or a search too long or not storable.
+    """
     page, size = page_args(page, page_size)
+    search_text = TicketFilters.parse({"q": q}).q
     status = Ticket.status == Status.CLOSED if closed else Ticket.status != Status.CLOSED
-    stmt = (
-        sa.select(Ticket)
-        .where(policy.requester_filter(actor), status)
-        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-    )
-    return _paginate(stmt, page, size)
+    stmt = sa.select(Ticket).where(policy.requester_filter(actor), status)
+    stmt, score = _search(stmt, actor, search_text)
+    stmt = stmt.order_by(*_sort(None, score))
+    return _paginate(stmt, page, size, (actor, search_text) if search_text else None)
 
 
 def visible_tickets(
@@ -230,8 +256,9 @@ def visible_tickets(
         stmt = stmt.where(
             Ticket.status == Status.CLOSED if closed else Ticket.status.in_(ACTIVE_STATUSES)
         )
-    stmt = _apply_filters(stmt, actor, filters).order_by(*_sort(sort))
-    return _paginate(stmt, page, size)
+    stmt, score = _search(_apply_filters(stmt, actor, filters), actor, filters.q)
+    stmt = stmt.order_by(*_sort(sort, score))
+    return _paginate(stmt, page, size, (actor, filters.q) if filters.q else None)
 
 
 def desk_tickets(
@@ -278,8 +305,9 @@ def desk_tickets(
         stmt = stmt.where(Ticket.created_by_id == actor.id)
     elif tab == "assigned":
         stmt = stmt.where(Ticket.assignee_id == actor.id)
-    stmt = _apply_filters(stmt, actor, filters).order_by(*_sort(sort))
-    return _paginate(stmt, page, size)
+    stmt, score = _search(_apply_filters(stmt, actor, filters), actor, filters.q)
+    stmt = stmt.order_by(*_sort(sort, score))
+    return _paginate(stmt, page, size, (actor, filters.q) if filters.q else None)
 
 
 def desk_counters(actor: Actor) -> dict[Status, int]:

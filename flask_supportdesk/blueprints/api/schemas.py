@@ -156,6 +156,12 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
                 "page": {"type": "integer", "minimum": 1},
                 "page_size": {"type": "integer", "minimum": 1},
                 "next": {"type": ["integer", "null"]},
+                "snippets": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "With `q`: ticket number -> the best matching message "
+                    "the actor may read, as escaped HTML with the matches in `<mark>`.",
+                },
             },
             ["items", "page", "page_size", "next"],
         ),

@@ -37,11 +37,23 @@ TICKET_QUERY = (
     Param("department", _TEXT, "A department slug, or `none`."),
     Param("assignee", _TEXT, "A staff id, `me` or `none`."),
     Param("source", {"type": "string", "enum": [s.value for s in Source]}, "Only this source."),
-    Param("q", {"type": "string", "maxLength": 200}, "Number, subject or requester contains."),
+    Param(
+        "q",
+        {"type": "string", "maxLength": 200},
+        "Words of the number, subject, requester or messages the actor may read; best "
+        "match first unless `sort` is given.",
+    ),
     Param(
         "sort",
-        {"type": "string", "enum": [f"{d}{k}" for k in sorted(listing.SORTS) for d in ("", "-")]},
-        "Sort key; `-` for descending (default `-updated`).",
+        {
+            "type": "string",
+            "enum": [
+                listing.RELEVANCE,
+                *(f"{d}{k}" for k in sorted(listing.SORTS) for d in ("", "-")),
+            ],
+        },
+        "Sort key; `-` for descending (default `relevance`: with `q` the best match "
+        "first, else `-updated`).",
     ),
     Param("page", {"type": "integer", "minimum": 1}, "Page number, from 1."),
     Param("page_size", {"type": "integer", "minimum": 1}, "Rows per page."),
@@ -67,14 +79,19 @@ def list_tickets() -> ResponseReturnValue:
         page_size=args.get("page_size"),
     )
     follow_ups = follow_up_numbers(page.items)
-    return jsonify(
-        {
-            "items": [ticket_view(actor, ticket, follow_ups).to_json() for ticket in page.items],
-            "page": page.page,
-            "page_size": page.page_size,
-            "next": page.page + 1 if page.has_next else None,
+    body: dict[str, t.Any] = {
+        "items": [ticket_view(actor, ticket, follow_ups).to_json() for ticket in page.items],
+        "page": page.page,
+        "page_size": page.page_size,
+        "next": page.page + 1 if page.has_next else None,
+    }
+    if args.get("q"):
+        body["snippets"] = {
+            ticket.number: str(page.snippets[ticket.id])
+            for ticket in page.items
+            if ticket.id in page.snippets
         }
-    )
+    return jsonify(body)
 
 
 @bp.post("/tickets")
