@@ -537,6 +537,16 @@ def test_filing_for_an_unknown_customer_or_with_a_foreign_order_is_400(ann, requ
     assert count(Ticket) == 0
 
 
+def test_staff_are_told_in_staff_words_that_the_order_is_not_the_customers(ann) -> None:
+    response = post(ann, f"{DESK}/new", {
+        "requester": "bob@example.com", "subject": "Phone call", "category": "general",
+        "priority": "normal", "body": "Hi", "order": "1001",  # Alice's order
+    })
+    assert response.status_code == 400
+    assert "No order 1001 found on this customer&#39;s account." in text(response)
+    assert "your account" not in text(response)
+
+
 def test_staff_files_their_own_request(ann, agent) -> None:
     response = post(ann, f"{DESK}/new", {
         "requester": "", "subject": "My monitor", "category": "technical",

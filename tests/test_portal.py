@@ -365,6 +365,24 @@ def test_new_ticket_about_someone_elses_order_is_refused(app, client, alice, ord
     assert count(app, Ticket) == 0
 
 
+@pytest.mark.parametrize("order", ["2002", "9999"])
+def test_an_unknown_order_is_flagged_at_once_and_the_customer_goes_on(
+    app, client, alice, order
+) -> None:
+    login(client, alice)
+    page = text(client.get(f"{PORTAL}/new?order={order}"))
+    # The same warning for "not yours" and "does not exist", before anything is sent.
+    assert f"We could not find order {order} on your account" in page
+    assert re.search(r'name="order" type="hidden" value=""', page)
+    response = post(
+        client,
+        PORTAL + "/new",
+        {"subject": "Whose order?", "category": "general", "body": "Hmm", "order": ""},
+    )
+    assert response.status_code == 302
+    assert get_ticket(app, new_ticket_number(response)).reference_kind is None
+
+
 # -------------------------------------------------------------------------------------
 # The thread
 # -------------------------------------------------------------------------------------

@@ -152,14 +152,19 @@ def _new_ticket_form() -> NewTicketForm:
 
 
 def _render_new_ticket(actor: Actor, form: NewTicketForm, status: int = 200) -> ResponseReturnValue:
-    # Another customer's order previews as nothing: the page does not say it exists.
+    # Another customer's order previews as nothing: the page does not say it exists. The
+    # customer is told at once and continues without it (the form forgets the order).
     order = form.order.data
     reference = tickets.preview_reference(actor, ORDER, order) if order else None
+    unknown_order = None
+    if order and reference is None:
+        unknown_order, form.order.data = order, ""
     return (
         render(
             "supportdesk/portal/new_ticket.html",
             form=form,
             reference=reference,
+            unknown_order=unknown_order,
             has_departments=len(form.department.choices or ()) > 1,
         ),
         status,

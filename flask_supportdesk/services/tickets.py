@@ -93,7 +93,7 @@ def preview_reference(actor: Actor, kind: t.Any, ref: t.Any) -> Reference | None
     return get_state().hooks.resolve_reference(kind[:40], ref[:120], actor)
 
 
-def _reference(reference: t.Any, owner: Actor, ticket: Ticket) -> None:
+def _reference(reference: t.Any, owner: Actor, ticket: Ticket, *, for_other: bool) -> None:
     if reference in (None, {}):
         return
     if not isinstance(reference, t.Mapping) or not reference.get("kind") or not reference.get("id"):
@@ -103,8 +103,10 @@ def _reference(reference: t.Any, owner: Actor, ticket: Ticket) -> None:
     _validate.storable(ref, "reference.id")
     resolved = get_state().hooks.resolve_reference(kind, ref, owner)
     if resolved is None:
-        # The same answer for "no such order" and "not yours": no existence oracle.
-        raise ValidationError(fields={"reference": f"No {kind} {ref} found on your account."})
+        # The same answer for "no such order" and "not yours": no existence oracle. Staff
+        # filing for a customer are told in their words, about that customer.
+        whose = "this customer's account" if for_other else "your account"
+        raise ValidationError(fields={"reference": f"No {kind} {ref} found on {whose}."})
     ticket.reference_kind, ticket.reference_id = kind, ref
     ticket.reference_label, ticket.reference_url = resolved.label[:200], resolved.url
 
@@ -208,7 +210,7 @@ def open(
         last_customer_reply_at=now if requester is actor else None,
     )
     ticket.department = _department(department)
-    _reference(reference, requester, ticket)
+    _reference(reference, requester, ticket, for_other=requester is not actor)
     route = get_state().hooks.route_ticket(ticket)
     if route is not None:
         if ticket.department is None and route.department:
