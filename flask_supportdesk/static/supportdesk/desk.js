@@ -145,6 +145,13 @@
         case "i":
           if (composers.open("internal")) { event.preventDefault(); }
           break;
+        case "?":
+          target = document.getElementById("sd-shortcuts");
+          if (target && target.showModal) {
+            event.preventDefault();
+            if (target.open) { target.close(); } else { target.showModal(); }
+          }
+          break;
         case "n":
         case "p":
           if (rows.length) {
