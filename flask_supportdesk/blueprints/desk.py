@@ -361,7 +361,9 @@ def _render_ticket(
     assignees = _assignee_choices(ticket)
     # One query for every message (attachments come in one more): the page's query
     # count does not grow with the thread.
-    rows = _messages.list_messages(actor, ticket)
+    # The newest messages only (earlier ones on demand): a long thread costs the same.
+    latest = _messages.latest_messages(actor, ticket, before=request.args.get("before"))
+    rows = latest.messages
     editable = {m.id for m in rows if policy.can_edit_message(actor, ticket, m)}
     # The same views the API and (later) sockets and e-mails show this viewer.
     thread = thread_views(actor, ticket, rows)
@@ -379,6 +381,7 @@ def _render_ticket(
         ticket=ticket,
         public_messages=public,
         internal_messages=internal,
+        earlier=latest.earlier,
         editable=editable,
         events=timeline_view(timeline.list_events(actor, ticket)),
         follow_ups=_tickets.follow_ups(actor, ticket),

@@ -208,7 +208,8 @@ def _render_thread(
     :param failed: A form that failed, by its name in the page (``reply_form``,
         ``subject_form``, ``follow_up_form``): shown again with its input and errors.
     """
-    rows = messages.list_messages(actor, ticket)
+    latest = messages.latest_messages(actor, ticket, before=request.args.get("before"))
+    rows = latest.messages
     thread = thread_views(actor, ticket, rows)  # what the API shows this customer
     forms: dict[str, FlaskForm] = {
         "reply_form": ReplyForm(formdata=None),
@@ -221,6 +222,7 @@ def _render_thread(
             "supportdesk/portal/ticket.html",
             ticket=ticket,
             thread=thread,
+            earlier=latest.earlier,
             follow_ups=tickets.follow_ups(actor, ticket),
             editable={m.id for m in rows if policy.can_edit_message(actor, ticket, m)},
             **forms,

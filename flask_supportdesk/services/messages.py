@@ -208,6 +208,40 @@ def list_messages(
     return list(get_state().db.session.scalars(stmt))
 
 
+#: How many messages a ticket page shows at once (the newest; earlier ones on demand).
+THREAD_PAGE = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class ThreadPage:
+    """The newest messages of a thread (oldest of them first), and where earlier ones
+    start: ``earlier`` is the ``before`` that shows the page before this one."""
+
+    messages: list[Message]
+    earlier: int | None
+
+
+def latest_messages(
+    actor: Actor, ticket: Ticket, *, before: t.Any = None, limit: int = THREAD_PAGE
+) -> ThreadPage:
+    """The newest ``limit`` messages the actor may read, before the message ``before``.
+
+    A ticket page costs the same with 2,000 messages as with 50: one query, an index
+    range (``ticket_id, channel, id``) read backwards.
+
+    :param before: A message id from :attr:`ThreadPage.earlier` (empty: the newest).
+    :raises ValidationError: ``before`` is not a message id.
+    """
+    stmt = sa.select(Message).where(policy.message_filter(actor, ticket))
+    if before not in (None, ""):
+        if not _validate.is_object_id(before):
+            raise ValidationError(fields={"before": "A message id."})
+        stmt = stmt.where(Message.id < int(before))
+    rows = list(get_state().db.session.scalars(stmt.order_by(Message.id.desc()).limit(limit + 1)))
+    earlier = rows[limit - 1].id if len(rows) > limit else None
+    return ThreadPage(list(reversed(rows[:limit])), earlier)
+
+
 def revisions(actor: Actor, message_id: int) -> list[MessageRevision]:
     """Earlier texts of a message the actor may read, oldest first."""
     message = _visible_message(actor, message_id)
