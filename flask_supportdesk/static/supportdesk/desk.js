@@ -79,6 +79,18 @@
     return show;
   }
 
+  // A ticket opens at its newest message with the composer under it in view, as chat
+  // does; a link to one message (#m123) keeps its own place.
+  function openAtNewest() {
+    if (window.location.hash) { return; }
+    var pane = document.querySelector("[data-sd-pane]:not([hidden])");
+    if (!pane) { return; }
+    var shown = pane.querySelectorAll(".sd-thread .sd-message");
+    var composer = pane.querySelector("[data-sd-composer]");
+    var target = composer || shown[shown.length - 1];
+    if (target && shown.length) { target.scrollIntoView({ block: "end" }); }
+  }
+
   function setupComposers(showPane) {
     var composers = {};
     Array.prototype.forEach.call(document.querySelectorAll("[data-sd-composer]"), function (box) {
@@ -121,6 +133,7 @@
     }
     var showPane = setupTabs();
     var composers = setupComposers(showPane);
+    openAtNewest();
 
     document.addEventListener("keydown", function (event) {
       if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
