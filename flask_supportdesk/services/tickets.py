@@ -13,6 +13,7 @@ from .. import events
 from .. import policy
 from .._state import get_state
 from ..errors import Conflict
+from ..errors import NotFound
 from ..errors import SupportDeskError
 from ..errors import ValidationError
 from ..models import Channel
@@ -401,12 +402,25 @@ def update_ticket(actor: Actor, number: str, changes: t.Mapping[str, t.Any]) -> 
     unknown = {k: "Unknown field." for k in changes if k not in UPDATABLE_FIELDS}
     if unknown:
         raise ValidationError(fields=unknown)
+    changes = _with_status(changes)
     with transaction() as uow:
-        ticket = policy.get_ticket(actor, number, for_update=True)
-        if "status" in changes:
-            changes = {**changes, "status": _validate.choice(Status, changes["status"], "status")}
-        policy.check_update(actor, ticket, changes)
-        record_changes(uow, actor, ticket, apply_changes(actor, ticket, changes))
+        return _change_locked(uow, actor, number, changes)
+
+
+def _with_status(changes: t.Mapping[str, t.Any]) -> t.Mapping[str, t.Any]:
+    # Policy compares the status as a member ("only closing"), so parse it first.
+    if "status" not in changes:
+        return changes
+    return {**changes, "status": _validate.choice(Status, changes["status"], "status")}
+
+
+def _change_locked(
+    uow: UnitOfWork, actor: Actor, number: str, changes: t.Mapping[str, t.Any]
+) -> Ticket:
+    """Lock one ticket, ask policy, apply ``changes`` and record them (in ``uow``)."""
+    ticket = policy.get_ticket(actor, number, for_update=True)
+    policy.check_update(actor, ticket, changes)
+    record_changes(uow, actor, ticket, apply_changes(actor, ticket, changes))
     return ticket
 
 
@@ -441,21 +455,17 @@ def update_many(
         raise ValidationError(fields=bad)
     if not changes:
         raise ValidationError(fields={"changes": "Choose what to change."})
-    if "status" in changes:
-        changes = {**changes, "status": _validate.choice(Status, changes["status"], "status")}
+    changes = _with_status(changes)
     changed: list[Ticket] = []
     with transaction() as uow:
         # Sorted, so two bulk actions over the same tickets lock them in the same order.
         for number in sorted(unique):
-            ticket = policy.get_ticket(actor, number, for_update=True)
             try:
-                policy.check_update(actor, ticket, changes)
-                applied = apply_changes(actor, ticket, changes)
+                changed.append(_change_locked(uow, actor, number, changes))
             except SupportDeskError as exc:
-                exc.message = f"{ticket.number}: {exc.message}"
+                if not isinstance(exc, NotFound):
+                    exc.message = f"{number}: {exc.message}"
                 raise
-            record_changes(uow, actor, ticket, applied)
-            changed.append(ticket)
     return changed
 
 
