@@ -60,6 +60,23 @@ def _plugin_names(value: t.Any) -> tuple[str, ...]:
     return tuple(name for name in (str(v).strip() for v in value) if name)
 
 
+def _languages(value: t.Any) -> tuple[str, ...]:
+    from .i18n import shipped_languages
+
+    # Locale codes as Babel writes them (``pt_BR``, case kept), so they name catalogue
+    # folders; ``pt-BR`` is accepted too.
+    languages = tuple(name.replace("-", "_") for name in _plugin_names(value))
+    if not languages:
+        raise ValueError("must name at least one value")
+    missing = [name for name in languages if name not in shipped_languages()]
+    if missing:
+        raise ValueError(
+            f"the desk has no translation for {', '.join(missing)}"
+            f" (it ships {', '.join(shipped_languages())})"
+        )
+    return languages
+
+
 def _positive(value: t.Any) -> int:
     number = int(value)
     if number < 1:
@@ -153,6 +170,14 @@ SETTINGS: tuple[Setting, ...] = (
         _plugin_names,
     ),
     Setting(
+        "languages",
+        ("en", "de"),
+        "The languages the desk's own locale selector picks from by ``Accept-Language``, "
+        "the first when none matches; each must be one the desk ships. Used only when the "
+        "host has not set up Flask-Babel itself (then its own selector decides).",
+        _languages,
+    ),
+    Setting(
         "content_security_policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -188,6 +213,7 @@ class SupportDeskConfig:
     max_page_size: int
     load_entry_points: bool
     disabled_plugins: tuple[str, ...]
+    languages: tuple[str, ...]
     content_security_policy: str | None
 
 

@@ -90,8 +90,10 @@ class SupportDesk:
 
         from .blueprints import register_blueprints
         from .cli import supportdesk_cli
+        from .i18n import init_i18n
         from .templating import init_templating
 
+        init_i18n(app)
         register_blueprints(app, config)
         init_templating(app)
         app.cli.add_command(supportdesk_cli)

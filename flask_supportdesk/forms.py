@@ -23,14 +23,17 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Optional
 
 from .errors import SupportDeskError
+from .i18n import lazy
+from .i18n import lazy_gettext as _l
 from .models import Priority
 from .models import Status
 from .services.attachments import Upload
 
 # SelectChoice, not tuples: WTForms 3.3 deprecates tuple choices given at class level.
 # (types-WTForms still describes 3.2, without SelectChoice: hence the ignore above.)
-STATUS_CHOICES = [SelectChoice(s.value, s.staff_label) for s in Status]
-PRIORITY_CHOICES = [SelectChoice(p.value, p.value.capitalize()) for p in Priority]
+# Lazy labels: the choices are built once, and shown in each request's language.
+STATUS_CHOICES = [SelectChoice(s.value, lazy(lambda s=s: s.staff_label)) for s in Status]
+PRIORITY_CHOICES = [SelectChoice(p.value, lazy(lambda p=p: p.label)) for p in Priority]
 
 
 def _new_client_id() -> str:
@@ -45,7 +48,7 @@ class _OnceMixin:
 
 
 class _FilesMixin:
-    files = MultipleFileField("Attachments")
+    files = MultipleFileField(_l("Attachments"))
 
     def uploads(self) -> list[Upload]:
         """The uploaded files, skipping the empty part a browser sends with no file."""
@@ -74,35 +77,35 @@ def show_error(form: FlaskForm, exc: SupportDeskError) -> None:
 class NewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
     """The portal's form for a customer's new ticket, optionally about an order."""
 
-    subject = StringField("Subject", validators=[DataRequired()])
-    department = SelectField("Department", choices=[], validate_choice=False)
-    category = SelectField("Category", choices=[])
+    subject = StringField(_l("Subject"), validators=[DataRequired()])
+    department = SelectField(_l("Department"), choices=[], validate_choice=False)
+    category = SelectField(_l("Category"), choices=[])
     order = HiddenField()
-    body = TextAreaField("Message", validators=[DataRequired()])
+    body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
 class ReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
     """A customer's public reply on their own ticket."""
 
-    body = TextAreaField("Your reply", validators=[DataRequired()])
+    body = TextAreaField(_l("Your reply"), validators=[DataRequired()])
 
 
 class FollowUpForm(_OnceMixin, _FilesMixin, FlaskForm):
     """The first message of a follow-up ticket to a closed one."""
 
-    body = TextAreaField("Message", validators=[DataRequired()])
+    body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
 class EditSubjectForm(FlaskForm):
     """A new subject for a ticket."""
 
-    subject = StringField("Subject", validators=[DataRequired()])
+    subject = StringField(_l("Subject"), validators=[DataRequired()])
 
 
 class EditMessageForm(FlaskForm):
     """A new text for a message its author may still edit."""
 
-    body = TextAreaField("Message", validators=[DataRequired()])
+    body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
 class ConfirmForm(FlaskForm):
@@ -128,26 +131,28 @@ class StaffReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
     """
 
     channel = HiddenField(
-        validators=[AnyOf(COMPOSER_CHANNELS, message="Write it on the Main or the Internal tab.")]
+        validators=[
+            AnyOf(COMPOSER_CHANNELS, message=_l("Write it on the Main or the Internal tab."))
+        ]
     )
-    body = TextAreaField("Reply", validators=[DataRequired()])
+    body = TextAreaField(_l("Reply"), validators=[DataRequired()])
     status = SelectField(
         "Set status",
-        choices=[SelectChoice("", "Default"), *STATUS_CHOICES],
+        choices=[SelectChoice("", _l("Default")), *STATUS_CHOICES],
         validators=[Optional()],
     )
-    priority = SelectField("Priority", choices=PRIORITY_CHOICES)
-    assignee = SelectField("Assignee", choices=[], validate_choice=False)
+    priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES)
+    assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 
 class TicketFieldsForm(FlaskForm):
     """The desk's sidebar: the ticket fields staff change without writing a message."""
 
-    status = SelectField("Status", choices=STATUS_CHOICES)
-    priority = SelectField("Priority", choices=PRIORITY_CHOICES)
-    category = SelectField("Category", choices=[])
-    department = SelectField("Department", choices=[], validate_choice=False)
-    assignee = SelectField("Assignee", choices=[], validate_choice=False)
+    status = SelectField(_l("Status"), choices=STATUS_CHOICES)
+    priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES)
+    category = SelectField(_l("Category"), choices=[])
+    department = SelectField(_l("Department"), choices=[], validate_choice=False)
+    assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 
 class EscalateForm(FlaskForm):
@@ -157,28 +162,28 @@ class EscalateForm(FlaskForm):
     may not escalate hears that rather than "give a reason"; the page marks it required.
     """
 
-    reason = TextAreaField("Reason (kept as an internal note)", validators=[Optional()])
+    reason = TextAreaField(_l("Reason (kept as an internal note)"), validators=[Optional()])
 
 
 class StaffNewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
     """A ticket staff file themselves, for a customer (from a call or an e-mail) or not."""
 
-    requester = StringField("Customer (e-mail or id)", validators=[Optional()])
-    subject = StringField("Subject", validators=[DataRequired()])
-    category = SelectField("Category", choices=[])
-    department = SelectField("Department", choices=[], validate_choice=False)
-    priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="normal")
-    order = StringField("Order number", validators=[Optional()])
-    body = TextAreaField("Message", validators=[DataRequired()])
+    requester = StringField(_l("Customer (e-mail or id)"), validators=[Optional()])
+    subject = StringField(_l("Subject"), validators=[DataRequired()])
+    category = SelectField(_l("Category"), choices=[])
+    department = SelectField(_l("Department"), choices=[], validate_choice=False)
+    priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES, default="normal")
+    order = StringField(_l("Order number"), validators=[Optional()])
+    body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
 class DepartmentForm(FlaskForm):
     """Create or edit a department (store owners only)."""
 
-    name = StringField("Name", validators=[DataRequired()])
-    slug = StringField("Slug", validators=[Optional()])
-    description = TextAreaField("Description", validators=[Optional()])
-    is_active = BooleanField("Active", default=True)
+    name = StringField(_l("Name"), validators=[DataRequired()])
+    slug = StringField(_l("Slug"), validators=[Optional()])
+    description = TextAreaField(_l("Description"), validators=[Optional()])
+    is_active = BooleanField(_l("Active"), default=True)
 
 
 class BulkForm(FlaskForm):
@@ -187,8 +192,8 @@ class BulkForm(FlaskForm):
     The selected tickets arrive as repeated ``ticket`` fields (checkboxes in the list).
     """
 
-    status = SelectField("Set status", choices=[], validate_choice=False)
-    priority = SelectField("Set priority", choices=[], validate_choice=False)
-    department = SelectField("Set department", choices=[], validate_choice=False)
-    assignee = SelectField("Set assignee", choices=[], validate_choice=False)
+    status = SelectField(_l("Set status"), choices=[], validate_choice=False)
+    priority = SelectField(_l("Set priority"), choices=[], validate_choice=False)
+    department = SelectField(_l("Set department"), choices=[], validate_choice=False)
+    assignee = SelectField(_l("Set assignee"), choices=[], validate_choice=False)
     back = HiddenField()

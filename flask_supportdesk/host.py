@@ -39,6 +39,7 @@ import typing as t
 
 from . import policy
 from .errors import ValidationError
+from .i18n import gettext as _
 from .models import Source
 from .models import Status
 from .presentation import DepartmentView
@@ -69,7 +70,7 @@ def _user_id(person: Actor | str | None, field: str) -> str | None:
     if person is None or isinstance(person, str):
         return person
     if not person.is_user:
-        raise ValidationError(fields={field: "Give a user of the store (an Actor or an id)."})
+        raise ValidationError(fields={field: _("Give a user of the store (an Actor or an id).")})
     return person.id
 
 

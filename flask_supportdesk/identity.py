@@ -17,6 +17,7 @@ from flask_login import current_user
 from ._state import get_state
 from .errors import Unauthorized
 from .errors import ValidationError
+from .i18n import gettext as _
 from .services import _validate
 from .values import Actor
 
@@ -59,5 +60,5 @@ def find_customer(value: str | None, field: str = "requester") -> Actor | None:
     else:
         found = hooks.load_user(_validate.user_id(value, field))
     if found is None:
-        raise ValidationError(fields={field: "No customer with this e-mail or id."})
+        raise ValidationError(fields={field: _("No customer with this e-mail or id.")})
     return found

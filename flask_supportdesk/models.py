@@ -22,6 +22,7 @@ from sqlalchemy.orm import validates
 
 from . import _search_index
 from . import markup
+from .i18n import lazy_gettext as _l
 
 #: Constraint names are fixed so migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -55,28 +56,29 @@ class Status(str, enum.Enum):
 
     @property
     def customer_label(self) -> str:
-        """The status in a customer's words."""
-        return _CUSTOMER_LABELS[self]
+        """The status in a customer's words, in the current locale."""
+        return str(_CUSTOMER_LABELS[self])
 
     @property
     def staff_label(self) -> str:
-        """The status in staff words."""
-        return _STAFF_LABELS[self]
+        """The status in staff words, in the current locale."""
+        return str(_STAFF_LABELS[self])
 
 
+# Lazy: translated each time a label is read, in that request's locale.
 _CUSTOMER_LABELS = {
-    Status.OPEN: "Open",
-    Status.PENDING_ADMIN: "Awaiting support",
-    Status.PENDING_CUSTOMER: "Awaiting your reply",
-    Status.RESOLVED: "Resolved",
-    Status.CLOSED: "Closed",
+    Status.OPEN: _l("Open"),
+    Status.PENDING_ADMIN: _l("Awaiting support"),
+    Status.PENDING_CUSTOMER: _l("Awaiting your reply"),
+    Status.RESOLVED: _l("Resolved"),
+    Status.CLOSED: _l("Closed"),
 }
 _STAFF_LABELS = {
-    Status.OPEN: "Open",
-    Status.PENDING_ADMIN: "Waiting admin",
-    Status.PENDING_CUSTOMER: "Waiting customer",
-    Status.RESOLVED: "Resolved",
-    Status.CLOSED: "Closed",
+    Status.OPEN: _l("Open"),
+    Status.PENDING_ADMIN: _l("Waiting admin"),
+    Status.PENDING_CUSTOMER: _l("Waiting customer"),
+    Status.RESOLVED: _l("Resolved"),
+    Status.CLOSED: _l("Closed"),
 }
 
 
@@ -92,6 +94,19 @@ class Priority(str, enum.Enum):
     def rank(self) -> int:
         """Position in the declared order (0 is ``low``), for sorting in SQL and Python."""
         return list(Priority).index(self)
+
+    @property
+    def label(self) -> str:
+        """The priority in words, in the current locale."""
+        return str(_PRIORITY_LABELS[self])
+
+
+_PRIORITY_LABELS = {
+    Priority.LOW: _l("Low"),
+    Priority.NORMAL: _l("Normal"),
+    Priority.HIGH: _l("High"),
+    Priority.URGENT: _l("Urgent"),
+}
 
 
 class Channel(str, enum.Enum):
@@ -110,6 +125,37 @@ class Source(str, enum.Enum):
     EMAIL = "email"
     STAFF = "staff"
     API = "api"
+
+    @property
+    def label(self) -> str:
+        """Where the ticket came from, in words of the current locale."""
+        return str(_SOURCE_LABELS[self])
+
+
+_SOURCE_LABELS = {
+    Source.CUSTOMER_PORTAL: _l("Customer portal"),
+    Source.CONTACT_FORM: _l("Contact form"),
+    Source.CHAT: _l("Chat"),
+    Source.EMAIL: _l("E-mail"),
+    Source.STAFF: _l("Staff"),
+    Source.API: _l("API"),
+}
+
+# The default categories (SUPPORTDESK_CATEGORIES); a store's own are shown as named.
+_CATEGORY_LABELS = {
+    "exchange": _l("Exchange"),
+    "payment": _l("Payment"),
+    "verification": _l("Verification"),
+    "technical": _l("Technical"),
+    "general": _l("General"),
+    "other": _l("Other"),
+}
+
+
+def category_label(name: str) -> str:
+    """A ticket category in words: translated for the built-in ones, else capitalised."""
+    label = _CATEGORY_LABELS.get(name)
+    return str(label) if label is not None else name.replace("_", " ").capitalize()
 
 
 def _enum_column(enum_cls: type[enum.Enum], **kw: t.Any) -> t.Any:

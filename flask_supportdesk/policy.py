@@ -38,6 +38,8 @@ from .errors import Forbidden
 from .errors import ForbiddenField
 from .errors import NotFound
 from .errors import TicketClosed
+from .i18n import gettext as _
+from .i18n import lazy_gettext as _l
 from .models import Attachment
 from .models import Channel
 from .models import Department
@@ -48,7 +50,7 @@ from .services import _validate
 from .values import Actor
 from .values import ActorKind
 
-NOT_FOUND_TICKET = "Ticket not found."
+NOT_FOUND_TICKET = _l("Ticket not found.")
 
 
 class Audience(str, enum.Enum):
@@ -265,7 +267,7 @@ def get_attachment(actor: Actor, attachment_id: int) -> Attachment:
     )
     found = get_state().db.session.scalars(stmt).first()
     if found is None or found.message.channel not in visible_channels(actor, found.message.ticket):
-        raise NotFound("Attachment not found.")
+        raise NotFound(_("Attachment not found."))
     return found
 
 
@@ -301,10 +303,10 @@ def open_refusals(actor: Actor, fields: t.Mapping[str, t.Any]) -> dict[str, str]
         return {}
     refused = {}
     if fields.get("priority") not in (None, ""):
-        refused["priority"] = "Only staff may set the priority."
+        refused["priority"] = _("Only staff may set the priority.")
     requester = fields.get("requester")
     if requester not in (None, "") and str(requester) != actor.id:
-        refused["requester"] = "You can only open tickets for yourself."
+        refused["requester"] = _("You can only open tickets for yourself.")
     return refused
 
 
@@ -321,14 +323,15 @@ def require_open(ticket: Ticket) -> None:
         raise TicketClosed()
 
 
-def require_staff(actor: Actor, ticket: Ticket, what: str = "do that") -> StaffScope:
+def require_staff(actor: Actor, ticket: Ticket, refusal: str | None = None) -> StaffScope:
     """The actor's scope, if they handle ``ticket`` as staff (or are the system).
 
+    :param refusal: The sentence of the refusal, in words for the actor.
     :raises Forbidden: ``actor`` does not handle ``ticket``.
     """
     scope = staff_scope(actor)
     if scope is None or not audience(actor, ticket).handles:
-        raise Forbidden(f"Only staff may {what}.")
+        raise Forbidden(refusal or _("Only staff may do that."))
     return scope
 
 
@@ -343,9 +346,9 @@ def check_post(actor: Actor, ticket: Ticket, channel: Channel, *, status: Status
         return
     bad = {}
     if channel is not Channel.PUBLIC:
-        bad["channel"] = "Only staff may write internal notes."
+        bad["channel"] = _("Only staff may write internal notes.")
     if status is not None:
-        bad["status"] = "Only staff may set the status with a reply."
+        bad["status"] = _("Only staff may set the status with a reply.")
     if bad:
         raise ForbiddenField(fields=bad)
 
@@ -358,10 +361,10 @@ def check_update(actor: Actor, ticket: Ticket, changes: t.Mapping[str, t.Any]) -
     """
     require_open(ticket)
     allowed = settable_fields(actor, ticket)
-    bad = {name: "You may not change this field." for name in changes if name not in allowed}
+    bad = {name: _("You may not change this field.") for name in changes if name not in allowed}
     if not audience(actor, ticket).handles and "status" in changes and "status" in allowed:
         if changes["status"] not in (Status.CLOSED, Status.CLOSED.value):
-            bad["status"] = "You can only close your ticket."
+            bad["status"] = _("You can only close your ticket.")
     if bad:
         raise ForbiddenField(fields=bad)
 
@@ -374,7 +377,7 @@ def check_edit_message(actor: Actor, ticket: Ticket, message: Message) -> None:
     """
     require_open(ticket)
     if actor.user_id is None or message.author_id != actor.user_id:
-        raise Forbidden("Only the author may edit a message.")
+        raise Forbidden(_("Only the author may edit a message."))
 
 
 def can_edit_message(actor: Actor, ticket: Ticket, message: Message) -> bool:
@@ -419,13 +422,13 @@ def escalation_step(actor: Actor, ticket: Ticket) -> EscalationStep:
     to_level = hierarchy[current + 1] if current + 1 < len(hierarchy) else None
     step = functools.partial(EscalationStep, hierarchy[current], to_level)
     if scope is None or not audience(actor, ticket).handles:
-        return step(False, "Only staff may escalate tickets.")
+        return step(False, _("Only staff may escalate tickets."))
     if ticket.is_closed:
-        return step(False, TicketClosed.default_message)
+        return step(False, str(TicketClosed.default_message))
     if to_level is None and ticket.escalated_beyond_at is not None:
-        return step(False, "This ticket was already handed to platform support.")
+        return step(False, _("This ticket was already handed to platform support."))
     if scope.level < current:
-        return step(False, f"This ticket is handled at the {ticket.level} level.")
+        return step(False, _("This ticket is handled at the %(level)s level.", level=ticket.level))
     return step(True)
 
 
@@ -439,7 +442,7 @@ def check_escalate(actor: Actor, ticket: Ticket) -> EscalationStep:
     step = escalation_step(actor, ticket)
     if step.allowed:
         return step
-    require_staff(actor, ticket, "escalate tickets")
+    require_staff(actor, ticket, _("Only staff may escalate tickets."))
     require_open(ticket)
     if step.beyond and ticket.escalated_beyond_at is not None:
         raise Conflict(step.refusal)
@@ -455,4 +458,4 @@ def can_manage_departments(actor: Actor | None) -> bool:
 def require_manage_departments(actor: Actor) -> None:
     """:raises Forbidden: ``actor`` may not manage departments."""
     if not can_manage_departments(actor):
-        raise Forbidden("Only store owners may manage departments.")
+        raise Forbidden(_("Only store owners may manage departments."))

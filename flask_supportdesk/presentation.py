@@ -25,6 +25,8 @@ from markupsafe import Markup
 from . import policy
 from ._state import get_state
 from .errors import NotFound
+from .i18n import gettext as _
+from .i18n import lazy_gettext as _l
 from .models import Attachment
 from .models import Channel
 from .models import Event
@@ -33,6 +35,7 @@ from .models import Priority
 from .models import Source
 from .models import Status
 from .models import Ticket
+from .models import category_label
 from .values import Actor
 
 
@@ -310,7 +313,7 @@ def message_view(viewer: Actor, ticket: Ticket, message: Message) -> MessageView
     if message.ticket_id != ticket.id or message.channel not in policy.visible_channels(
         viewer, ticket
     ):
-        raise NotFound("Message not found.")
+        raise NotFound(_("Message not found."))
     return MessageView(
         id=message.id,
         ticket_number=ticket.number,
@@ -341,12 +344,12 @@ class TimelineEntry:
 
 
 _FIELD_NAMES = {
-    "status": "Status",
-    "priority": "Priority",
-    "category": "Category",
-    "department": "Department",
-    "assignee": "Assignee",
-    "subject": "Subject",
+    "status": _l("Status"),
+    "priority": _l("Priority"),
+    "category": _l("Category"),
+    "department": _l("Department"),
+    "assignee": _l("Assignee"),
+    "subject": _l("Subject"),
 }
 
 
@@ -355,7 +358,11 @@ def _field_value(field: str, value: t.Any) -> str:
         return "—"
     if field == "status" and value in Status._value2member_map_:
         return Status(value).staff_label
-    if field in ("priority", "category", "department"):
+    if field == "priority" and value in Priority._value2member_map_:
+        return Priority(value).label
+    if field == "category":
+        return category_label(str(value))
+    if field == "department":
         return str(value).replace("-", " ").replace("_", " ").capitalize()
     return str(value)
 
@@ -364,25 +371,36 @@ def _event_text(event: Event) -> str:
     data = event.data or {}
     kind = event.kind
     if kind == "created":
-        source = Source(data["source"]).value.replace("_", " ") if data.get("source") else ""
-        text = f"opened the ticket ({source})" if source else "opened the ticket"
-        if data.get("follow_up_of"):
-            text += f" to continue {data['follow_up_of']}"
-        return text
+        source = Source(data["source"]).label if data.get("source") else ""
+        follows = data.get("follow_up_of")
+        if source and follows:
+            return _(
+                "opened the ticket (%(source)s) to continue %(number)s",
+                source=source,
+                number=follows,
+            )
+        if follows:
+            return _("opened the ticket to continue %(number)s", number=follows)
+        if source:
+            return _("opened the ticket (%(source)s)", source=source)
+        return _("opened the ticket")
     if kind.endswith("_changed") and kind[: -len("_changed")] in _FIELD_NAMES:
         field = kind[: -len("_changed")]
         old, new = _field_value(field, data.get("old")), _field_value(field, data.get("new"))
-        return f"{_FIELD_NAMES[field]}: {old} → {new}"
+        return _("%(field)s: %(old)s → %(new)s", field=_FIELD_NAMES[field], old=old, new=new)
     if kind == "escalated":
         old, new = str(data.get("old", "")), str(data.get("new", ""))
-        return f"Escalated: {old.capitalize()} → {new.capitalize()}"
+        return _("Escalated: %(old)s → %(new)s", old=old.capitalize(), new=new.capitalize())
     if kind == "escalated_beyond":
-        return f"Escalated beyond the top: handed to platform support ({data.get('reference')})"
+        return _(
+            "Escalated beyond the top: handed to platform support (%(reference)s)",
+            reference=data.get("reference"),
+        )
     if kind == "message_edited":
         note = data.get("channel") == Channel.INTERNAL.value
-        return "edited an internal note" if note else "edited a message"
+        return _("edited an internal note") if note else _("edited a message")
     if kind == "follow_up_opened":
-        return f"Follow-up {data.get('number')} opened"
+        return _("Follow-up %(number)s opened", number=data.get("number"))
     return kind.replace("_", " ")
 
 
@@ -391,7 +409,7 @@ def timeline_view(events: t.Sequence[Event]) -> list[TimelineEntry]:
     return [
         TimelineEntry(
             at=t.cast(dt.datetime, _utc(event.created_at)),
-            actor_name=event.actor_name or "The store",
+            actor_name=event.actor_name or _("The store"),
             kind=event.kind,
             text=_event_text(event),
         )

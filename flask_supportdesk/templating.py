@@ -6,15 +6,20 @@ import datetime as dt
 import typing as t
 
 from flask import Flask
+from flask import has_request_context
+from flask import request
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from markupsafe import escape
 
+from . import i18n
 from . import policy
 from ._state import get_state
 from .markup import render as render_markdown
 from .models import Priority
+from .models import Source
 from .models import Status
+from .models import category_label
 
 
 class TemplateContext:
@@ -47,10 +52,20 @@ class TemplateContext:
         """Whether the current user may manage departments (store owners)."""
         return policy.can_manage_departments(self.actor)
 
+    @property
+    def locale(self) -> str:
+        """The active locale as a BCP 47 tag (``en``, ``de``), for ``<html lang>``."""
+        return i18n.current_language_tag()
 
-def datetime_tag(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> Markup:
-    """A ``<time>`` element: UTC in the markup, shown in the viewer's zone by desk.js,
-    with the exact time on hover."""
+    @property
+    def js_catalogue(self) -> dict[str, t.Any]:
+        """The scripts' messages in the active locale (base.html serves them as JSON)."""
+        return i18n.js_catalogue()
+
+
+def datetime_tag(value: dt.datetime | None) -> Markup:
+    """A ``<time>`` element: UTC in the markup, written by Babel in the locale and the
+    host's time zone (supportdesk.js shows it in the viewer's), the exact UTC on hover."""
     if value is None:
         return Markup("")
     iso = value.replace(tzinfo=dt.timezone.utc).isoformat()
@@ -58,7 +73,7 @@ def datetime_tag(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> Mark
     # Every interpolated value is escaped.
     return Markup(  # noqa: S704
         f'<time datetime="{escape(iso)}" title="{escape(exact)}">'
-        f"{escape(value.strftime(fmt))} UTC</time>"
+        f"{escape(i18n.format_datetime(value))}</time>"
     )
 
 
@@ -68,13 +83,34 @@ def status_label(status: Status | str, audience: str = "customer") -> str:
     return status.staff_label if audience == "staff" else status.customer_label
 
 
+def _desk_gettext() -> dict[str, t.Any]:
+    # Only desk pages get the desk's gettext; the host's own pages keep the host's.
+    if has_request_context() and request.blueprint in DESK_BLUEPRINTS:
+        return i18n.template_callables()
+    return {}
+
+
+#: The blueprints whose pages are rendered with the desk's translations.
+DESK_BLUEPRINTS = frozenset({"supportdesk", "supportdesk_portal", "supportdesk_desk"})
+
+
 def init_templating(app: Flask) -> None:
     """Give the app's Jinja environment the desk's globals and filters."""
     context = TemplateContext()
+    # `{% trans %}` is a syntax error without the i18n extension, and a host need not
+    # have Flask-Babel configure Jinja (Babel(configure_jinja=False)).
+    if "jinja2.ext.InternationalizationExtension" not in app.jinja_env.extensions:
+        app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.context_processor(_desk_gettext)
     app.jinja_env.globals["supportdesk"] = context
     app.jinja_env.filters["supportdesk_markdown"] = render_markdown
     app.jinja_env.filters["supportdesk_datetime"] = datetime_tag
     app.jinja_env.filters["supportdesk_status"] = status_label
+    app.jinja_env.filters["supportdesk_priority"] = lambda p: Priority(p).label
+    app.jinja_env.filters["supportdesk_source"] = lambda s: Source(s).label
+    app.jinja_env.filters["supportdesk_category"] = category_label
+    app.jinja_env.filters["supportdesk_number"] = i18n.format_number
+    app.jinja_env.filters["supportdesk_filesize"] = i18n.format_size
     app.jinja_env.globals.setdefault("SupportDeskStatus", Status)
     app.jinja_env.globals.setdefault("SupportDeskPriority", Priority)
     # Flask-WTF only adds ``csrf_token()`` with CSRFProtect, which a host need not use;

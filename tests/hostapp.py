@@ -96,7 +96,12 @@ class StorePlugin:
         return f"PLATFORM-{len(self.beyond)}"
 
 
-def create_app(config: dict[str, t.Any] | None = None, *, plugins: t.Sequence[object] = ()) -> Flask:
+def create_app(
+    config: dict[str, t.Any] | None = None,
+    *,
+    plugins: t.Sequence[object] = (),
+    before_desk: t.Callable[[Flask], object] | None = None,
+) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY="test-secret",
@@ -110,6 +115,8 @@ def create_app(config: dict[str, t.Any] | None = None, *, plugins: t.Sequence[ob
     login.user_loader(lambda user_id: USERS.get(int(user_id)))
     plugin = StorePlugin()
     app.extensions["test_plugin"] = plugin
+    if before_desk is not None:  # what a host sets up first (e.g. its own Flask-Babel)
+        before_desk(app)
     SupportDesk(app, db=db, plugins=[plugin, *plugins])
 
     @app.get("/_test/login/<int:user_id>")

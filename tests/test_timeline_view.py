@@ -24,7 +24,7 @@ def test_the_timeline_reads_newest_first_in_words(alice, agent) -> None:
         "Assignee: — → Ann Agent",
         "Status: Open → Waiting customer",  # the reply's two changes, in one event
         "Priority: Normal → High",
-        "opened the ticket (customer portal)",
+        "opened the ticket (Customer portal)",
     ]
     entries = timeline_view(timeline.list_events(agent, ticket))
     assert entries[0].actor_name == "Ann Agent" and entries[0].at.tzinfo is not None

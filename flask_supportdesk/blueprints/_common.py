@@ -22,6 +22,8 @@ from ..errors import PayloadTooLarge
 from ..errors import ServiceUnavailable
 from ..errors import SupportDeskError
 from ..errors import ValidationError
+from ..i18n import gettext as _
+from ..i18n import lazy_gettext as _l
 from ..identity import current_actor as current_actor
 from ..identity import require_actor as require_actor
 from ..services._validate import MAX_ID
@@ -40,7 +42,7 @@ class CSRFFailed(SupportDeskError):
     """A state-changing request without a valid CSRF token."""
 
     code, status = "csrf_failed", 400
-    default_message = "The form expired or did not come from this site. Please try again."
+    default_message = _l("The form expired or did not come from this site. Please try again.")
 
 
 def csrf_protect() -> None:
@@ -61,7 +63,7 @@ def csrf_protect() -> None:
         validate_csrf(token)
     except WTFValidationError as exc:
         raise CSRFFailed(
-            f"CSRF check failed: {exc.args[0] if exc.args else 'invalid token'}"
+            _("The form expired or did not come from this site. Please try again.")
         ) from exc
 
 
@@ -73,7 +75,7 @@ def limit_request_size() -> None:
     )
 
 
-UNSTORABLE_REASON = "Contains characters that cannot be stored."
+UNSTORABLE_REASON = _l("Contains characters that cannot be stored.")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -166,15 +168,15 @@ def with_retry_after(response: Response, exc: SupportDeskError) -> Response:
     return response
 
 
-_TITLES = {400: "Something is not right", 401: "Please log in", 403: "Not allowed",
-           404: "Not found", 409: "This cannot be changed", 413: "Too large",
-           415: "File type not allowed", 429: "Slow down", 503: "Briefly unavailable",
-           507: "Storage full"}
+_TITLES = {400: _l("Something is not right"), 401: _l("Please log in"), 403: _l("Not allowed"),
+           404: _l("Not found"), 409: _l("This cannot be changed"), 413: _l("Too large"),
+           415: _l("File type not allowed"), 429: _l("Slow down"),
+           503: _l("Briefly unavailable"), 507: _l("Storage full")}
 
 
 def html_error(exc: SupportDeskError) -> Response:
     """An error page for the portal and desk (the API answers JSON instead)."""
-    title = _TITLES.get(exc.status, "Something went wrong")
+    title = str(_TITLES.get(exc.status, _l("Something went wrong")))
     page = render("supportdesk/errors/error.html", title=title, message=exc.message)
     return with_retry_after(current_app.make_response((page, exc.status)), exc)
 
@@ -187,7 +189,7 @@ def register_html_errors(bp: Blueprint) -> None:
     bp.register_error_handler(CSRFError, lambda exc: html_error(csrf_error_as_ours(exc)))
     bp.register_error_handler(
         RequestEntityTooLarge,
-        lambda exc: html_error(PayloadTooLarge("The upload is larger than allowed.")),
+        lambda exc: html_error(PayloadTooLarge(_("The upload is larger than allowed."))),
     )
 
 

@@ -34,6 +34,9 @@ from ..forms import StaffNewTicketForm
 from ..forms import StaffReplyForm
 from ..forms import TicketFieldsForm
 from ..forms import show_error
+from ..i18n import gettext as _
+from ..i18n import lazy_gettext as _l
+from ..i18n import ngettext
 from ..identity import current_actor
 from ..identity import find_customer
 from ..models import Channel
@@ -42,6 +45,7 @@ from ..models import Priority
 from ..models import Source
 from ..models import Status
 from ..models import Ticket
+from ..models import category_label
 from ..presentation import thread_views
 from ..presentation import timeline_view
 from ..services import departments as _departments
@@ -62,32 +66,32 @@ register_html_errors(bp)
 #: Sort choices of the list: ``(value, label)``; a leading ``-`` is descending.
 SORT_CHOICES = (
     # Without a search, the best match is the newest activity (listing._sort).
-    ("relevance", "Best match"),
-    ("-updated", "Updated, newest first"),
-    ("updated", "Updated, oldest first"),
-    ("-created", "Created, newest first"),
-    ("created", "Created, oldest first"),
-    ("-priority", "Priority, highest first"),
-    ("priority", "Priority, lowest first"),
-    ("number", "Number, A-Z"),
-    ("-number", "Number, Z-A"),
+    ("relevance", _l("Best match")),
+    ("-updated", _l("Updated, newest first")),
+    ("updated", _l("Updated, oldest first")),
+    ("-created", _l("Created, newest first")),
+    ("created", _l("Created, oldest first")),
+    ("-priority", _l("Priority, highest first")),
+    ("priority", _l("Priority, lowest first")),
+    ("number", _l("Number, A-Z")),
+    ("-number", _l("Number, Z-A")),
 )
 TAB_LABELS = (
-    ("submitted", "Submitted"),
-    ("mine", "My open"),
-    ("assigned", "Mine"),
-    ("all", "All"),
-    ("closed", "Closed"),
+    ("submitted", _l("Submitted")),
+    ("mine", _l("My open")),
+    ("assigned", _l("Mine")),
+    ("all", _l("All")),
+    ("closed", _l("Closed")),
 )
 #: The four counters at the top of the desk, each a link filtering the list.
 COUNTERS = (
-    (Status.OPEN, "Open"),
-    (Status.PENDING_ADMIN, "Waiting admin"),
-    (Status.PENDING_CUSTOMER, "Waiting customer"),
-    (Status.RESOLVED, "Resolved"),
+    (Status.OPEN, _l("Open")),
+    (Status.PENDING_ADMIN, _l("Waiting admin")),
+    (Status.PENDING_CUSTOMER, _l("Waiting customer")),
+    (Status.RESOLVED, _l("Resolved")),
 )
 #: The reply box's "" status: what the service does when staff pick nothing.
-DEFAULT_STATUS_LABEL = "Default: waiting customer"
+DEFAULT_STATUS_LABEL = _l("Default: waiting customer")
 
 
 @bp.before_request
@@ -99,7 +103,7 @@ def require_desk_staff() -> ResponseReturnValue | None:
         # Flask-Login redirects to the host's login view, or answers 401 without one.
         return t.cast(ResponseReturnValue, current_app.login_manager.unauthorized())  # type: ignore[attr-defined]
     if not policy.is_staff(actor):
-        raise Forbidden("The staff desk is only for the store's staff.")
+        raise Forbidden(_("The staff desk is only for the store's staff."))
     return None
 
 
@@ -115,7 +119,9 @@ def _staff_ticket(actor: Actor, number: str) -> Ticket:
     :raises Forbidden: the actor's own request (they follow it in the portal instead).
     """
     ticket = policy.get_ticket(actor, number)
-    policy.require_staff(actor, ticket, "open this ticket in the desk; it is your own request")
+    policy.require_staff(
+        actor, ticket, _("Only staff may open this ticket in the desk; it is your own request.")
+    )
     return ticket
 
 
@@ -127,18 +133,18 @@ def _staff_ticket(actor: Actor, number: str) -> Ticket:
 def _filter_options() -> dict[str, list[tuple[str, str]] | list[int]]:
     """The choices of the filter form (the form itself keeps the request's values)."""
     config = get_state().config
-    any_ = [("", "Any")]
+    any_ = [("", _("Any"))]
     return {
         "status_options": any_ + [(s.value, s.staff_label) for s in Status],
-        "priority_options": any_ + [(p.value, p.value.capitalize()) for p in Priority],
+        "priority_options": any_ + [(p.value, p.label) for p in Priority],
         "department_options": any_
-        + [("none", "No department")]
+        + [("none", _("No department"))]
         + [(d.slug, d.name) for d in _departments.list_departments(include_inactive=True)],
         "assignee_options": any_
-        + [("me", "Me"), ("none", "Unassigned")]
+        + [("me", _("Me")), ("none", _("Unassigned"))]
         + [(m.id, m.name) for m in get_state().hooks.staff_members()],
         "source_options": any_
-        + [(s.value, s.value.replace("_", " ").capitalize()) for s in Source],
+        + [(s.value, s.label) for s in Source],
         "page_sizes": sorted(
             n for n in {config.page_size, 50, config.max_page_size} if n <= config.max_page_size
         ),
@@ -187,13 +193,13 @@ NO_CHANGE, CLEAR = "", "none"
 
 def _bulk_form(*, submitted: bool = False) -> BulkForm:
     form = BulkForm(**_bound(submitted))
-    keep = [(NO_CHANGE, "No change")]
+    keep = [(NO_CHANGE, _("No change"))]
     form.status.choices = keep + [(s.value, s.staff_label) for s in Status]
-    form.priority.choices = keep + [(p.value, p.value.capitalize()) for p in Priority]
-    form.department.choices = keep + [(CLEAR, "No department")] + [
+    form.priority.choices = keep + [(p.value, p.label) for p in Priority]
+    form.department.choices = keep + [(CLEAR, _("No department"))] + [
         (d.slug, d.name) for d in _tickets.active_departments()
     ]
-    form.assignee.choices = keep + [(CLEAR, "Unassigned")] + [
+    form.assignee.choices = keep + [(CLEAR, _("Unassigned"))] + [
         (member.id, member.name) for member in get_state().hooks.staff_members()
     ]
     return form
@@ -221,15 +227,22 @@ def bulk() -> ResponseReturnValue:
             changes[name] = None if value == CLEAR else value
     try:
         if not form.validate():
-            raise ValidationError("The form expired. Please try again.")
+            raise ValidationError(_("The form expired. Please try again."))
         changed = _tickets.update_many(actor, request.form.getlist("ticket"), changes)
     except SupportDeskError as exc:
         if isinstance(exc, NotFound):
-            exc.message = "One of the selected tickets is not one you can change."
+            exc.message = _("One of the selected tickets is not one you can change.")
         reasons = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
-        flash(f"Nothing was changed. {exc.message} {reasons}".strip(), "error")
+        flash(
+            _(
+                "Nothing was changed. %(error)s %(reasons)s", error=exc.message, reasons=reasons
+            ).strip(),
+            "error",
+        )
         return redirect(back)
-    flash(f"{len(changed)} tickets updated.", "success")
+    flash(
+        ngettext("%(num)s ticket updated.", "%(num)s tickets updated.", len(changed)), "success"
+    )
     return redirect(back)
 
 
@@ -239,7 +252,7 @@ def bulk() -> ResponseReturnValue:
 
 
 def _assignee_choices(ticket: Ticket | None = None) -> list[tuple[str, str]]:
-    choices = [("", "Unassigned")]
+    choices = [("", _("Unassigned"))]
     choices += [(member.id, member.name) for member in get_state().hooks.staff_members()]
     if ticket is not None and ticket.assignee_id and ticket.assignee_id not in dict(choices):
         # Someone who left the staff list stays visible until reassigned.
@@ -248,11 +261,11 @@ def _assignee_choices(ticket: Ticket | None = None) -> list[tuple[str, str]]:
 
 
 def _department_choices(ticket: Ticket | None = None) -> list[tuple[str, str]]:
-    choices = [("", "No department")]
+    choices = [("", _("No department"))]
     choices += [(d.slug, d.name) for d in _tickets.active_departments()]
     current = ticket.department if ticket is not None else None
     if current is not None and current.slug not in dict(choices):
-        choices.append((current.slug, f"{current.name} (inactive)"))
+        choices.append((current.slug, _("%(name)s (inactive)", name=current.name)))
     return choices
 
 
@@ -260,7 +273,7 @@ def _category_choices(current: str | None = None) -> list[tuple[str, str]]:
     names = list(get_state().config.categories)
     if current and current not in names:
         names.append(current)
-    return [(name, name.capitalize()) for name in names]
+    return [(name, category_label(name)) for name in names]
 
 
 def _current_fields(ticket: Ticket) -> dict[str, str]:
@@ -306,14 +319,16 @@ def _reply_form(
         data["channel"] = channel.value
     form = StaffReplyForm(data=data, **_bound(submitted))
     # A note changes no status unless one is picked: its "" choice says so.
-    default = DEFAULT_STATUS_LABEL if channel is Channel.PUBLIC else "Keep the status"
+    default = str(DEFAULT_STATUS_LABEL) if channel is Channel.PUBLIC else _("Keep the status")
     form.status.choices = [("", default)] + [(s.value, s.staff_label) for s in Status]
     form.assignee.choices = assignees
     if channel is Channel.PUBLIC:
-        customer = ticket.requester_name or ticket.requester_email or "the customer"
-        form.body.label.text = f"Reply to {customer} — the customer sees this"
+        customer = ticket.requester_name or ticket.requester_email or _("the customer")
+        form.body.label.text = _(
+            "Reply to %(customer)s — the customer sees this", customer=customer
+        )
     else:
-        form.body.label.text = "Internal note — only staff see this"
+        form.body.label.text = _("Internal note — only staff see this")
     # Two composers share field names on one page: keep their HTML ids unique.
     pane = PANES[channel]
     for name in ("body", "status", "priority", "assignee", "files"):
@@ -339,10 +354,20 @@ def _escalation_action(actor: Actor, ticket: Ticket) -> dict[str, t.Any]:
     and otherwise a note on where the ticket is."""
     step = policy.escalation_step(actor, ticket)
     if ticket.escalated_beyond_at is not None:
-        note = f"Handed to platform support ({ticket.escalated_beyond_ref})"
+        note = _(
+            "Handed to platform support (%(reference)s)", reference=ticket.escalated_beyond_ref
+        )
         return {"label": note, "allowed": False, "note": note}
-    label = "Hand to platform support" if step.beyond else f"Escalate to {step.to_level}"
-    note = "" if step.allowed or ticket.is_closed else f"Handled at the {ticket.level} level"
+    label = (
+        _("Hand to platform support")
+        if step.beyond
+        else _("Escalate to %(level)s", level=step.to_level)
+    )
+    note = (
+        ""
+        if step.allowed or ticket.is_closed
+        else _("Handled at the %(level)s level", level=ticket.level)
+    )
     return {"label": label, "allowed": step.allowed, "note": note}
 
 
@@ -449,7 +474,7 @@ def reply(number: str) -> ResponseReturnValue:
         )
     except SupportDeskError as exc:
         return _failed(actor, number, form, exc, reply_form=form, active_pane=pane)
-    flash("Internal note added." if internal else "Reply sent.", "success")
+    flash(_("Internal note added.") if internal else _("Reply sent."), "success")
     return redirect(url_for(".ticket", number=number, _anchor=f"m{message.id}"))
 
 
@@ -470,7 +495,7 @@ def update(number: str) -> ResponseReturnValue:
         _tickets.update_ticket(actor, number, changes)
     except SupportDeskError as exc:
         return _failed(actor, number, form, exc, fields_form=form)
-    flash("Ticket updated." if changes else "Nothing changed.", "success")
+    flash(_("Ticket updated.") if changes else _("Nothing changed."), "success")
     return redirect(url_for(".ticket", number=number))
 
 
@@ -487,9 +512,12 @@ def escalate(number: str) -> ResponseReturnValue:
     except SupportDeskError as exc:
         return _failed(actor, number, form, exc, escalate_form=form)
     if ticket.escalated_beyond_at is not None:
-        flash(f"Handed to platform support ({ticket.escalated_beyond_ref}).", "success")
+        flash(
+            _("Handed to platform support (%(reference)s).", reference=ticket.escalated_beyond_ref),
+            "success",
+        )
     else:
-        flash(f"Escalated to {ticket.level}.", "success")
+        flash(_("Escalated to %(level)s.", level=ticket.level), "success")
     return redirect(url_for(".ticket", number=number))
 
 
@@ -505,7 +533,7 @@ def resolve(number: str) -> ResponseReturnValue:
         _tickets.update_ticket(actor, number, {"status": Status.RESOLVED})
     except SupportDeskError as exc:
         return _failed(actor, number, form, exc, resolve_form=form)
-    flash("Ticket resolved.", "success")
+    flash(_("Ticket resolved."), "success")
     return redirect(url_for(".ticket", number=number))
 
 
@@ -527,7 +555,7 @@ def edit_message(message_id: int) -> ResponseReturnValue:
                 show_error(form, exc)
                 status = exc.status
             else:
-                flash("Message updated.", "success")
+                flash(_("Message updated."), "success")
                 return redirect(url_for(".ticket", number=ticket.number, _anchor=f"m{message_id}"))
         else:
             status = 400
@@ -579,7 +607,7 @@ def new_ticket() -> ResponseReturnValue:
     except SupportDeskError as exc:
         show_error(form, exc)
         return render("supportdesk/desk/new_ticket.html", form=form), exc.status
-    flash(f"Ticket {ticket.number} filed.", "success")
+    flash(_("Ticket %(number)s filed.", number=ticket.number), "success")
     if ticket.requester_id == actor.id:
         # One's own request is followed as a customer: the desk never lists it.
         return redirect(url_for("supportdesk_portal.ticket", number=ticket.number))
@@ -614,7 +642,7 @@ def departments() -> ResponseReturnValue:
             show_error(form, exc)
             status = exc.status
         else:
-            flash(f"Department {department.name} created.", "success")
+            flash(_("Department %(name)s created.", name=department.name), "success")
             return redirect(url_for(".departments"))
     html = render(
         "supportdesk/desk/departments.html",
@@ -646,7 +674,7 @@ def edit_department(department_id: int) -> ResponseReturnValue:
             show_error(form, exc)
             status = exc.status
         else:
-            flash("Department saved.", "success")
+            flash(_("Department saved."), "success")
             return redirect(url_for(".departments"))
     html = render("supportdesk/desk/department_form.html", department=department, form=form)
     return html, status

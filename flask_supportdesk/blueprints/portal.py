@@ -35,9 +35,11 @@ from ..forms import FollowUpForm
 from ..forms import NewTicketForm
 from ..forms import ReplyForm
 from ..forms import show_error
+from ..i18n import gettext as _
 from ..identity import current_actor
 from ..models import Message
 from ..models import Ticket
+from ..models import category_label
 from ..presentation import thread_views
 from ..services import listing
 from ..services import messages
@@ -98,7 +100,7 @@ def _own_message(actor: Actor, ticket: Ticket, message_id: int) -> Message:
     """A message of ``ticket`` the actor may read; another ticket's is not found."""
     message = messages.get_message(actor, message_id)
     if message.ticket_id != ticket.id:
-        raise NotFound("Message not found.")
+        raise NotFound(_("Message not found."))
     return message
 
 
@@ -143,8 +145,8 @@ def _new_ticket_form() -> NewTicketForm:
     config = get_state().config
     departments = tickets.active_departments()
     # No departments configured: the field is not shown and nothing is chosen.
-    form.department.choices = [("", "Any department")] + [(d.slug, d.name) for d in departments]
-    form.category.choices = [(c, c.capitalize()) for c in config.categories]
+    form.department.choices = [("", _("Any department"))] + [(d.slug, d.name) for d in departments]
+    form.category.choices = [(c, category_label(c)) for c in config.categories]
     if not form.is_submitted():
         form.category.data = config.default_category
         form.order.data = request.args.get(ORDER, "")[:120]
@@ -191,7 +193,10 @@ def new_ticket() -> ResponseReturnValue:
         )
     except FORM_ERRORS as exc:
         return _render_new_ticket(actor, form, _form_failed(form, exc))
-    flash(f"Your ticket {opened.number} was sent. We will get back to you soon.", "success")
+    flash(
+        _("Your ticket %(number)s was sent. We will get back to you soon.", number=opened.number),
+        "success",
+    )
     return redirect(url_for(".ticket", number=opened.number))
 
 
@@ -276,7 +281,7 @@ def reply(number: str) -> ResponseReturnValue:
             attachments=form.uploads(),
             client_id=form.client_id.data,
         )
-        return url_for(".ticket", number=found.number, _anchor="reply"), "Your reply was sent."
+        return url_for(".ticket", number=found.number, _anchor="reply"), _("Your reply was sent.")
 
     return _submit_on_thread(actor, found, form, "reply_form", post)
 
@@ -290,7 +295,7 @@ def edit_subject(number: str) -> ResponseReturnValue:
 
     def change() -> tuple[str, str]:
         tickets.update_ticket(actor, found.number, {"subject": form.subject.data})
-        return url_for(".ticket", number=found.number), "The subject was changed."
+        return url_for(".ticket", number=found.number), _("The subject was changed.")
 
     return _submit_on_thread(actor, found, form, "subject_form", change)
 
@@ -311,7 +316,7 @@ def edit_message(number: str, message_id: int) -> ResponseReturnValue:
         except FORM_ERRORS as exc:
             status = _form_failed(form, exc)
         else:
-            flash("Your message was changed.", "success")
+            flash(_("Your message was changed."), "success")
             return redirect(url_for(".ticket", number=found.number, _anchor=f"m{message.id}"))
     elif form.is_submitted():
         status = _form_failed(form)
@@ -331,7 +336,7 @@ def close(number: str) -> ResponseReturnValue:
         policy.require_open(found)  # a closed ticket cannot be closed again: 409
         return render("supportdesk/portal/close.html", ticket=found, form=form)
     tickets.close_ticket(actor, found.number)
-    flash("Your ticket was closed. You can open a follow-up at any time.", "success")
+    flash(_("Your ticket was closed. You can open a follow-up at any time."), "success")
     return redirect(url_for(".ticket", number=found.number))
 
 
@@ -350,7 +355,7 @@ def follow_up(number: str) -> ResponseReturnValue:
             attachments=form.uploads(),
             client_id=form.client_id.data,
         )
-        done = f"Your follow-up ticket {new.number} was sent."
+        done = _("Your follow-up ticket %(number)s was sent.", number=new.number)
         return url_for(".ticket", number=new.number), done
 
     return _submit_on_thread(actor, found, form, "follow_up_form", open_follow_up)

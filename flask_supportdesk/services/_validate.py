@@ -10,6 +10,8 @@ import unicodedata
 from .._state import get_state
 from ..errors import NotFound
 from ..errors import ValidationError
+from ..i18n import gettext as _
+from ..i18n import lazy_gettext as _l
 
 E = t.TypeVar("E", bound=enum.Enum)
 
@@ -30,7 +32,7 @@ _LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Bidi controls and invisible characters: they disguise what a name says (an "exe"
 # shown as "pdf"). U+200C/U+200D stay allowed: Persian words and emoji sequences need them.
 _DECEPTIVE = re.compile(r"[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
-DECEPTIVE_REASON = "Must not contain invisible or text-direction characters."
+DECEPTIVE_REASON = _l("Must not contain invisible or text-direction characters.")
 
 
 def is_storable(value: str) -> bool:
@@ -49,7 +51,7 @@ def storable(value: str, field: str) -> str:
     :raises ValidationError: NUL or a lone surrogate.
     """
     if not is_storable(value):
-        raise ValidationError(fields={field: "Contains characters that cannot be stored."})
+        raise ValidationError(fields={field: _("Contains characters that cannot be stored.")})
     return value
 
 
@@ -105,7 +107,7 @@ def user_id(value: t.Any, field: str) -> str:
         or not is_storable(value)
     ):
         raise ValidationError(
-            fields={field: f"An id of 1 to {MAX_USER_ID_LENGTH} printable characters."}
+            fields={field: _("An id of 1 to %(num)s printable characters.", num=MAX_USER_ID_LENGTH)}
         )
     return value
 
@@ -121,15 +123,15 @@ def text(value: t.Any, field: str, *, limit: int, required: bool = True) -> str:
         characters or characters that cannot be stored.
     """
     if not isinstance(value, str):
-        raise ValidationError(fields={field: "Must be text."})
+        raise ValidationError(fields={field: _("Must be text.")})
     storable(value, field)
     cleaned = unicodedata.normalize("NFC", value.replace("\r\n", "\n")).strip()
     if required and not cleaned:
-        raise ValidationError(fields={field: "Required."})
+        raise ValidationError(fields={field: _("Required.")})
     if len(cleaned) > limit:
-        raise ValidationError(fields={field: f"At most {limit} characters."})
+        raise ValidationError(fields={field: _("At most %(num)s characters.", num=limit)})
     if _BODY_FORBIDDEN.search(cleaned):
-        raise ValidationError(fields={field: "Contains control characters."})
+        raise ValidationError(fields={field: _("Contains control characters.")})
     return cleaned
 
 
@@ -142,16 +144,16 @@ def subject(value: t.Any, field: str = "subject") -> str:
         text-direction characters, or with characters that cannot be stored.
     """
     if not isinstance(value, str):
-        raise ValidationError(fields={field: "Must be text."})
+        raise ValidationError(fields={field: _("Must be text.")})
     storable(value, field)
     cleaned = unicodedata.normalize("NFC", value).strip()
     limit = get_state().config.max_subject_length
     if not cleaned:
-        raise ValidationError(fields={field: "Required."})
+        raise ValidationError(fields={field: _("Required.")})
     if len(cleaned) > limit:
-        raise ValidationError(fields={field: f"At most {limit} characters."})
+        raise ValidationError(fields={field: _("At most %(num)s characters.", num=limit)})
     if _LINE_FORBIDDEN.search(cleaned):
-        raise ValidationError(fields={field: "Must be one line without control characters."})
+        raise ValidationError(fields={field: _("Must be one line without control characters.")})
     return no_deceptive(cleaned, field)
 
 
@@ -180,7 +182,9 @@ def choice(enum_cls: type[E], value: t.Any, field: str) -> E:
         return enum_cls(value)
     except (TypeError, ValueError):  # TypeError: an unhashable value (a list)
         allowed = ", ".join(str(m.value) for m in enum_cls)
-        raise ValidationError(fields={field: f"Must be one of: {allowed}."}) from None
+        raise ValidationError(
+            fields={field: _("Must be one of: %(allowed)s.", allowed=allowed)}
+        ) from None
 
 
 def category(value: t.Any) -> str:
@@ -193,7 +197,9 @@ def category(value: t.Any) -> str:
     if value in (None, ""):
         return get_state().config.default_category
     if not isinstance(value, str) or value not in categories:
-        raise ValidationError(fields={"category": f"Must be one of: {', '.join(categories)}."})
+        raise ValidationError(
+            fields={"category": _("Must be one of: %(allowed)s.", allowed=", ".join(categories))}
+        )
     return value
 
 
@@ -211,5 +217,5 @@ def client_id(value: t.Any) -> str | None:
         or not value.isprintable()
         or not is_storable(value)
     ):
-        raise ValidationError(fields={"client_id": "At most 64 printable characters."})
+        raise ValidationError(fields={"client_id": _("At most 64 printable characters.")})
     return value

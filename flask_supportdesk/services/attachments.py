@@ -29,6 +29,7 @@ from ..errors import PayloadTooLarge
 from ..errors import ServiceUnavailable
 from ..errors import TooManyAttachments
 from ..errors import ValidationError
+from ..i18n import gettext as _
 from ..models import Attachment
 from ..models import Message
 from ..values import Actor
@@ -140,8 +141,8 @@ def check_uploads(uploads: t.Sequence[Upload]) -> list[CheckedUpload]:
     config = get_state().config
     if len(uploads) > config.max_attachments:
         raise TooManyAttachments(
-            f"At most {config.max_attachments} attachments per message.",
-            fields={"files": f"At most {config.max_attachments} files."},
+            _("At most %(num)s attachments per message.", num=config.max_attachments),
+            fields={"files": _("At most %(num)s files.", num=config.max_attachments)},
         )
     checked = []
     for upload in uploads:
@@ -154,30 +155,43 @@ def check_uploads(uploads: t.Sequence[Upload]) -> list[CheckedUpload]:
         ext = ext.lower() if dot else ""
         if not stem or not ext:
             raise FileTypeNotAllowed(
-                f"{name or 'A file'} has no file type. "
-                f"Allowed: {', '.join(config.allowed_extensions)}.",
-                fields={"files": "File type not allowed."},
+                _(
+                    "%(name)s has no file type. Allowed: %(types)s.",
+                    name=name or _("A file"),
+                    types=", ".join(config.allowed_extensions),
+                ),
+                fields={"files": _("File type not allowed.")},
             )
         if ext not in config.allowed_extensions or ext not in _ACCEPTED_KINDS:
             raise FileTypeNotAllowed(
-                f"{name}: .{ext} files are not allowed. "
-                f"Allowed: {', '.join(config.allowed_extensions)}.",
-                fields={"files": "File type not allowed."},
+                _(
+                    "%(name)s: .%(ext)s files are not allowed. Allowed: %(types)s.",
+                    name=name,
+                    ext=ext,
+                    types=", ".join(config.allowed_extensions),
+                ),
+                fields={"files": _("File type not allowed.")},
             )
         # Read one byte past the limit: enough to refuse without reading a huge stream.
         data = upload.stream.read(config.max_attachment_size + 1)
         if len(data) > config.max_attachment_size:
             raise PayloadTooLarge(
-                f"{name} is larger than {config.max_attachment_size // 1024} KiB.",
-                fields={"files": "File too large."},
+                _(
+                    "%(name)s is larger than %(size)s KiB.",
+                    name=name,
+                    size=config.max_attachment_size // 1024,
+                ),
+                fields={"files": _("File too large.")},
             )
         if not data:
-            raise ValidationError(f"{name} is empty.", fields={"files": "Empty file."})
+            raise ValidationError(
+                _("%(name)s is empty.", name=name), fields={"files": _("Empty file.")}
+            )
         kind = _sniff(data)
         if kind not in _ACCEPTED_KINDS[ext]:
             raise FileTypeNotAllowed(
-                f"{name} does not contain what a .{ext} file should.",
-                fields={"files": "File content does not match its type."},
+                _("%(name)s does not contain what a .%(ext)s file should.", name=name, ext=ext),
+                fields={"files": _("File content does not match its type.")},
             )
         checked.append(
             CheckedUpload(
@@ -232,7 +246,7 @@ def open_attachment(actor: Actor, attachment_id: int) -> tuple[Attachment, t.Bin
     attachment = policy.get_attachment(actor, attachment_id)
     stream = get_state().hooks.open_attachment(attachment.storage_key)
     if stream is None:
-        raise NotFound("Attachment not found.")
+        raise NotFound(_("Attachment not found."))
     return attachment, stream
 
 

@@ -13,6 +13,7 @@ from .. import policy
 from .._state import get_state
 from ..errors import NotFound
 from ..errors import ValidationError
+from ..i18n import gettext as _
 from ..models import Department
 from ..values import Actor
 from . import _validate
@@ -45,23 +46,23 @@ def get_department(department_id: t.Any) -> Department:
     department_id = _validate.object_id(department_id, "Department")
     department = get_state().db.session.get(Department, department_id)
     if department is None:
-        raise NotFound("Department not found.")
+        raise NotFound(_("Department not found."))
     return department
 
 
 def _name(value: t.Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError(fields={"name": "Required."})
+        raise ValidationError(fields={"name": _("Required.")})
     name = value.strip()
     if len(name) > 120 or not name.isprintable():
-        raise ValidationError(fields={"name": "At most 120 printable characters."})
+        raise ValidationError(fields={"name": _("At most 120 printable characters.")})
     return _validate.no_deceptive(value, "name")
 
 
 def _description(value: t.Any) -> str:
     value = "" if value is None else value
     if not isinstance(value, str) or len(value) > 1000:
-        raise ValidationError(fields={"description": "At most 1000 characters."})
+        raise ValidationError(fields={"description": _("At most 1000 characters.")})
     return _validate.storable(value, "description").strip()
 
 
@@ -77,12 +78,12 @@ def create_department(
     name = _name(name)
     slug = slugify(name) if slug in (None, "") else str(slug)
     if not _SLUG.fullmatch(slug):
-        raise ValidationError(fields={"slug": "Lowercase letters, digits and dashes."})
+        raise ValidationError(fields={"slug": _("Lowercase letters, digits and dashes.")})
     description = _description(description)
     with transaction() as uow:
         session = get_state().db.session
         if session.scalar(sa.select(Department.id).where(Department.slug == slug)):
-            raise ValidationError(fields={"slug": "Another department has this slug."})
+            raise ValidationError(fields={"slug": _("Another department has this slug.")})
         department = Department(name=name, slug=slug, description=description)
         session.add(department)
         uow.record(events.DepartmentChanged(actor, department))

@@ -9,6 +9,7 @@ from .. import policy
 from .._state import get_state
 from ..errors import Conflict
 from ..errors import ValidationError
+from ..i18n import gettext as _
 from ..models import Channel
 from ..models import Message
 from ..models import Ticket
@@ -43,25 +44,28 @@ def escalate(actor: Actor, number: str, *, reason: t.Any = "") -> Ticket:
         step = policy.check_escalate(actor, ticket)
         if not reason:
             raise ValidationError(
-                "Say why you escalate: the level above reads it first.",
-                fields={"reason": "Give a reason for the escalation."},
+                _("Say why you escalate: the level above reads it first."),
+                fields={"reason": _("Give a reason for the escalation.")},
             )
         now = utcnow()
         reference: str | None = None
         if step.to_level is not None:
             ticket.level = step.to_level
-            note = f"Escalated to {step.to_level}."
+            note = _("Escalated to %(level)s.", level=step.to_level)
         else:
             reference = get_state().hooks.escalate_beyond(ticket, actor, reason)
             if reference is None:
                 raise Conflict(
-                    f"The ticket is at the top level ({step.from_level}) and no platform"
-                    " support is configured."
+                    _(
+                        "The ticket is at the top level (%(level)s) and no platform support"
+                        " is configured.",
+                        level=step.from_level,
+                    )
                 )
             reference = reference[:200]
             ticket.escalated_beyond_at = now
             ticket.escalated_beyond_ref = reference
-            note = f"Handed to platform support ({reference})."
+            note = _("Handed to platform support (%(reference)s).", reference=reference)
         uow.record(
             events.TicketEscalated(
                 actor, ticket, step.from_level, step.to_level, reason, reference=reference

@@ -17,6 +17,7 @@ from .. import policy
 from .._state import get_state
 from ..errors import Forbidden
 from ..errors import ValidationError
+from ..i18n import gettext as _
 from ..models import Department
 from ..models import Priority
 from ..models import Source
@@ -87,13 +88,13 @@ class TicketFilters:
 
         q = get("q")
         if q is not None and (not isinstance(q, str) or len(q) > 200):
-            raise ValidationError(fields={"q": "At most 200 characters."})
+            raise ValidationError(fields={"q": _("At most 200 characters.")})
         if q is not None:
             _validate.storable(q, "q")
         department = get("department")
         if department is not None:
             if not isinstance(department, str) or len(department) > 64:
-                raise ValidationError(fields={"department": "A department slug."})
+                raise ValidationError(fields={"department": _("A department slug.")})
             _validate.storable(department, "department")
         assignee = get("assignee")
         if assignee is not None:
@@ -130,11 +131,13 @@ def page_args(page: t.Any, page_size: t.Any = None) -> tuple[int, int]:
         page = 1 if page in (None, "") else int(page)
         size = config.page_size if page_size in (None, "") else int(page_size)
     except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
-        raise ValidationError(fields={"page": "Must be a whole number."}) from None
+        raise ValidationError(fields={"page": _("Must be a whole number.")}) from None
     if page < 1 or page > 100_000:
-        raise ValidationError(fields={"page": "Out of range."})
+        raise ValidationError(fields={"page": _("Out of range.")})
     if not 1 <= size <= config.max_page_size:
-        raise ValidationError(fields={"page_size": f"Between 1 and {config.max_page_size}."})
+        raise ValidationError(
+            fields={"page_size": _("Between 1 and %(num)s.", num=config.max_page_size)}
+        )
     return page, size
 
 
@@ -151,7 +154,12 @@ def _sort(
     column = SORTS.get(key.lstrip("-"))
     if column is None:
         raise ValidationError(
-            fields={"sort": f"One of: {', '.join(sorted(SORTS))} (prefix - for descending)."}
+            fields={
+                "sort": _(
+                    "One of: %(allowed)s (prefix - for descending).",
+                    allowed=", ".join(sorted(SORTS)),
+                )
+            }
         )
     if key.lstrip("-") == "priority":
         # Enum strings do not sort by rank: map them in SQL.
@@ -283,9 +291,11 @@ def desk_tickets(
     """
     scope = policy.staff_scope(actor)
     if scope is None:
-        raise Forbidden("Only staff may use the desk.")
+        raise Forbidden(_("Only staff may use the desk."))
     if tab not in DESK_TABS:
-        raise ValidationError(fields={"tab": f"One of: {', '.join(DESK_TABS)}."})
+        raise ValidationError(
+            fields={"tab": _("One of: %(allowed)s.", allowed=", ".join(DESK_TABS))}
+        )
     page, size = page_args(page, page_size)
     # Departments by a separate SELECT, not the model's joined load: with the join,
     # SQLite joins every matching ticket before applying the LIMIT (14 ms instead of
@@ -318,7 +328,7 @@ def desk_counters(actor: Actor) -> dict[Status, int]:
     """
     scope = policy.staff_scope(actor)
     if scope is None:
-        raise Forbidden("Only staff may use the desk.")
+        raise Forbidden(_("Only staff may use the desk."))
     stmt = (
         sa.select(Ticket.status, sa.func.count())
         .where(Ticket.status.in_(ACTIVE_STATUSES), policy.staff_ticket_filter(actor, scope))

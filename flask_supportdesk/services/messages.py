@@ -13,6 +13,7 @@ from .. import policy
 from .._state import get_state
 from ..errors import NotFound
 from ..errors import ValidationError
+from ..i18n import gettext as _
 from ..models import Channel
 from ..models import Message
 from ..models import MessageRevision
@@ -74,7 +75,7 @@ def post(
     status = None if status in (None, "") else _validate.choice(Status, status, "status")
     client_id = _validate.client_id(client_id)
     changes = dict(changes or {})
-    bad = {k: "Unknown field." for k in changes if k not in _tickets.UPDATABLE_FIELDS}
+    bad = {k: _("Unknown field.") for k in changes if k not in _tickets.UPDATABLE_FIELDS}
     if "status" in changes:
         bad["status"] = "Pass the status as the status argument."
     if bad:
@@ -172,7 +173,7 @@ def _visible_message(actor: Actor, message_id: t.Any) -> Message:
     )
     message = get_state().db.session.scalar(stmt)
     if message is None or message.channel not in policy.visible_channels(actor, message.ticket):
-        raise NotFound("Message not found.")
+        raise NotFound(_("Message not found."))
     return message
 
 
@@ -235,7 +236,7 @@ def latest_messages(
     stmt = sa.select(Message).where(policy.message_filter(actor, ticket))
     if before not in (None, ""):
         if not _validate.is_object_id(before):
-            raise ValidationError(fields={"before": "A message id."})
+            raise ValidationError(fields={"before": _("A message id.")})
         stmt = stmt.where(Message.id < int(before))
     rows = list(get_state().db.session.scalars(stmt.order_by(Message.id.desc()).limit(limit + 1)))
     earlier = rows[limit - 1].id if len(rows) > limit else None

@@ -16,6 +16,7 @@ from ..errors import Conflict
 from ..errors import NotFound
 from ..errors import SupportDeskError
 from ..errors import ValidationError
+from ..i18n import gettext as _
 from ..models import Channel
 from ..models import Department
 from ..models import Message
@@ -61,12 +62,12 @@ def _department(slug: t.Any) -> Department | None:
     if slug in (None, ""):
         return None
     if not isinstance(slug, str) or len(slug) > 64 or not _validate.is_storable(slug):
-        raise ValidationError(fields={"department": "Unknown department."})
+        raise ValidationError(fields={"department": _("Unknown department.")})
     department = get_state().db.session.scalar(
         sa.select(Department).where(Department.slug == slug, Department.is_active)
     )
     if department is None:
-        raise ValidationError(fields={"department": "Unknown department."})
+        raise ValidationError(fields={"department": _("Unknown department.")})
     return department
 
 
@@ -77,7 +78,7 @@ def _staff_member(actor: Actor, user_id: t.Any) -> Actor | None:
     user_id = _validate.user_id(user_id, "assignee")
     member = actor if user_id == actor.user_id else get_state().hooks.load_user(user_id)
     if member is None or not policy.is_staff(member):
-        raise ValidationError(fields={"assignee": "Not a staff member."})
+        raise ValidationError(fields={"assignee": _("Not a staff member.")})
     return member
 
 
@@ -98,7 +99,7 @@ def _reference(reference: t.Any, owner: Actor, ticket: Ticket, *, for_other: boo
     if reference in (None, {}):
         return
     if not isinstance(reference, t.Mapping) or not reference.get("kind") or not reference.get("id"):
-        raise ValidationError(fields={"reference": "Give a kind and an id."})
+        raise ValidationError(fields={"reference": _("Give a kind and an id.")})
     kind, ref = str(reference["kind"])[:40], str(reference["id"])[:120]
     _validate.storable(kind, "reference.kind")
     _validate.storable(ref, "reference.id")
@@ -106,8 +107,11 @@ def _reference(reference: t.Any, owner: Actor, ticket: Ticket, *, for_other: boo
     if resolved is None:
         # The same answer for "no such order" and "not yours": no existence oracle. Staff
         # filing for a customer are told in their words, about that customer.
-        whose = "this customer's account" if for_other else "your account"
-        raise ValidationError(fields={"reference": f"No {kind} {ref} found on {whose}."})
+        if for_other:
+            reason = _("No %(kind)s %(ref)s found on this customer's account.", kind=kind, ref=ref)
+        else:
+            reason = _("No %(kind)s %(ref)s found on your account.", kind=kind, ref=ref)
+        raise ValidationError(fields={"reference": reason})
     ticket.reference_kind, ticket.reference_id = kind, ref
     ticket.reference_label, ticket.reference_url = resolved.label[:200], resolved.url
 
@@ -179,10 +183,10 @@ def open(
     if requester_id not in (None, "") and requester_id != actor.id:
         found = get_state().hooks.load_user(requester_id)
         if found is None:
-            raise ValidationError(fields={"requester": "Unknown customer."})
+            raise ValidationError(fields={"requester": _("Unknown customer.")})
         requester = found
     if requester.kind is ActorKind.SYSTEM:
-        raise ValidationError(fields={"requester": "Give the customer the ticket is for."})
+        raise ValidationError(fields={"requester": _("Give the customer the ticket is for.")})
     priority = (
         Priority.NORMAL
         if priority in (None, "")
@@ -268,7 +272,7 @@ def open_follow_up(
     """
     previous = policy.get_ticket(actor, number)
     if previous.status is not Status.CLOSED:
-        raise Conflict("This ticket is still open: reply to it instead.")
+        raise Conflict(_("This ticket is still open: reply to it instead."))
     if subject in (None, ""):
         subject = (
             previous.subject if previous.subject.startswith("Re: ") else f"Re: {previous.subject}"
@@ -399,7 +403,7 @@ def update_ticket(actor: Actor, number: str, changes: t.Mapping[str, t.Any]) -> 
     :raises ForbiddenField: the actor may not set one of the fields (all are listed).
     :raises ValidationError: a value is invalid, or a field is unknown.
     """
-    unknown = {k: "Unknown field." for k in changes if k not in UPDATABLE_FIELDS}
+    unknown = {k: _("Unknown field.") for k in changes if k not in UPDATABLE_FIELDS}
     if unknown:
         raise ValidationError(fields=unknown)
     changes = _with_status(changes)
@@ -447,14 +451,14 @@ def update_many(
     unique = list(dict.fromkeys(str(number) for number in numbers))
     limit = get_state().config.max_page_size
     if not unique:
-        raise ValidationError(fields={"tickets": "Select at least one ticket."})
+        raise ValidationError(fields={"tickets": _("Select at least one ticket.")})
     if len(unique) > limit:
-        raise ValidationError(fields={"tickets": f"At most {limit} tickets at once."})
-    bad = {name: "Not a bulk field." for name in changes if name not in BULK_FIELDS}
+        raise ValidationError(fields={"tickets": _("At most %(num)s tickets at once.", num=limit)})
+    bad = {name: _("Not a bulk field.") for name in changes if name not in BULK_FIELDS}
     if bad:
         raise ValidationError(fields=bad)
     if not changes:
-        raise ValidationError(fields={"changes": "Choose what to change."})
+        raise ValidationError(fields={"changes": _("Choose what to change.")})
     changes = _with_status(changes)
     changed: list[Ticket] = []
     with transaction() as uow:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from .. import events as _events
 from .. import policy
 from .._state import get_state
+from ..i18n import gettext as _
 from ..models import Event
 from ..models import Ticket
 from ..values import Actor
@@ -68,7 +69,7 @@ def record(ticket: Ticket, kind: str, actor: Actor | None, **data: t.Any) -> Eve
 
 def list_events(actor: Actor, ticket: Ticket, *, limit: int = 200) -> list[Event]:
     """The latest events of a ticket, oldest first. Staff only: they name internal work."""
-    policy.require_staff(actor, ticket, "read the timeline")
+    policy.require_staff(actor, ticket, _("Only staff may read the timeline."))
     stmt = (
         sa.select(Event)
         .where(Event.ticket_id == ticket.id)

@@ -11,6 +11,8 @@ from flask import request
 from ..._state import get_state
 from ...errors import ForbiddenField
 from ...errors import ValidationError
+from ...i18n import gettext as _
+from ...i18n import lazy_gettext as _l
 from ...services import _validate
 from ...services.attachments import Upload
 from .._common import UNSTORABLE_REASON
@@ -25,7 +27,7 @@ _FORM_NOISE = frozenset({"csrf_token"})
 #: Slack for JSON escaping: a character can take up to 12 bytes (a ``\\uXXXX`` pair).
 _JSON_BYTES_PER_CHAR = 12
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_SEND_JSON = "Send a JSON object with Content-Type: application/json."
+_SEND_JSON = _l("Send a JSON object with Content-Type: application/json.")
 #: Ids are 32-bit integers on every database (larger numbers would overflow in SQL).
 MAX_ID = _validate.MAX_ID
 
@@ -58,7 +60,7 @@ def _json_object() -> dict[str, t.Any]:
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise BadRequest() from None
     if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object.")
+        raise BadRequest(_("The request body must be a JSON object."))
     problems = _unstorable_strings(data)
     if problems:
         raise ValidationError(fields=problems)
@@ -103,7 +105,7 @@ def _form_object() -> tuple[dict[str, t.Any], list[Upload]]:
     kind, ref = data.pop("reference.kind", None), data.pop("reference.id", None)
     if kind is not None or ref is not None:
         data["reference"] = {"kind": kind or "", "id": ref or ""}
-    unknown = {key: "Unknown file field." for key in request.files if key != "files"}
+    unknown = {key: _("Unknown file field.") for key in request.files if key != "files"}
     if unknown:
         raise ForbiddenField(fields=unknown)
     uploads = [
@@ -158,7 +160,9 @@ def int_arg(args: t.Mapping[str, str], name: str, *, minimum: int, maximum: int)
     if value in (None, ""):
         return None
     if not value.isascii() or not value.isdigit() or not minimum <= int(value) <= maximum:
-        raise ValidationError(fields={name: f"A whole number from {minimum} to {maximum}."})
+        raise ValidationError(
+            fields={name: _("A whole number from %(min)s to %(max)s.", min=minimum, max=maximum)}
+        )
     return int(value)
 
 

@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from ... import policy
 from ..._state import get_state
 from ...errors import NotFound
+from ...i18n import gettext as _
 from ...identity import require_actor
 from ...presentation import message_view
 from ...services import messages
@@ -97,11 +98,11 @@ def post_message(number: str) -> ResponseReturnValue:
 def edit_message(number: str, message_id: str) -> ResponseReturnValue:
     """``PATCH /tickets/<number>/messages/<id>``: correct a message its author may still edit."""
     actor = require_actor()
-    data, _ = read_body("MessageEdit")
+    data = read_body("MessageEdit")[0]
     ticket = policy.get_ticket(actor, number)
     # A message is addressed through its ticket: an id from another ticket is not found.
     found = messages.get_message(actor, object_id(message_id, "Message"))
     if found.ticket_id != ticket.id:
-        raise NotFound("Message not found.")
+        raise NotFound(_("Message not found."))
     edited = messages.edit_message(actor, found.id, data["body"])
     return jsonify(message_view(actor, ticket, edited).to_json())

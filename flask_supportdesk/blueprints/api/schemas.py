@@ -16,6 +16,7 @@ import typing as t
 from ...config import SupportDeskConfig
 from ...errors import ForbiddenField
 from ...errors import ValidationError
+from ...i18n import gettext as _
 from ...models import Channel
 from ...models import Priority
 from ...models import Source
@@ -298,26 +299,26 @@ def validate(
     if types is not None:
         names = [types] if isinstance(types, str) else types
         if not any(_is_type(value, name) for name in names):
-            return {path: f"Must be {' or '.join(names)}."}
+            return {path: _("Must be %(types)s.", types=" or ".join(names))}
     if "enum" in schema and value not in schema["enum"]:
         shown = ", ".join("null" if v is None else str(v) for v in schema["enum"])
-        return {path: f"Must be one of: {shown}."}
+        return {path: _("Must be one of: %(allowed)s.", allowed=shown)}
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0):
-            return {path: "Required."}
+            return {path: _("Required.")}
         if "maxLength" in schema and len(value) > schema["maxLength"]:
-            return {path: f"At most {schema['maxLength']} characters."}
+            return {path: _("At most %(num)s characters.", num=schema["maxLength"])}
         if "pattern" in schema and not re.search(schema["pattern"], value):
-            return {path: "Required."}
+            return {path: _("Required.")}
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
-            return {path: f"At least {schema['minimum']}."}
+            return {path: _("At least %(num)s.", num=schema["minimum"])}
     problems: dict[str, str] = {}
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         for name in schema.get("required", ()):
             if name not in value:
-                problems[_join(path, name)] = "Required."
+                problems[_join(path, name)] = _("Required.")
         extra = schema.get("additionalProperties", True)
         for name, item in value.items():
             if name in properties:
@@ -354,7 +355,9 @@ def check_request(
     components = component_schemas(config)
     schema = components[name]
     refused = {
-        str(key): "Unknown or read-only field." for key in data if key not in schema["properties"]
+        str(key): _("Unknown or read-only field.")
+        for key in data
+        if key not in schema["properties"]
     }
     refused.update(forbidden or {})
     if refused:

@@ -11,7 +11,8 @@
       document.querySelectorAll('input[type=checkbox][name=ticket][form="sd-bulk"]'));
     function update() {
       var selected = boxes.filter(function (box) { return box.checked; }).length;
-      count.textContent = selected ? selected + " selected" : "";
+      count.textContent = selected
+        ? window.SupportDesk.ngettext("%(num)s selected", "%(num)s selected", selected) : "";
       if (all) {
         all.checked = selected > 0 && selected === boxes.length;
         all.indeterminate = selected > 0 && selected < boxes.length;
