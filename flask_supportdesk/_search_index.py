@@ -1,8 +1,11 @@
-"""The search index's DDL, shared by ``Base.metadata.create_all`` and migration 0004.
+"""The search index's DDL, shared by ``Base.metadata.create_all`` and migrations 0004-0005.
 
 See :mod:`flask_supportdesk.services.search` for how it is used. Kept apart from the
 service so :mod:`flask_supportdesk.models` can attach it to the message table without
 importing the services.
+
+``create_all`` runs every step (:func:`create_index`, then :func:`add_vectors`); each
+migration runs its own, so a schema made either way is the same.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import sqlalchemy as sa
 INDEX_PREFIX = "supportdesk_search"
 MESSAGE_FTS = f"{INDEX_PREFIX}_message"
 TICKET_FTS = f"{INDEX_PREFIX}_ticket"
+#: PostgreSQL: the stored ``tsvector`` column of the message and the ticket table.
+VECTOR = f"{INDEX_PREFIX}_vector"
 #: Characters PostgreSQL's parser glues words with (e-mails, hosts, paths, versions);
 #: replaced by spaces before parsing, so ``bob`` finds ``bob@example.com`` as on SQLite.
 #: ``<>`` too: its parser skips what looks like an HTML tag. No ``%``: the drivers would
@@ -33,12 +38,12 @@ _INDEXED = {
 
 
 def pg_vector_sql(columns: t.Sequence[str]) -> str:
-    """The ``tsvector`` of ``columns`` (SQL text) that PostgreSQL's GIN index holds.
+    """The ``tsvector`` of ``columns`` (SQL text): what the :data:`VECTOR` columns hold.
 
     :param columns: Column names, qualified as the query needs them.
     """
-    # One function for the index and the queries: PostgreSQL uses an expression index
-    # only for the very same expression.
+    # One function for the stored columns and migration 0004's expression indexes, so
+    # a word is cut the same way by both.
     text = " || ' ' || ".join(columns)
     spaces = " " * len(_PG_GLUE)
     return f"to_tsvector('simple'::regconfig, translate({text}, '{_PG_GLUE}', '{spaces}'))"
@@ -64,7 +69,10 @@ def _sqlite_ddl(fts: str, table: str, columns: t.Sequence[str]) -> list[str]:
 
 
 def create_index(connection: sa.Connection) -> None:
-    """Create the search index of the message and ticket tables, and fill it.
+    """Create the search index of the message and ticket tables, and fill it (migration 0004).
+
+    On PostgreSQL this is migration 0004's GIN expression indexes, which
+    :func:`add_vectors` replaces.
 
     :param connection: A connection to the desk's database, inside a transaction.
     """
@@ -93,8 +101,48 @@ def drop_index(connection: sa.Connection) -> None:
             connection.exec_driver_sql(f"DROP INDEX IF EXISTS {fts}_text")
 
 
+def add_vectors(connection: sa.Connection) -> None:
+    """PostgreSQL: store each row's ``tsvector`` and index that instead (migration 0005).
+
+    Ranking with ``ts_rank`` reads the vector; with only an expression index it was
+    recomputed from the text for every row ranked. The columns are generated, so
+    PostgreSQL keeps them current whoever writes the row. Nothing changes on SQLite,
+    whose FTS5 tables already store what they rank.
+
+    :param connection: A connection to the desk's database, inside a transaction.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    for fts, (table, columns) in _INDEXED.items():
+        connection.exec_driver_sql(f"DROP INDEX IF EXISTS {fts}_text")
+        connection.exec_driver_sql(
+            f"ALTER TABLE {table} ADD COLUMN {VECTOR} tsvector "
+            f"GENERATED ALWAYS AS ({pg_vector_sql(columns)}) STORED"
+        )
+        connection.exec_driver_sql(f"CREATE INDEX {fts}_vector ON {table} USING gin ({VECTOR})")
+        # The planner's word frequencies come from the column's statistics: with them it
+        # reads a common word's newest rows by id and a rare word's through the index.
+        connection.exec_driver_sql(f"ANALYZE {table}")
+
+
+def drop_vectors(connection: sa.Connection) -> None:
+    """Undo :func:`add_vectors`: back to the expression indexes of :func:`create_index`.
+
+    :param connection: A connection to the desk's database, inside a transaction.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    for fts, (table, columns) in _INDEXED.items():
+        connection.exec_driver_sql(f"DROP INDEX IF EXISTS {fts}_vector")
+        connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN IF EXISTS {VECTOR}")
+        connection.exec_driver_sql(
+            f"CREATE INDEX {fts}_text ON {table} USING gin ({pg_vector_sql(columns)})"
+        )
+
+
 def _after_create(target: sa.Table, connection: sa.Connection, **kw: t.Any) -> None:
     create_index(connection)
+    add_vectors(connection)
 
 
 def _before_drop(target: sa.Table, connection: sa.Connection, **kw: t.Any) -> None:

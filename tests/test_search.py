@@ -21,6 +21,7 @@ from conftest import assert_no_canary
 from conftest import login
 from flask_supportdesk._state import get_state
 from flask_supportdesk.models import Message
+from flask_supportdesk.services import departments
 from flask_supportdesk.services import listing
 from flask_supportdesk.services import messages
 from flask_supportdesk.services import search
@@ -65,13 +66,26 @@ def test_a_customer_never_gets_a_ticket_count_or_snippet_from_a_note(
     app: Flask, canary_ticket, alice, agent
 ) -> None:
     words = [CANARY, "Courier lost", "Refund needed", CANARY.split("-")[-1]]
+    canary_id = get_ticket_id(canary_ticket.number)
+    notes = (
+        get_state()
+        .db.session.scalars(
+            sa.select(Message.id).where(
+                Message.ticket_id == canary_id, Message.channel == "internal"
+            )
+        )
+        .all()
+    )
+    assert notes
     for q in words:
         page = listing.portal_tickets(alice, q=q)
         assert page.items == [] and page.snippets == {}
         assert_no_canary(
             listing.visible_tickets(alice, listing.TicketFilters.parse({"q": q})).items
         )
-        assert search.snippets(alice, q, [get_ticket_id(canary_ticket.number)]) == {}
+        # Even handed a note's id, the snippets re-check what she may read.
+        for note in notes:
+            assert search.snippets(alice, q, {canary_id: note}) == {}
         # Staff do find them, with the note's words in the snippet.
         assert desk_numbers(agent, q) == [canary_ticket.number]
     api = as_user(app, alice)
@@ -216,3 +230,132 @@ def test_query_words_are_never_operators() -> None:
     assert query.fts5() == '"near" "a" "b" "c" "d" "e" "or"*'
     assert query.tsquery() == "near & a & b & c & d & e & or:*"
     assert search.Query.parse("*** ()").words == ()
+
+
+# -------------------------------------------------------------------------------------
+# Candidates: only the newest matches are ranked, cut within the list searched
+# -------------------------------------------------------------------------------------
+
+
+def test_only_the_newest_candidates_are_ranked(monkeypatch, alice, agent) -> None:
+    opened = [tickets.open_ticket(alice, subject=f"T{i}", body="Lychee again") for i in range(4)]
+    monkeypatch.setattr(search, "CANDIDATES", 2)
+    newest = [opened[3].number, opened[2].number]
+    assert sorted(desk_numbers(agent, "lychee")) == sorted(newest)
+    assert sorted(portal_numbers(alice, "lychee")) == sorted(newest)
+    # A rarer word of an old ticket is still found: the cut is per search.
+    messages.post_message(agent, opened[0].number, "Lychee and rambutan")
+    assert desk_numbers(agent, "rambutan") == [opened[0].number]
+
+
+def test_the_lists_filters_apply_before_the_cut(
+    monkeypatch, alice, agent, owner, other_team_agent
+) -> None:
+    # The older tickets are closed: the Closed tab still finds them all, however many
+    # newer active tickets match.
+    older = [tickets.open_ticket(alice, subject=f"Old {i}", body="Mango box") for i in range(2)]
+    for ticket in older:
+        tickets.update_ticket(agent, ticket.number, {"status": "closed"})
+    newer = [tickets.open_ticket(alice, subject=f"New {i}", body="Mango box") for i in range(3)]
+    monkeypatch.setattr(search, "CANDIDATES", 2)
+    closed = listing.desk_tickets(
+        agent, tab="closed", filters=listing.TicketFilters.parse({"q": "mango"})
+    )
+    assert sorted(t.number for t in closed.items) == sorted(t.number for t in older)
+    assert sorted(desk_numbers(agent, "mango")) == sorted(t.number for t in newer[1:])
+    portal_closed = listing.portal_tickets(alice, q="mango", closed=True).items
+    assert sorted(t.number for t in portal_closed) == sorted(t.number for t in older)
+    # A staff member's department scope too: newer tickets of other departments do
+    # not crowd out the older one of theirs.
+    departments.create_department(owner, name="Shipping")
+    departments.create_department(owner, name="Payments")
+    theirs = tickets.open_ticket(alice, subject="Ship", body="Guava", department="shipping")
+    for i in range(3):
+        tickets.open_ticket(alice, subject=f"Pay {i}", body="Guava", department="payments")
+    visible = {t.number for t in listing.desk_tickets(other_team_agent, tab="all").items}
+    found = set(desk_numbers(other_team_agent, "guava"))
+    assert theirs.number in found and found <= visible
+
+
+def test_newer_notes_never_crowd_out_a_customers_public_match(monkeypatch, alice, agent) -> None:
+    ticket = tickets.open_ticket(alice, subject="Parcel", body="Where is my durian")
+    for i in range(3):
+        messages.post_message(agent, ticket.number, f"Durian note {i}", channel="internal")
+    monkeypatch.setattr(search, "CANDIDATES", 2)
+    page = listing.portal_tickets(alice, q="durian")
+    assert [t.number for t in page.items] == [ticket.number]
+    assert "note" not in str(page.snippets[page.items[0].id])
+    assert "<mark>durian</mark>" in str(page.snippets[page.items[0].id])
+    # Staff see the newest matches, notes included.
+    staff = listing.desk_tickets(
+        agent, tab="all", filters=listing.TicketFilters.parse({"q": "durian"})
+    )
+    assert "note" in str(staff.snippets[staff.items[0].id])
+
+
+def test_older_matches_beyond_the_recent_rows_are_found(monkeypatch, alice, agent) -> None:
+    # PostgreSQL reads the newest RECENT_ROWS rows one by one, then asks its index for
+    # the older ones; with a window of one row, every search takes both paths.
+    first = tickets.open_ticket(alice, subject="Kiwi", body="Persimmon please")
+    second = tickets.open_ticket(alice, subject="Other", body="Persimmon too")
+    for i in range(3):
+        tickets.open_ticket(alice, subject=f"Filler {i}", body="Nothing here")
+    expected = desk_numbers(agent, "persimmon")
+    assert sorted(expected) == sorted([first.number, second.number])
+    monkeypatch.setattr(search, "RECENT_ROWS", 1)
+    monkeypatch.setattr(search, "RECENT_TICKETS", 1)
+    assert desk_numbers(agent, "persimmon") == expected
+    assert desk_numbers(agent, "kiwi") == [first.number]
+    monkeypatch.setattr(search, "CANDIDATES", 1)
+    assert desk_numbers(agent, "persimmon") == [second.number]
+
+
+def test_search_pages_do_not_repeat_or_lose_tickets(alice, agent) -> None:
+    opened = {tickets.open_ticket(alice, subject=f"P{i}", body=f"Pear {'pear ' * i}").number
+              for i in range(7)}  # fmt: skip
+    filters = listing.TicketFilters.parse({"q": "pear"})
+    seen: list[str] = []
+    page_number = 1
+    while True:
+        page = listing.desk_tickets(
+            agent, tab="all", filters=filters, page=page_number, page_size=3
+        )
+        seen += [t.number for t in page.items]
+        assert set(page.snippets) == {t.id for t in page.items}
+        if not page.has_next:
+            break
+        page_number += 1
+    assert page_number == 3 and len(seen) == 7 and set(seen) == opened
+
+
+def _statements(app: Flask, call: t.Callable[[int], t.Any], size: int) -> int:
+    count = 0
+
+    def before(*args: t.Any) -> None:
+        nonlocal count
+        count += 1
+
+    engine = get_state(app).db.engine
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        call(size)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+    return count
+
+
+def test_statements_per_search_page_do_not_grow_with_its_rows(app: Flask, alice, agent) -> None:
+    for i in range(30):
+        tickets.open_ticket(alice, subject=f"Plum {i}", body="Plum jam")
+    filters = listing.TicketFilters.parse({"q": "plum"})
+    for who, call in {
+        "staff": lambda size: listing.desk_tickets(
+            agent, tab="all", filters=filters, page_size=size
+        ),
+        "customer": lambda size: listing.portal_tickets(alice, q="plum", page_size=size),
+        "api": lambda size: listing.visible_tickets(alice, filters, page_size=size),
+    }.items():
+        assert len(call(25).items) == 25
+        small = _statements(app, call, 5)
+        assert small == _statements(app, call, 25), who
+        assert small <= 3, who  # the page, its departments, its snippets

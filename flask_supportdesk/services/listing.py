@@ -170,27 +170,30 @@ def _sort(
 
 
 def _paginate(
-    stmt: sa.Select[Ticket], page: int, size: int, search_as: tuple[Actor, str] | None = None
+    stmt: sa.Select[t.Any], page: int, size: int, search_as: tuple[Actor, str] | None = None
 ) -> Page[Ticket]:
-    rows = list(
-        get_state().db.session.scalars(stmt.offset((page - 1) * size).limit(size + 1)).unique()
-    )
-    result = Page(rows[:size], page, size, has_next=len(rows) > size)
+    rows = get_state().db.session.execute(stmt.offset((page - 1) * size).limit(size + 1))
+    shown = rows.unique().all()
+    result = Page([row[0] for row in shown[:size]], page, size, has_next=len(shown) > size)
     if search_as is not None:
-        # One more statement for the whole page, whatever its length.
+        # One more statement for the whole page, whatever its length: a search's rows
+        # carry each ticket's best matching message (see _search).
         actor, q = search_as
-        result.snippets = search.snippets(actor, q, [ticket.id for ticket in result.items])
+        result.snippets = search.snippets(actor, q, {row[0].id: row[1] for row in shown[:size]})
     return result
 
 
 def _search(
-    stmt: sa.Select[Ticket], actor: Actor, q: str | None
-) -> tuple[sa.Select[Ticket], sa.ColumnElement[float] | None]:
-    """Only the tickets matching ``q`` (with their score), or ``stmt`` as it was."""
+    stmt: sa.Select[Ticket], actor: Actor, q: str | None, *, narrow: bool | None = None
+) -> tuple[sa.Select[t.Any], sa.ColumnElement[float] | None]:
+    """Only the tickets matching ``q`` (with their score and best message, for the
+    snippets), or ``stmt`` as it was."""
     if not q:
         return stmt, None
-    hits = search.ticket_hits(actor, q)
-    return stmt.join(hits, hits.c.ticket_id == Ticket.id), hits.c.score
+    # The list's own condition goes into the search, so its candidates are this list's.
+    hits = search.ticket_hits(actor, q, within=stmt.whereclause, narrow=narrow)
+    joined = stmt.join(hits, hits.c.ticket_id == Ticket.id).add_columns(hits.c.message_id)
+    return joined, hits.c.score
 
 
 def _apply_filters(
@@ -240,7 +243,7 @@ def portal_tickets(
     search_text = TicketFilters.parse({"q": q}).q
     status = Ticket.status == Status.CLOSED if closed else Ticket.status != Status.CLOSED
     stmt = sa.select(Ticket).where(policy.requester_filter(actor), status)
-    stmt, score = _search(stmt, actor, search_text)
+    stmt, score = _search(stmt, actor, search_text, narrow=True)  # their own tickets
     stmt = stmt.order_by(*_sort(None, score))
     return _paginate(stmt, page, size, (actor, search_text) if search_text else None)
 
