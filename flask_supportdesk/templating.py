@@ -49,8 +49,9 @@ class TemplateContext:
 
 
 def datetime_tag(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> Markup:
-    """A ``<time>`` element: UTC in the markup, shown in the viewer's zone by desk.js,
-    with the exact time on hover."""
+    """A ``<time>`` element: UTC in the markup with an exact text, which supportdesk.js
+    rewrites to a relative time ("3 min. ago") with the exact time on hover, both in the
+    viewer's time zone and language."""
     if value is None:
         return Markup("")
     iso = value.replace(tzinfo=dt.timezone.utc).isoformat()
