@@ -244,9 +244,10 @@ def test_thread_pages_show_the_thumbnail_linking_to_the_download(client, alice, 
         login(client, user)
         page = client.get(url).get_data(as_text=True)
         assert (
-            f'<a class="sd-thumb" href="{API}/attachments/{photo.id}" download title="Download damage.png">'
-            f'<img src="{API}/attachments/{photo.id}/thumbnail" alt="Preview of damage.png"'
+            f'<a class="sd-thumb" href="{API}/attachments/{photo.id}" download title="Download damage.png"'
+            f' tabindex="-1" aria-hidden="true"><img src="{API}/attachments/{photo.id}/thumbnail" alt=""'
         ) in page
+        assert f'href="{API}/attachments/{photo.id}" download>' in page  # the named link
 
 
 def test_the_api_names_the_thumbnail_url(client, alice) -> None:
