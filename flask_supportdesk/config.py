@@ -136,7 +136,7 @@ SETTINGS: tuple[Setting, ...] = (
         "allowed_extensions",
         ("jpg", "jpeg", "png", "webp", "pdf", "doc", "docx", "xls", "xlsx", "csv", "txt", "zip"),
         "File name extensions accepted for attachments; each is checked against the "
-        "file's sniffed content.",
+        "file's sniffed content. ``gif`` may be added (images get a preview).",
         _names,
     ),
     Setting(

@@ -83,9 +83,11 @@ class SupportDesk:
         app.extensions[EXTENSION_KEY] = state
 
         from .events import send_signals
+        from .services.reads import record_own_changes
         from .services.timeline import record_events
 
         state.before_commit.append(record_events)
+        state.before_commit.append(record_own_changes)
         state.after_commit.append(functools.partial(send_signals, app))
 
         from .blueprints import register_blueprints

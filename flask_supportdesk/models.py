@@ -367,6 +367,9 @@ class Attachment(Base):
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(sa.String(64))
     storage_key: Mapped[str] = mapped_column(sa.String(255))
+    #: The storage key of a small re-encoded preview (images only; ``None`` when the
+    #: file is not an image or did not decode).
+    thumbnail_key: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -403,3 +406,24 @@ __all__ = [
     "Status",
     "Ticket",
 ]
+
+
+class TicketRead(Base):
+    """When a staff member last opened a ticket: the list marks it unread after a change.
+
+    One row per user and ticket, moved forward when they open the ticket page or change
+    the ticket themselves (so their own change never makes it unread for them).
+    ``note_id`` is the newest internal note then: notes leave ``Ticket.updated_at``
+    alone (customers see it), so a newer note is how a colleague's note shows as news.
+    """
+
+    __tablename__ = "supportdesk_ticket_read"
+    __table_args__ = (sa.UniqueConstraint("user_id", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.String(64))
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supportdesk_ticket.id", ondelete="CASCADE"), index=True
+    )
+    read_at: Mapped[dt.datetime]
+    note_id: Mapped[int | None]

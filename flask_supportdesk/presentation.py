@@ -36,6 +36,7 @@ from .models import Source
 from .models import Status
 from .models import Ticket
 from .models import category_label
+from .services.thumbnails import has_thumbnail
 from .values import Actor
 
 
@@ -163,13 +164,15 @@ class TicketView:
 
 @dataclasses.dataclass(frozen=True)
 class AttachmentView:
-    """A file on a message; ``url`` downloads it (with the same access checks)."""
+    """A file on a message; ``url`` downloads it and ``thumbnail_url`` (images only,
+    else ``None``) shows a small re-encoded preview, both with the same access checks."""
 
     id: int
     filename: str
     size: int
     content_type: str
     url: str
+    thumbnail_url: str | None = None
 
     def to_json(self) -> dict[str, t.Any]:
         """The API's ``Attachment``."""
@@ -286,11 +289,14 @@ def ticket_view(
     )
 
 
-def attachment_url(attachment_id: int) -> str:
-    """Where an attachment is downloaded (the API route, which checks access)."""
+def attachment_url(attachment_id: int, *, thumbnail: bool = False) -> str:
+    """Where an attachment is downloaded, or (``thumbnail``) its preview is shown: the
+    API's routes, which check access."""
     if has_request_context():
-        return url_for("supportdesk_api.attachment", attachment_id=attachment_id)
-    return f"{get_state().config.api_url_prefix}/attachments/{attachment_id}"
+        endpoint = "attachment_thumbnail" if thumbnail else "attachment"
+        return url_for(f"supportdesk_api.{endpoint}", attachment_id=attachment_id)
+    suffix = "/thumbnail" if thumbnail else ""
+    return f"{get_state().config.api_url_prefix}/attachments/{attachment_id}{suffix}"
 
 
 def attachment_view(attachment: Attachment) -> AttachmentView:
@@ -301,6 +307,9 @@ def attachment_view(attachment: Attachment) -> AttachmentView:
         size=attachment.size,
         content_type=attachment.content_type,
         url=attachment_url(attachment.id),
+        thumbnail_url=(
+            attachment_url(attachment.id, thumbnail=True) if has_thumbnail(attachment) else None
+        ),
     )
 
 

@@ -65,7 +65,8 @@ class TemplateContext:
 
 def datetime_tag(value: dt.datetime | None) -> Markup:
     """A ``<time>`` element: UTC in the markup, written by Babel in the locale and the
-    host's time zone (supportdesk.js shows it in the viewer's), the exact UTC on hover."""
+    host's time zone, the exact UTC on hover; supportdesk.js rewrites it to a relative
+    time ("3 min. ago") with the exact time on hover, in the viewer's time zone."""
     if value is None:
         return Markup("")
     iso = value.replace(tzinfo=dt.timezone.utc).isoformat()

@@ -141,8 +141,12 @@ def test_a6_search_and_counters_do_not_reveal_tickets_out_of_reach(
         for q in (ticket.subject, ticket.number, "Card", "alice@example.com", CANARY):
             response = client.get(f"{DESK}/", query_string={"tab": tab, "q": q})
             assert response.status_code == 200
-            body = text(response)
-            # (the search box echoes what was typed; no row, link or count gives it away)
+            # The search box and its chip echo what was typed; no row, link or count gives
+            # it away.
+            page = text(response)
+            chips = re.search(r'<ul class="sd-chips".*?</ul>', page, re.S)
+            assert chips and f"Search: <strong>{escape(q)}</strong>" in chips.group(0)
+            body = page.replace(chips.group(0), "")
             assert ticket.number not in numbers_in(response)
             assert f"/tickets/{ticket.number}" not in body and f">{ticket.subject}<" not in body
             if q != CANARY:  # the box echoes a typed canary; the rows must not have it

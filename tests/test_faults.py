@@ -103,7 +103,7 @@ def test_storage_failure_on_the_third_file(app, error, status, code) -> None:
     assert len(retried.json["attachments"]) == 3
     after = snapshot(app)
     assert after["counts"]["Message"] == before["counts"]["Message"] + 1
-    assert len(after["files"]) == len(before["files"]) + 3
+    assert len(after["files"]) == len(before["files"]) + 4  # and the PNG's thumbnail
 
 
 def test_database_failure_while_writing_the_attachment_rows(app) -> None:
@@ -123,7 +123,7 @@ def test_database_failure_while_writing_the_attachment_rows(app) -> None:
     assert first.status_code == 201 and again.status_code == 200
     assert first.json["id"] == again.json["id"]
     assert len(messages_with_body(app, "Three files")) == 1
-    assert len(snapshot(app)["files"]) == len(before["files"]) + 3
+    assert len(snapshot(app)["files"]) == len(before["files"]) + 4  # and the PNG's thumbnail
 
 
 def test_database_failure_on_a_read_is_a_json_503(app) -> None:

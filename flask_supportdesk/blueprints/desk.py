@@ -52,6 +52,7 @@ from ..services import departments as _departments
 from ..services import escalation
 from ..services import listing
 from ..services import messages as _messages
+from ..services import reads
 from ..services import tickets as _tickets
 from ..services import timeline
 from ..values import Actor
@@ -130,6 +131,41 @@ def _staff_ticket(actor: Actor, number: str) -> Ticket:
 # -------------------------------------------------------------------------------------
 
 
+#: The list's filters, in the order their chips are shown: ``(query name, label)``.
+FILTER_LABELS = (
+    ("q", _l("Search")),
+    ("status", _l("Status")),
+    ("priority", _l("Priority")),
+    ("department", _l("Department")),
+    ("assignee", _l("Assignee")),
+    ("source", _l("Source")),
+    ("sort", _l("Sort")),
+)
+#: Sorts that are the list's usual order: no chip (without a search, the best match is
+#: the newest activity).
+_USUAL_SORTS = frozenset({"relevance", "-updated"})
+
+
+def _filter_chips(
+    args: t.Mapping[str, str], options: t.Mapping[str, t.Any]
+) -> list[dict[str, str]]:
+    """One chip per applied filter: what it is, in words, and the list without it.
+
+    Removing a filter starts again at the first page (the old page may not exist).
+    """
+    chips = []
+    for name, label in FILTER_LABELS:
+        value = args.get(name) or ""
+        if not value or (name == "sort" and value in _USUAL_SORTS):
+            continue
+        words = dict(options.get(f"{name}_options", ())).get(value, value)
+        rest: dict[str, t.Any] = {k: v for k, v in args.items() if k not in (name, "page") and v}
+        chips.append(
+            {"name": name, "label": label, "value": words, "href": url_for(".index", **rest)}
+        )
+    return chips
+
+
 def _filter_options() -> dict[str, list[tuple[str, str]] | list[int]]:
     """The choices of the filter form (the form itself keeps the request's values)."""
     config = get_state().config
@@ -171,18 +207,23 @@ def index() -> ResponseReturnValue:
     except ValidationError as exc:
         error = exc
         page = listing.Page([], 1, get_state().config.page_size, has_next=False)
+    options = _filter_options()
     html = render(
         "supportdesk/desk/index.html",
         page=page,
         tab=tab,
         tabs=TAB_LABELS,
         sort=sort,
-        sort_choices=SORT_CHOICES,
+        # "Best match" means something only for a search.
+        sort_choices=SORT_CHOICES if args.get("q") else SORT_CHOICES[1:],
         counters=listing.desk_counters(actor),
         bulk_form=_bulk_form(),
         counter_labels=COUNTERS,
         error=error,
-        **_filter_options(),
+        chips=_filter_chips(args.to_dict(), {**options, "sort_options": SORT_CHOICES}),
+        # One query for the read states of the whole page.
+        unread=reads.unread_ticket_ids(actor, page.items),
+        **options,
     )
     return html, (error.status if error else 200)
 
@@ -436,7 +477,12 @@ def _failed(
 def ticket(number: str) -> ResponseReturnValue:
     """Summary, Main and Internal threads, reply box, fields, escalation and timeline."""
     actor = _actor()
-    return _render_ticket(actor, _staff_ticket(actor, number))
+    ticket = _staff_ticket(actor, number)
+    response = _render_ticket(actor, ticket)
+    # After the page is built (a commit expires what it shows); a ticket the actor may
+    # not open raised above and marks nothing.
+    reads.mark_read(actor, ticket)
+    return response
 
 
 @bp.post("/tickets/<number>/reply")

@@ -35,6 +35,9 @@ from ..models import Message
 from ..values import Actor
 from . import _validate
 from ._uow import UnitOfWork
+from .thumbnails import THUMBNAIL_TYPE
+from .thumbnails import has_thumbnail
+from .thumbnails import make_thumbnail
 
 #: Sniffed kinds (filetype's extension names, or "text") accepted for each extension.
 #: OOXML files are zip archives; a zip that filetype cannot tell apart is still accepted.
@@ -43,6 +46,8 @@ _ACCEPTED_KINDS: dict[str, frozenset[str]] = {
     "jpeg": frozenset({"jpg"}),
     "png": frozenset({"png"}),
     "webp": frozenset({"webp"}),
+    # Not in the default SUPPORTDESK_ALLOWED_EXTENSIONS; a host may allow it.
+    "gif": frozenset({"gif"}),
     "pdf": frozenset({"pdf"}),
     "doc": frozenset({"doc"}),
     "xls": frozenset({"xls"}),
@@ -59,6 +64,7 @@ CONTENT_TYPES = {
     "jpeg": "image/jpeg",
     "png": "image/png",
     "webp": "image/webp",
+    "gif": "image/gif",
     "pdf": "application/pdf",
     "doc": "application/msword",
     "xls": "application/vnd.ms-excel",
@@ -101,6 +107,8 @@ class CheckedUpload:
     content_type: str
     data: bytes
     sha256: str
+    #: A re-encoded preview for images (:mod:`.thumbnails`), else ``None``.
+    thumbnail: bytes | None = None
 
 
 def safe_filename(name: str) -> str:
@@ -200,6 +208,8 @@ def check_uploads(uploads: t.Sequence[Upload]) -> list[CheckedUpload]:
                 content_type=CONTENT_TYPES[ext],
                 data=data,
                 sha256=hashlib.sha256(data).hexdigest(),
+                # Made here, before any transaction starts: decoding takes a moment.
+                thumbnail=make_thumbnail(data, CONTENT_TYPES[ext]),
             )
         )
     return checked
@@ -213,19 +223,11 @@ def attach(uow: UnitOfWork, message: Message, uploads: t.Sequence[CheckedUpload]
     :raises InsufficientStorage: the storage is full.
     :raises ServiceUnavailable: the storage failed otherwise.
     """
-    hooks = get_state().hooks
     for upload in uploads:
-        try:
-            key = hooks.store_attachment(
-                io.BytesIO(upload.data), upload.filename, upload.content_type, len(upload.data)
-            )
-        except OSError as exc:
-            # The transaction rolls back and deletes the files stored before this one.
-            current_app.logger.exception("Storing an attachment failed")
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise InsufficientStorage() from exc
-            raise ServiceUnavailable() from exc
-        uow.after_rollback(functools.partial(hooks.delete_attachment, key))
+        key = _store(uow, upload.data, upload.filename, upload.content_type)
+        thumbnail_key = None
+        if upload.thumbnail is not None:
+            thumbnail_key = _store(uow, upload.thumbnail, "thumbnail.webp", THUMBNAIL_TYPE)
         message.attachments.append(
             Attachment(
                 ticket_id=message.ticket_id,
@@ -234,8 +236,24 @@ def attach(uow: UnitOfWork, message: Message, uploads: t.Sequence[CheckedUpload]
                 size=len(upload.data),
                 sha256=upload.sha256,
                 storage_key=key,
+                thumbnail_key=thumbnail_key,
             )
         )
+
+
+def _store(uow: UnitOfWork, data: bytes, filename: str, content_type: str) -> str:
+    """Store one file through the storage hook; deleted again if ``uow`` rolls back."""
+    hooks = get_state().hooks
+    try:
+        key = hooks.store_attachment(io.BytesIO(data), filename, content_type, len(data))
+    except OSError as exc:
+        # The transaction rolls back and deletes the files stored before this one.
+        current_app.logger.exception("Storing an attachment failed")
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage() from exc
+        raise ServiceUnavailable() from exc
+    uow.after_rollback(functools.partial(hooks.delete_attachment, key))
+    return key
 
 
 def open_attachment(actor: Actor, attachment_id: int) -> tuple[Attachment, t.BinaryIO]:
@@ -248,6 +266,23 @@ def open_attachment(actor: Actor, attachment_id: int) -> tuple[Attachment, t.Bin
     if stream is None:
         raise NotFound(_("Attachment not found."))
     return attachment, stream
+
+
+def open_thumbnail(actor: Actor, attachment_id: int) -> t.BinaryIO:
+    """The thumbnail of an image attachment (WebP), if ``actor`` may read its message:
+    exactly the checks of :func:`open_attachment`.
+
+    :raises NotFound: no such attachment, not visible, not an image with a thumbnail
+        (a document, an SVG, a file that did not decode), or its file is gone.
+    """
+    attachment = policy.get_attachment(actor, attachment_id)
+    key = attachment.thumbnail_key
+    if key is None or not has_thumbnail(attachment):
+        raise NotFound("This attachment has no thumbnail.")
+    stream = get_state().hooks.open_attachment(key)
+    if stream is None:
+        raise NotFound("This attachment has no thumbnail.")
+    return stream
 
 
 def download_name(attachment: Attachment) -> str:

@@ -173,8 +173,10 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
                 "size": {"type": "integer", "minimum": 0},
                 "content_type": {"type": "string"},
                 "url": {"type": "string"},
+                # A re-encoded WebP preview of an image (same access as ``url``), else null.
+                "thumbnail_url": {"type": ["string", "null"]},
             },
-            ["id", "filename", "size", "content_type", "url"],
+            ["id", "filename", "size", "content_type", "url", "thumbnail_url"],
         ),
         "Message": _obj(
             {

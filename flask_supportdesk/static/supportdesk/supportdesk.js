@@ -1,5 +1,6 @@
 /* flask-supportdesk: small progressive enhancements shared by the portal and the desk.
-   - <time datetime> elements are shown in the viewer's time zone (exact UTC on hover).
+   - <time datetime> elements read relative ("3 min. ago"), refreshed every minute, with
+     the exact time in the viewer's time zone on hover.
    - window.SupportDesk.csrfToken() gives the token for fetch() calls (X-CSRFToken).
    - window.SupportDesk.gettext / ngettext translate the scripts' messages, from the
      catalogue base.html serves as JSON (<meta name="supportdesk-i18n">) in the page's
@@ -11,7 +12,12 @@
 
   // The page's language (<html lang>, the desk's active locale), for Intl and plurals.
   function language() {
-    return document.documentElement.lang || undefined;
+    var lang = document.documentElement.lang;
+    try {
+      return Intl.getCanonicalLocales(lang || [])[0] || undefined;
+    } catch (e) {
+      return undefined; // a malformed lang attribute: the browser's own language
+    }
   }
 
   function messages() {
@@ -49,15 +55,54 @@
     return fill(text || (num === 1 ? singular : plural), Object.assign({num: num}, vars));
   }
 
+  // Times read relative ("3 min. ago", "yesterday", "2 Dec") in the page's language,
+  // with the exact time on hover, both in the browser's time zone. Every word comes
+  // from Intl, so nothing here needs translating. The server's text (Babel's, in the host's time zone) stays
+  // for readers without JavaScript.
+  var formats = null;
+
+  function getFormats() {
+    if (!formats) {
+      var lang = language();
+      formats = {
+        relative: new Intl.RelativeTimeFormat(lang, { numeric: "auto", style: "short" }),
+        dayMonth: new Intl.DateTimeFormat(lang, { day: "numeric", month: "short" }),
+        dayMonthYear: new Intl.DateTimeFormat(lang, { day: "numeric", month: "short", year: "numeric" }),
+        exact: new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "long" })
+      };
+    }
+    return formats;
+  }
+
+  function startOfDay(date) {
+    return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+  }
+
+  function relative(when, now) {
+    var f = getFormats();
+    var seconds = (when.getTime() - now.getTime()) / 1000;
+    // A little clock skew between server and browser is "now", not "in 1 min".
+    if (Math.abs(seconds) < 45 || (seconds > 0 && seconds < 120)) {
+      return f.relative.format(0, "second");
+    }
+    var minutes = Math.round(seconds / 60);
+    if (Math.abs(minutes) < 60) { return f.relative.format(minutes, "minute"); }
+    var hours = Math.round(seconds / 3600);
+    var days = Math.round((startOfDay(when) - startOfDay(now)) / 86400000);
+    if (Math.abs(hours) < 6 || (days === 0 && Math.abs(hours) < 24)) {
+      return f.relative.format(hours, "hour");
+    }
+    if (Math.abs(days) === 1) { return f.relative.format(days, "day"); }
+    return (when.getFullYear() === now.getFullYear() ? f.dayMonth : f.dayMonthYear).format(when);
+  }
+
   function localise(root) {
-    var fmt = new Intl.DateTimeFormat(language(), {
-      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
-    });
-    root.querySelectorAll(".sd time[datetime]").forEach(function (el) {
+    var now = new Date();
+    (root || document).querySelectorAll(".sd time[datetime]").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
-      if (!isNaN(when)) {
-        el.textContent = fmt.format(when);
-      }
+      if (isNaN(when)) { return; }
+      el.textContent = relative(when, now);
+      el.title = getFormats().exact.format(when);
     });
   }
 
@@ -109,6 +154,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     localise(document);
+    setInterval(function () { localise(document); }, 60000);
     counters(document);
     document.dispatchEvent(new CustomEvent("supportdesk:ready"));
   });
