@@ -9,12 +9,15 @@ failed submit never loses what was typed.
 
 from __future__ import annotations
 
+import time
 import typing as t
 
 from flask import current_app
 from flask import flash
+from flask import has_request_context
 from flask import redirect
 from flask import request
+from flask import session
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
@@ -25,6 +28,7 @@ from ..errors import Forbidden
 from ..errors import NotFound
 from ..errors import SupportDeskError
 from ..errors import ValidationError
+from ..events import DomainEvent
 from ..forms import BulkForm
 from ..forms import ConfirmForm
 from ..forms import DepartmentForm
@@ -145,6 +149,27 @@ def _filter_options() -> dict[str, list[tuple[str, str]] | list[int]]:
     }
 
 
+#: Session key: when the signed-in staff member last changed a ticket (``time.time()``).
+CHANGED_AT = "_supportdesk_changed_at"
+
+
+def note_own_changes(events: t.Sequence[DomainEvent]) -> None:
+    """After commit: note in the staff member's session that they changed a ticket.
+
+    The desk's counters are kept a few seconds per process; the next page may be served
+    by another process, which counts again when its counts are older than this.
+    """
+    if not has_request_context():
+        return
+    if any(hasattr(event, "ticket") and policy.is_staff(event.actor) for event in events):
+        session[CHANGED_AT] = time.time()
+
+
+def _own_change_time() -> float | None:
+    value = session.get(CHANGED_AT)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """Counters, tabs, filters and one page of tickets."""
@@ -172,7 +197,7 @@ def index() -> ResponseReturnValue:
         tabs=TAB_LABELS,
         sort=sort,
         sort_choices=SORT_CHOICES,
-        counters=listing.desk_counters(actor),
+        counters=listing.desk_counters(actor, changed_at=_own_change_time()),
         bulk_form=_bulk_form(),
         counter_labels=COUNTERS,
         error=error,
