@@ -156,6 +156,9 @@ class SQLClock(threading.local):
 
     def __init__(self) -> None:
         self.statements: list[list[t.Any]] | None = None
+        #: While a new connection sets itself up (pragmas, the dialect's own queries):
+        #: those statements belong to the pool, not to the request that opened it.
+        self.paused = False
 
     def start(self) -> list[list[t.Any]]:
         """Record from now on; returns the list the entries go to."""
@@ -167,101 +170,89 @@ class SQLClock(threading.local):
         statements, self.statements = self.statements or [], None
         return statements
 
+    def entry(self, statement: t.Any, params: t.Any) -> list[t.Any]:
+        """A new statement's entry, recorded unless paused or not recording."""
+        entry = [0.0, statement, params]
+        if self.statements is not None and not self.paused:
+            self.statements.append(entry)
+        return entry
+
 
 #: Every thread's SQL clock (a gunicorn gthread worker serves one request per thread).
 SQL_CLOCK = SQLClock()
 
 
-class TimedCursor:
-    """A DBAPI cursor that times ``execute`` *and* the fetches of its rows.
+class _Timed:
+    """Mixed into a driver's cursor class: times ``execute`` *and* the fetches of its rows.
 
     Timing only ``cursor.execute`` (as SQLAlchemy's before/after_cursor_execute events
     do) under-counts SQLite: its ``execute`` only starts the statement, and the rows are
-    found while they are fetched. This wraps the driver's cursor, so the time from
-    execute to the last fetch is counted, and nothing of SQLAlchemy's own (Python) work
-    on the rows.
+    found while they are fetched. Each statement's entry grows from execute to the last
+    fetch, and nothing of SQLAlchemy's own (Python) work on the rows is counted.
     """
 
-    def __init__(self, cursor: t.Any) -> None:
-        object.__setattr__(self, "_cursor", cursor)
-        object.__setattr__(self, "_entry", [0.0, "", None])
+    _entry: list[t.Any]
 
-    def _timed(self, method: str, *args: t.Any, **kwargs: t.Any) -> t.Any:
+    def _timed(self, method: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
         started = time.perf_counter()
         try:
-            return getattr(self._cursor, method)(*args, **kwargs)
+            return method(*args, **kwargs)
         finally:
-            self._entry[0] += time.perf_counter() - started
+            entry = getattr(self, "_entry", None)
+            if entry is not None:
+                entry[0] += time.perf_counter() - started
 
-    def _start(self, statement: t.Any, params: t.Any) -> None:
-        entry = [0.0, statement, params]
-        object.__setattr__(self, "_entry", entry)
-        if SQL_CLOCK.statements is not None:
-            SQL_CLOCK.statements.append(entry)
+    def execute(self, statement: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        self._entry = SQL_CLOCK.entry(statement, args[0] if args else kwargs.get("params"))
+        return self._timed(super().execute, statement, *args, **kwargs)  # type: ignore[misc]
 
-    def execute(self, statement: t.Any, params: t.Any = None, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        self._start(statement, params)
-        extra = () if params is None else (params,)
-        self._timed("execute", statement, *extra, *args, **kwargs)
-        return self
-
-    def executemany(self, statement: t.Any, params: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        self._start(statement, params)
-        self._timed("executemany", statement, params, *args, **kwargs)
-        return self
+    def executemany(self, statement: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        self._entry = SQL_CLOCK.entry(statement, args[0] if args else kwargs.get("params_seq"))
+        return self._timed(super().executemany, statement, *args, **kwargs)  # type: ignore[misc]
 
     def fetchone(self) -> t.Any:
-        return self._timed("fetchone")
+        return self._timed(super().fetchone)  # type: ignore[misc]
 
     def fetchmany(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        return self._timed("fetchmany", *args, **kwargs)
+        return self._timed(super().fetchmany, *args, **kwargs)  # type: ignore[misc]
 
     def fetchall(self) -> t.Any:
-        return self._timed("fetchall")
-
-    def __iter__(self) -> t.Iterator[t.Any]:
-        return iter(self.fetchone, None)
-
-    def __getattr__(self, name: str) -> t.Any:
-        return getattr(self._cursor, name)
-
-    def __setattr__(self, name: str, value: t.Any) -> None:
-        setattr(self._cursor, name, value)
-
-
-class TimedConnection:
-    """A DBAPI connection whose cursors are :class:`TimedCursor`; otherwise the driver's."""
-
-    def __init__(self, connection: t.Any) -> None:
-        object.__setattr__(self, "_connection", connection)
-        # Off while the connection is set up (pragmas, the dialect's own queries): those
-        # statements belong to the pool, not to the request that happened to open it.
-        object.__setattr__(self, "_timed", False)
-
-    def start_timing(self) -> None:
-        """Record the statements of this connection's cursors from now on."""
-        object.__setattr__(self, "_timed", True)
-
-    def cursor(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        cursor = self._connection.cursor(*args, **kwargs)
-        return TimedCursor(cursor) if self._timed else cursor
-
-    def __getattr__(self, name: str) -> t.Any:
-        return getattr(self._connection, name)
-
-    def __setattr__(self, name: str, value: t.Any) -> None:
-        setattr(self._connection, name, value)
+        return self._timed(super().fetchall)  # type: ignore[misc]
 
 
 def time_driver(engine: sa.Engine) -> None:
-    """Make every new connection of ``engine`` a :class:`TimedConnection`."""
+    """Make every new connection of ``engine`` time its statements (see :class:`_Timed`).
 
-    def connect(dialect: t.Any, _record: t.Any, cargs: t.Any, cparams: t.Any) -> t.Any:
-        return TimedConnection(dialect.loaded_dbapi.connect(*cargs, **cparams))
+    Through the drivers' own extension points: sqlite3's connection ``factory`` (whose
+    cursors are a timed subclass) and psycopg's ``cursor_factory``.
+    """
+    if engine.dialect.name == "sqlite":
+        import sqlite3
 
-    def checkout(dbapi_connection: t.Any, _record: t.Any, _proxy: t.Any) -> None:
-        if isinstance(dbapi_connection, TimedConnection):
-            dbapi_connection.start_timing()
+        class SQLiteCursor(_Timed, sqlite3.Cursor):
+            pass
+
+        class SQLiteConnection(sqlite3.Connection):
+            def cursor(self, factory: t.Any = SQLiteCursor) -> t.Any:  # type: ignore[override]
+                return super().cursor(factory)
+
+        options: dict[str, t.Any] = {"factory": SQLiteConnection}
+    elif engine.dialect.driver == "psycopg":
+        import psycopg
+
+        class PsycopgCursor(_Timed, psycopg.Cursor):  # type: ignore[type-arg]
+            pass
+
+        options = {"cursor_factory": PsycopgCursor}
+    else:
+        return
+
+    def connect(_dialect: t.Any, _record: t.Any, _cargs: t.Any, cparams: dict[str, t.Any]) -> None:
+        cparams.update(options)
+        SQL_CLOCK.paused = True  # until the pool hands the connection out (checkout)
+
+    def checkout(_dbapi_connection: t.Any, _record: t.Any, _proxy: t.Any) -> None:
+        SQL_CLOCK.paused = False
 
     sa.event.listen(engine, "do_connect", connect)
     sa.event.listen(engine, "checkout", checkout)
