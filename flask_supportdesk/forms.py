@@ -70,13 +70,21 @@ class _CachedSelect(Select):
 
     @staticmethod
     def _key(field: t.Any, kwargs: dict[str, t.Any]) -> t.Hashable | None:
-        if field.has_groups():
-            return None
+        # From the choices as given, not WTForms' normalised ones: normalising them
+        # costs about what rendering them does. Which option is selected follows from
+        # the choices, the field's data and its coerce function, all in the key.
+        if not isinstance(field.choices, (list, tuple)):
+            return None  # groups (a dict), a callable, or none
         choices = []
-        for choice in field._iter_choices_normalized():
-            if choice.render_kw:
+        for choice in field.choices:
+            if isinstance(choice, SelectChoice):
+                if choice.render_kw or choice.optgroup is not None:
+                    return None
+                choices.append((choice.value, choice.label))
+            elif isinstance(choice, tuple) and len(choice) == 2:
+                choices.append(choice)
+            else:
                 return None
-            choices.append((type(choice.value), choice.value, choice.label, choice.selected))
         flags = getattr(field, "flags", None)
         key = (
             field.name,
@@ -84,6 +92,8 @@ class _CachedSelect(Select):
             tuple(sorted(kwargs.items())),
             bool(getattr(flags, "required", False)),
             bool(getattr(flags, "disabled", False)),
+            field.coerce,
+            field.data,
             tuple(choices),
         )
         try:
