@@ -241,6 +241,10 @@ class Message(Base):
     __tablename__ = "supportdesk_message"
     __table_args__ = (
         sa.Index("ix_supportdesk_message_ticket_channel", "ticket_id", "channel", "id"),
+        # A staff thread (both channels), newest first (migration 0007): with only the
+        # index above, PostgreSQL read the primary key backwards from the newest message
+        # of the store to reach an old ticket's thread.
+        sa.Index("ix_supportdesk_message_ticket_id", "ticket_id", "id"),
         # A client message id makes a send idempotent: a retry returns the first message.
         sa.UniqueConstraint(
             "ticket_id", "author_id", "client_id", name="uq_supportdesk_message_client"
