@@ -17,6 +17,7 @@ import typing as t
 import sqlalchemy as sa
 from flask import Flask
 
+from benchapp import SQL_CLOCK
 from flask_supportdesk._state import get_state
 
 if t.TYPE_CHECKING:
@@ -25,24 +26,13 @@ if t.TYPE_CHECKING:
 SHOWN_PER_PAGE = 4
 
 
-def _capture(engine: sa.Engine) -> tuple[list[tuple[float, str, t.Any]], t.Callable[[], None]]:
-    """Record (seconds, statement, parameters) of every statement until ``stop()``."""
-    captured: list[tuple[float, str, t.Any]] = []
+def _capture() -> tuple[list[list[t.Any]], t.Callable[[], object]]:
+    """Record [seconds, statement, parameters] of every statement until ``stop()``.
 
-    def before(conn: t.Any, cursor: t.Any, statement: str, params: t.Any, context: t.Any, many: bool) -> None:
-        conn.info["explain_started"] = time.perf_counter()
-
-    def after(conn: t.Any, cursor: t.Any, statement: str, params: t.Any, context: t.Any, many: bool) -> None:
-        captured.append((time.perf_counter() - conn.info.pop("explain_started"), statement, params))
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    sa.event.listen(engine, "after_cursor_execute", after)
-
-    def stop() -> None:
-        sa.event.remove(engine, "before_cursor_execute", before)
-        sa.event.remove(engine, "after_cursor_execute", after)
-
-    return captured, stop
+    The seconds are the driver's, fetches included (:class:`benchapp.TimedCursor`).
+    """
+    captured = SQL_CLOCK.start()
+    return captured, SQL_CLOCK.stop
 
 
 def _plan(engine: sa.Engine, statement: str, params: t.Any) -> str:
@@ -62,7 +52,7 @@ def explain_pages(app: Flask, scenarios: t.Sequence[Scenario]) -> None:
         http, headers = _client(app, scenario)
         method, path, _ = scenario.request(0)
         _send(http, headers, scenario, 0)  # warm caches, as the bench's warm-up does
-        captured, stop = _capture(engine)
+        captured, stop = _capture()
         started = time.perf_counter()
         response = _send(http, headers, scenario, 1)
         total = time.perf_counter() - started
@@ -117,7 +107,10 @@ def profile_pages(app: Flask, scenarios: t.Sequence[Scenario], *, sort: str = "t
         stats = pstats.Stats(profile, stream=out)
         stats.sort_stats(sort).print_stats(SHOWN_FUNCTIONS if sort == "tottime" else 3 * SHOWN_FUNCTIONS)
         by = "own time" if sort == "tottime" else sort
+        # Function calls do not vary with what else the machine runs, unlike CPU time.
+        calls = stats.total_calls / PROFILED_REQUESTS  # type: ignore[attr-defined]
         print(f"\n== {scenario.name}: {method} {path}: {per_request:.1f} ms CPU per request "
-              f"(unprofiled); functions by {by} over {PROFILED_REQUESTS} profiled requests:")
+              f"(unprofiled), {calls:,.0f} Python function calls; functions by {by} over "
+              f"{PROFILED_REQUESTS} profiled requests:")
         lines = [line for line in out.getvalue().splitlines() if line.strip()]
         print("\n".join(lines[lines.index(next(x for x in lines if "ncalls" in x)) :]))

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import typing as t
 from pathlib import Path
+from urllib.parse import urlencode
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
@@ -100,7 +101,16 @@ def find_ticket_page(app: Flask, blueprint: str, number: str) -> str | None:
 def scenarios(app: Flask, seeded: seed.Seeded, concurrency: int) -> list[tuple[str, Scenario | None]]:
     """Every measured request; ``None`` where the page does not exist (yet)."""
     desk = find_path(app, "GET", ["supportdesk_desk.index"])
-    ticket = find_ticket_page(app, "supportdesk_desk", seeded.long_ticket_number)
+    pages = {
+        count: find_ticket_page(app, "supportdesk_desk", number)
+        for count, number in seeded.threads.items()
+    }
+    short_thread = seed.THREADS[-1]
+    searches = {
+        f"common word ({seed.COMMON_WORD})": seed.COMMON_WORD,
+        f"rare word ({seed.RARE_WORD})": seed.RARE_WORD,
+        "ticket number": seeded.threads[short_thread],
+    }
     portal = find_path(app, "GET", ["supportdesk_portal.tickets", "supportdesk_portal.index"])
     create = app.config["SUPPORTDESK_API_URL_PREFIX"] + "/tickets"
     create_exists = any(r.rule == create and "POST" in (r.methods or ()) for r in app.url_map.iter_rules())
@@ -123,9 +133,19 @@ def scenarios(app: Flask, seeded: seed.Seeded, concurrency: int) -> list[tuple[s
             "desk list (owner)", (benchapp.OWNER_ID,), client.get(desk), target=("median_ms", 30.0))),
         ("desk list (agent)", desk and Scenario(
             "desk list (agent)", (benchapp.AGENT_ID,), client.get(desk), target=("median_ms", 30.0))),
-        ("desk ticket, 200 messages (agent)", ticket and Scenario(
-            "desk ticket, 200 messages (agent)", (benchapp.AGENT_ID,), client.get(ticket),
-            target=("median_ms", 30.0))),
+        *(
+            (f"desk ticket, {count} messages (agent)", page and Scenario(
+                f"desk ticket, {count} messages (agent)", (benchapp.AGENT_ID,), client.get(page),
+                target=("median_ms", 30.0)))
+            for count, page in sorted(pages.items())
+        ),
+        # The All tab: a search looks beyond the tickets at one's own level.
+        *(
+            (f"desk search, {label} (owner)", desk and Scenario(
+                f"desk search, {label} (owner)", (benchapp.OWNER_ID,),
+                client.get(f"{desk}?{urlencode({'tab': 'all', 'q': q})}")))
+            for label, q in searches.items()
+        ),
         (f"portal list (customer, {heavy} tickets)", portal and Scenario(
             f"portal list (customer, {heavy} tickets)", (seeded.heavy_customer_id,),
             client.get(portal))),
@@ -169,6 +189,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="time limit per pass")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--port", type=int, help="the server's port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--only", metavar="TEXT", help="measure only the scenarios whose name contains TEXT")
     parser.add_argument("--seed-only", action="store_true", help="seed (or check) the store and stop")
     parser.add_argument("--explain", action="store_true", help="print the query plans of each page")
@@ -213,7 +234,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
 
     rows: list[results.Row] = []
     with server.serve(url, workers=args.workers, threads=args.threads,
-                      log_path=DATA_DIR / "gunicorn.log") as port:
+                      log_path=DATA_DIR / "gunicorn.log", port=args.port) as port:
         for name, scenario in planned:
             if scenario is None:
                 print(f"  {name}: not built yet, skipped")

@@ -5,6 +5,12 @@ would take hours), with explicit ids so messages and events need no round trip f
 ids of their tickets. The schema comes from the package's migrations, as
 ``flask supportdesk db upgrade`` makes it.
 
+Seeding is streamed: each chunk of :data:`CHUNK` tickets is generated with its messages,
+events and attachments, inserted and dropped before the next, so memory stays bounded
+whatever the scale (a million tickets once took 6.9 GB held in lists). Message HTML is
+rendered once per body template and filled in (see :class:`_BodyRenderer`), not
+rendered four million times.
+
 A seeded database is reused by later runs: a ``bench_meta`` table records the scale and
 the seed version, and rows added by an earlier run (tickets opened through the API) are
 removed before measuring, so every run measures the same data.
@@ -17,7 +23,9 @@ import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
+import itertools
 import random
+import resource
 import time
 import typing as t
 from pathlib import Path
@@ -25,6 +33,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from flask import Flask
+from markupsafe import escape
 
 from benchapp import DEPARTMENTS
 from benchapp import FIRST_CUSTOMER_ID
@@ -42,12 +51,21 @@ from flask_supportdesk.models import Message
 from flask_supportdesk.models import Ticket
 
 #: Bump when the generated data changes shape: older seeded databases are rebuilt.
-SEED_VERSION = 5
+SEED_VERSION = 6
 CHUNK = 10_000
-#: Messages on the one long conversation the ticket page is measured on.
-LONG_THREAD = 200
+#: The conversations the ticket pages are measured on, by their number of messages;
+#: they are tickets 1, 2, 3, 4 (open, in Shipping, at the agent level).
+THREADS = (200, 2000, 50, 3)
 MESSAGES_PER_TICKET = 4
 NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+#: Ticket numbers are a bijection of the ticket id (a multiplier prime to the alphabet's
+#: powers, modulo 31**10): unique without a set of a million numbers, and not sequential.
+_NUMBER_MULTIPLIER = 982_451_653
+_NUMBER_OFFSET = 123_456_789
+#: The search scenarios' words: one in many messages, one in a single message.
+COMMON_WORD = "order"
+RARE_WORD = "zanzibar"
+RARE_BODY = "My parcel was sent to Zanzibar instead of Zagreb. Can you redirect it?"
 
 meta_table = sa.Table(
     "bench_meta",
@@ -119,23 +137,48 @@ class Seeded:
     """What the bench needs to know about a seeded store."""
 
     scale: Scale
-    long_ticket_number: str
+    #: Ticket number of each measured conversation, by its number of messages.
+    threads: dict[int, str]
     heavy_customer_id: int
     max_ticket_id: int
     seed_seconds: float
     reused: bool
 
+    @property
+    def long_ticket_number(self) -> str:
+        """The 200-message conversation (the ticket page of the first benchmarks)."""
+        return self.threads[THREADS[0]]
 
-def _weighted(rng: random.Random, weights: dict[str, int], k: int) -> list[str]:
-    return rng.choices(list(weights), weights=list(weights.values()), k=k)
+
+class _Picker:
+    """One weighted choice at a time, from weights summed once (not once per ticket)."""
+
+    def __init__(self, weights: dict[str, int]) -> None:
+        self.keys = list(weights)
+        self.cumulative = list(itertools.accumulate(weights.values()))
+
+    def __call__(self, rng: random.Random) -> str:
+        return rng.choices(self.keys, cum_weights=self.cumulative)[0]
 
 
-def _number(rng: random.Random, taken: set[str]) -> str:
-    while True:
-        number = "T-" + "".join(rng.choice(NUMBER_ALPHABET) for _ in range(10))
-        if number not in taken:
-            taken.add(number)
-            return number
+def ticket_number(ticket_id: int) -> str:
+    """The public number of a seeded ticket (unique per id; see :data:`_NUMBER_MULTIPLIER`)."""
+    base = len(NUMBER_ALPHABET)
+    value = (ticket_id * _NUMBER_MULTIPLIER + _NUMBER_OFFSET) % base**10
+    digits = []
+    for _ in range(10):
+        value, digit = divmod(value, base)
+        digits.append(NUMBER_ALPHABET[digit])
+    return "T-" + "".join(digits)
+
+
+def _encode_threads(threads: dict[int, str]) -> str:
+    return ",".join(f"{count}:{number}" for count, number in threads.items())
+
+
+def _decode_threads(value: str) -> dict[int, str]:
+    pairs = (item.split(":", 1) for item in value.split(","))
+    return {int(count): number for count, number in pairs}
 
 
 def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, t.Any]]) -> None:
@@ -190,12 +233,14 @@ def ensure_seeded(
         engine = get_state().db.engine
         meta = read_meta(engine)
         if meta.get("scale") == scale.key:
+            # Migrations added since the seed (an index, say) apply to the seeded store.
+            command.upgrade(alembic_config(), "head")
             removed = _remove_run_leftovers(engine, int(meta["max_ticket_id"]))
             if removed:
                 log(f"removed {removed} tickets opened by an earlier run")
             return Seeded(
                 scale,
-                meta["long_ticket_number"],
+                _decode_threads(meta["threads"]),
                 int(meta["heavy_customer_id"]),
                 int(meta["max_ticket_id"]),
                 float(meta["seed_seconds"]),
@@ -214,7 +259,7 @@ def ensure_seeded(
                 meta_table.insert(),
                 [
                     {"key": "scale", "value": scale.key},
-                    {"key": "long_ticket_number", "value": seeded.long_ticket_number},
+                    {"key": "threads", "value": _encode_threads(seeded.threads)},
                     {"key": "heavy_customer_id", "value": str(seeded.heavy_customer_id)},
                     {"key": "max_ticket_id", "value": str(seeded.max_ticket_id)},
                     {"key": "seed_seconds", "value": f"{seconds:.1f}"},
@@ -224,12 +269,78 @@ def ensure_seeded(
         return dataclasses.replace(seeded, seed_seconds=seconds)
 
 
+class _BodyRenderer:
+    """Message HTML as the desk stores it, rendered once per body template.
+
+    A body is one of :data:`BODIES` with an order number and a name filled in, plus a
+    unique reference line. Rendering the template with placeholders (plain words that
+    Markdown and the sanitiser leave alone) and filling them into the HTML gives the
+    same HTML as rendering each body, at a fraction of the cost; every 1,000th body is
+    rendered for real and compared, so a renderer change that breaks this fails the seed.
+    """
+
+    PLACEHOLDERS: t.ClassVar[dict[str, str]] = {"n": "QQNQQ", "name": "QQNAMEQQ", "ref": "QQREFQQ"}
+
+    def __init__(self) -> None:
+        self.templates = [
+            str(markup.render(self._body(body, **self.PLACEHOLDERS))) for body in BODIES
+        ]
+        self.rendered = 0
+
+    @staticmethod
+    def _body(template: str, *, n: str, name: str, ref: str) -> str:
+        # Unique like real messages: no cache may serve a body rendered for another.
+        return template.format(n=n, name=name) + f"\n\n_Ref. {ref}_"
+
+    def body(self, index: int, *, n: str, name: str, ref: str) -> tuple[str, str]:
+        """The body and its HTML."""
+        body = self._body(BODIES[index], n=n, name=name, ref=ref)
+        html = self.templates[index]
+        for key, value in (("n", n), ("name", name), ("ref", ref)):
+            html = html.replace(self.PLACEHOLDERS[key], str(escape(value)))
+        self.rendered += 1
+        if self.rendered % 1000 == 1 and html != str(markup.render(body)):
+            raise RuntimeError(f"the cached rendering of body template {index} differs")
+        return body, html
+
+
+@dataclasses.dataclass
+class _Chunk:
+    """The rows of one chunk of tickets, inserted together and then dropped."""
+
+    tickets: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    messages: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    events: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    attachments: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+
+    def insert(self, conn: sa.Connection) -> None:
+        # Parents first: the foreign keys are checked as each statement runs.
+        _insert(conn, t.cast(sa.Table, Ticket.__table__), self.tickets)
+        _insert(conn, t.cast(sa.Table, Message.__table__), self.messages)
+        _insert(conn, t.cast(sa.Table, Event.__table__), self.events)
+        _insert(conn, t.cast(sa.Table, Attachment.__table__), self.attachments)
+
+
+def _message_counts(rng: random.Random, scale: Scale) -> list[int]:
+    """Messages per ticket: the measured threads first, the rest spread at random (>= 1)."""
+    n = scale.tickets
+    special = THREADS[: min(len(THREADS), n)]
+    counts = [*special, *([1] * (n - len(special)))]
+    for _ in range(max(0, scale.messages - sum(counts))):
+        counts[rng.randrange(len(special), n)] += 1
+    return counts
+
+
 def _seed(engine: sa.Engine, scale: Scale, *, log: t.Callable[[str], None]) -> Seeded:
     rng = random.Random(20261125)
     now = dt.datetime(2026, 11, 25, 9, 0, 0)
     staff = list(STAFF.values())
     agents = [u for u in staff if u.supportdesk_role == "agent"]
     heavy_customer = FIRST_CUSTOMER_ID
+    renderer = _BodyRenderer()
+    pick_recent_status, pick_old_status = _Picker(RECENT_STATUSES), _Picker(OLD_STATUSES)
+    pick_level, pick_source = _Picker(ENTRY_LEVELS), _Picker(SOURCES)
+    pick_priority, pick_category = _Picker(PRIORITIES), _Picker(CATEGORIES)
 
     departments = [
         {"id": i, "slug": slug, "name": name, "description": f"{name} questions.",
@@ -237,147 +348,139 @@ def _seed(engine: sa.Engine, scale: Scale, *, log: t.Callable[[str], None]) -> S
         for i, (slug, name) in enumerate(DEPARTMENTS, start=1)
     ]
     slug_ids = {d["slug"]: d["id"] for d in departments}
-
-    n = scale.tickets
-    recent_statuses = _weighted(rng, RECENT_STATUSES, n)
-    old_statuses = _weighted(rng, OLD_STATUSES, n)
-    priorities = _weighted(rng, PRIORITIES, n)
-    sources = _weighted(rng, SOURCES, n)
-    categories = _weighted(rng, CATEGORIES, n)
-    levels = _weighted(rng, ENTRY_LEVELS, n)
     hierarchy = list(ENTRY_LEVELS)
-    taken: set[str] = set()
-
-    # Message counts: the long thread on ticket 1, the rest spread at random (>= 1 each).
-    counts = [1] * n
-    counts[0] = LONG_THREAD
-    for _ in range(scale.messages - LONG_THREAD - (n - 1)):
-        counts[rng.randrange(1, n)] += 1
-
-    tickets: list[dict[str, t.Any]] = []
-    messages: list[dict[str, t.Any]] = []
-    events: list[dict[str, t.Any]] = []
-    attachments: list[dict[str, t.Any]] = []
+    n = scale.tickets
+    counts = _message_counts(rng, scale)
+    totals = {"tickets": 0, "messages": 0, "events": 0, "attachments": 0}
     message_id = event_id = 0
-    started = time.perf_counter()
-    for i in range(n):
-        ticket_id = i + 1
-        long_thread = i == 0
-        if long_thread or i <= scale.heavy_customer_tickets:
-            requester = get_user(heavy_customer)
-        else:
-            requester = get_user(FIRST_CUSTOMER_ID + 1 + rng.randrange(scale.customers))
-        assert requester is not None
-        created_at = now - dt.timedelta(seconds=rng.randrange(730 * 86400))
-        recent = now - created_at < dt.timedelta(days=RECENT_DAYS)
-        status = "open" if long_thread else (recent_statuses if recent else old_statuses)[i]
-        entry_level = "agent" if long_thread else levels[i]
-        # A few tickets were escalated above the level they entered at.
-        level_index = hierarchy.index(entry_level)
-        if rng.random() < 0.08 and level_index < len(hierarchy) - 1:
-            level_index += 1
-        department_slug = "shipping" if long_thread else (
-            None if rng.random() < 0.1 else DEPARTMENTS[rng.randrange(len(DEPARTMENTS))][0]
-        )
-        assignee = None if rng.random() < 0.3 else agents[rng.randrange(len(agents))]
-        staff_filed = sources[i] == "staff" or rng.random() < 0.03
-        span = dt.timedelta(seconds=rng.randrange(1, 14 * 86400))
-        updated_at = min(now, created_at + span)
-        closed = status == "closed"
-        reference = rng.random() < 0.3
-        order = str(100000 + ticket_id)
-        tickets.append({
-            "id": ticket_id,
-            "number": _number(rng, taken),
-            "subject": SUBJECTS[rng.randrange(len(SUBJECTS))].format(n=f"#{order}"),
-            "status": status,
-            "priority": "high" if long_thread else priorities[i],
-            "category": categories[i],
-            "source": "customer_portal" if long_thread else sources[i],
-            "department_id": slug_ids[department_slug] if department_slug else None,
-            "requester_id": str(requester.id),
-            "requester_name": requester.name,
-            "requester_email": requester.email,
-            "created_by_id": str(rng.choice(agents).id) if staff_filed else str(requester.id),
-            "assignee_id": str(assignee.id) if assignee else None,
-            "assignee_name": assignee.name if assignee else "",
-            "entry_level": entry_level,
-            "level": hierarchy[level_index],
-            "escalated_beyond_at": None,
-            "escalated_beyond_ref": None,
-            "reference_kind": "order" if reference else None,
-            "reference_id": order if reference else None,
-            "reference_label": f"Order #{order}" if reference else None,
-            "reference_url": f"/orders/{order}" if reference else None,
-            "follow_up_of_id": None,
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "last_customer_reply_at": created_at,
-            "first_response_at": created_at + span / 4 if counts[i] > 1 else None,
-            "resolved_at": updated_at if status in ("resolved", "closed") else None,
-            "closed_at": updated_at if closed else None,
-        })
-        event_id += 1
-        events.append({
-            "id": event_id, "ticket_id": ticket_id, "kind": "created",
-            "actor_id": str(requester.id), "actor_name": requester.name,
-            "data": {"source": tickets[-1]["source"], "follow_up_of": None},
-            "created_at": created_at,
-        })
-        if status != "open":
-            event_id += 1
-            events.append({
-                "id": event_id, "ticket_id": ticket_id, "kind": "status_changed",
-                "actor_id": str(assignee.id) if assignee else None,
-                "actor_name": assignee.name if assignee else "",
-                "data": {"old": "open", "new": status}, "created_at": updated_at,
-            })
-        handler = assignee or agents[0]
-        step = (updated_at - created_at) / counts[i]
-        for k in range(counts[i]):
-            message_id += 1
-            from_customer = k % 2 == 0
-            internal = not from_customer and rng.random() < 0.25
-            author = requester if from_customer else handler
-            # Unique like real messages: no cache may serve a body rendered for another.
-            body = BODIES[rng.randrange(len(BODIES))].format(n=f"#{order}", name=author.name)
-            body += f"\n\n_Ref. {ticket_id}-{k}-{rng.randrange(10**6):06d}_"
-            messages.append({
-                "id": message_id,
-                "ticket_id": ticket_id,
-                "channel": "internal" if internal else "public",
-                "body": body,
-                # Stored as the desk stores it when a message is written (Message.body_html).
-                "body_html": str(markup.render(body)),
-                "body_html_version": markup.RENDER_VERSION,
-                "author_id": str(author.id),
-                "author_name": author.name,
-                "author_is_staff": not from_customer,
-                "client_id": None,
-                "created_at": created_at + step * k,
-                "edited_at": None,
-            })
-            # Screenshots and invoices: on the long thread every tenth message, else 1 in 200.
-            if (long_thread and k % 10 == 5) or (not long_thread and rng.random() < 0.005):
-                digest = hashlib.sha256(f"{message_id}".encode()).hexdigest()
-                attachments.append({
-                    "message_id": message_id, "ticket_id": ticket_id,
-                    "filename": f"screenshot-{message_id}.png", "content_type": "image/png",
-                    "size": 20_000 + rng.randrange(500_000), "sha256": digest,
-                    "storage_key": f"bench/{digest}", "created_at": created_at + step * k,
-                })
-    log(f"generated {len(tickets)} tickets, {len(messages)} messages, {len(events)} events, "
-        f"{len(attachments)} attachments in {time.perf_counter() - started:.1f} s")
-
     started = time.perf_counter()
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA synchronous=OFF")
-        _insert(conn, Department.__table__, departments)
-        _insert(conn, Ticket.__table__, tickets)
-        _insert(conn, Message.__table__, messages)
-        _insert(conn, Event.__table__, events)
-        _insert(conn, Attachment.__table__, attachments)
+            # 256 MB of page cache instead of 2 MB: the ticket table's eight indexes
+            # take rows in random order, and at a million tickets each insert read its
+            # index pages back from disk (a bounded amount, like the chunks).
+            conn.exec_driver_sql("PRAGMA cache_size=-262144")
+        _insert(conn, t.cast(sa.Table, Department.__table__), departments)
+        chunk = _Chunk()
+        for i in range(n):
+            ticket_id = i + 1
+            measured = i < len(THREADS)
+            if measured or i <= scale.heavy_customer_tickets:
+                requester = get_user(heavy_customer)
+            else:
+                requester = get_user(FIRST_CUSTOMER_ID + 1 + rng.randrange(scale.customers))
+            assert requester is not None
+            created_at = now - dt.timedelta(seconds=rng.randrange(730 * 86400))
+            recent = now - created_at < dt.timedelta(days=RECENT_DAYS)
+            status = "open" if measured else (
+                pick_recent_status if recent else pick_old_status)(rng)
+            entry_level = "agent" if measured else pick_level(rng)
+            # A few tickets were escalated above the level they entered at.
+            level_index = hierarchy.index(entry_level)
+            if rng.random() < 0.08 and level_index < len(hierarchy) - 1 and not measured:
+                level_index += 1
+            department_slug = "shipping" if measured else (
+                None if rng.random() < 0.1 else DEPARTMENTS[rng.randrange(len(DEPARTMENTS))][0]
+            )
+            source = "customer_portal" if measured else pick_source(rng)
+            assignee = None if rng.random() < 0.3 else agents[rng.randrange(len(agents))]
+            staff_filed = source == "staff" or rng.random() < 0.03
+            span = dt.timedelta(seconds=rng.randrange(1, 14 * 86400))
+            updated_at = min(now, created_at + span)
+            reference = rng.random() < 0.3
+            order = str(100000 + ticket_id)
+            chunk.tickets.append({
+                "id": ticket_id,
+                "number": ticket_number(ticket_id),
+                "subject": SUBJECTS[rng.randrange(len(SUBJECTS))].format(n=f"#{order}"),
+                "status": status,
+                "priority": "high" if measured else pick_priority(rng),
+                "category": pick_category(rng),
+                "source": source,
+                "department_id": slug_ids[department_slug] if department_slug else None,
+                "requester_id": str(requester.id),
+                "requester_name": requester.name,
+                "requester_email": requester.email,
+                "created_by_id": str(rng.choice(agents).id) if staff_filed else str(requester.id),
+                "assignee_id": str(assignee.id) if assignee else None,
+                "assignee_name": assignee.name if assignee else "",
+                "entry_level": entry_level,
+                "level": hierarchy[level_index],
+                "escalated_beyond_at": None,
+                "escalated_beyond_ref": None,
+                "reference_kind": "order" if reference else None,
+                "reference_id": order if reference else None,
+                "reference_label": f"Order #{order}" if reference else None,
+                "reference_url": f"/orders/{order}" if reference else None,
+                "follow_up_of_id": None,
+                "created_at": created_at,
+                "updated_at": updated_at,
+                "last_customer_reply_at": created_at,
+                "first_response_at": created_at + span / 4 if counts[i] > 1 else None,
+                "resolved_at": updated_at if status in ("resolved", "closed") else None,
+                "closed_at": updated_at if status == "closed" else None,
+            })
+            event_id += 1
+            chunk.events.append({
+                "id": event_id, "ticket_id": ticket_id, "kind": "created",
+                "actor_id": str(requester.id), "actor_name": requester.name,
+                "data": {"source": source, "follow_up_of": None},
+                "created_at": created_at,
+            })
+            if status != "open":
+                event_id += 1
+                chunk.events.append({
+                    "id": event_id, "ticket_id": ticket_id, "kind": "status_changed",
+                    "actor_id": str(assignee.id) if assignee else None,
+                    "actor_name": assignee.name if assignee else "",
+                    "data": {"old": "open", "new": status}, "created_at": updated_at,
+                })
+            handler = assignee or agents[0]
+            step = (updated_at - created_at) / counts[i]
+            for k in range(counts[i]):
+                message_id += 1
+                from_customer = k % 2 == 0
+                internal = not from_customer and rng.random() < 0.25
+                author = requester if from_customer else handler
+                body, html = renderer.body(
+                    rng.randrange(len(BODIES)), n=f"#{order}", name=author.name,
+                    ref=f"{ticket_id}-{k}-{rng.randrange(10**6):06d}",
+                )
+                if counts[i] == THREADS[-1] and measured and k == 0:
+                    # The rare word of the search scenario: in this one message only.
+                    body, html = RARE_BODY, str(markup.render(RARE_BODY))
+                chunk.messages.append({
+                    "id": message_id,
+                    "ticket_id": ticket_id,
+                    "channel": "internal" if internal else "public",
+                    "body": body,
+                    # Stored as the desk stores it when a message is written (Message.body_html).
+                    "body_html": html,
+                    "body_html_version": markup.RENDER_VERSION,
+                    "author_id": str(author.id),
+                    "author_name": author.name,
+                    "author_is_staff": not from_customer,
+                    "client_id": None,
+                    "created_at": created_at + step * k,
+                    "edited_at": None,
+                })
+                # Screenshots and invoices: on measured threads every tenth message, else 1 in 200.
+                if (measured and k % 10 == 5) or (not measured and rng.random() < 0.005):
+                    digest = hashlib.sha256(f"{message_id}".encode()).hexdigest()
+                    chunk.attachments.append({
+                        "message_id": message_id, "ticket_id": ticket_id,
+                        "filename": f"screenshot-{message_id}.png", "content_type": "image/png",
+                        "size": 20_000 + rng.randrange(500_000), "sha256": digest,
+                        "storage_key": f"bench/{digest}", "created_at": created_at + step * k,
+                    })
+            if len(chunk.tickets) == CHUNK or ticket_id == n:
+                chunk.insert(conn)
+                for name in totals:
+                    totals[name] += len(getattr(chunk, name))
+                chunk = _Chunk()
+                if ticket_id % (10 * CHUNK) == 0 or ticket_id == n:
+                    log(f"{ticket_id:,} tickets in {time.perf_counter() - started:.0f} s")
         if engine.dialect.name == "postgresql":
             # Explicit ids leave the sequences behind: new rows must not collide.
             for model in (Department, Ticket, Message, Event, Attachment):
@@ -386,10 +489,15 @@ def _seed(engine: sa.Engine, scale: Scale, *, log: t.Callable[[str], None]) -> S
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT coalesce(max(id), 1) FROM {table}))"
                 )
-    log(f"inserted in {time.perf_counter() - started:.1f} s")
+    # ru_maxrss is in KiB on Linux: the seed's peak memory, whatever the scale.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log(f"inserted {totals['tickets']:,} tickets, {totals['messages']:,} messages, "
+        f"{totals['events']:,} events, {totals['attachments']:,} attachments in "
+        f"{time.perf_counter() - started:.1f} s; peak memory {peak:.0f} MB")
     if engine.dialect.name == "postgresql":
         # What autovacuum does shortly after a bulk load (statistics, and the visibility
         # map that index-only scans need); deterministic here.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
-    return Seeded(scale, tickets[0]["number"], heavy_customer, n, 0.0, reused=False)
+    threads = {count: ticket_number(i + 1) for i, count in enumerate(THREADS[:n])}
+    return Seeded(scale, threads, heavy_customer, n, 0.0, reused=False)

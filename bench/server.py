@@ -45,12 +45,28 @@ def _wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float) 
 
 @contextlib.contextmanager
 def serve(
-    database_url: str, *, workers: int = 2, threads: int = 4, log_path: Path | None = None
+    database_url: str,
+    *,
+    workers: int = 2,
+    threads: int = 4,
+    log_path: Path | None = None,
+    port: int | None = None,
 ) -> t.Iterator[int]:
-    """Run gunicorn serving ``benchapp`` on ``database_url``; yields its port."""
+    """Run gunicorn serving ``benchapp`` on ``database_url``; yields its port.
+
+    :param port: where to listen (a firewall or a profiler may need a known one);
+        default: a free port.
+    """
     if importlib.util.find_spec("gunicorn") is None:
         raise SystemExit("The benchmark serves the store with gunicorn: pip install 'flask-supportdesk[bench]'")
-    port = free_port()
+    if port is None:
+        port = free_port()
+    else:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError as exc:
+                raise SystemExit(f"--port {port}: cannot listen there ({exc.strerror})") from None
     env = dict(os.environ, BENCH_DATABASE_URL=database_url, BENCH_COUNT_QUERIES="1")
     command = [
         sys.executable, "-m", "gunicorn",

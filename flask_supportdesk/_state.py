@@ -8,6 +8,8 @@ import typing as t
 from flask import Flask
 from flask import current_app
 
+from .services._counter_cache import CounterCache
+
 if t.TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
@@ -31,6 +33,8 @@ class State:
     before_commit: list[Consumer] = dataclasses.field(default_factory=list)
     #: Consumers of the events once committed (the signals), each isolated.
     after_commit: list[Consumer] = dataclasses.field(default_factory=list)
+    #: The desk's counters per staff member, kept a few seconds (per process).
+    counters: CounterCache = dataclasses.field(default_factory=CounterCache)
 
 
 def get_state(app: Flask | None = None) -> State:

@@ -84,6 +84,13 @@ def _positive(value: t.Any) -> int:
     return number
 
 
+def _seconds(value: t.Any) -> float:
+    number = float(value)
+    if not 0 <= number <= 3600:  # NaN fails both comparisons
+        raise ValueError("must be a number of seconds from 0 to 3600")
+    return number
+
+
 def _flag(value: t.Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes", "on"}
@@ -157,6 +164,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("page_size", 25, "Rows per page in lists.", _positive),
     Setting("max_page_size", 100, "Largest page size a client may ask for.", _positive),
     Setting(
+        "counters_max_age",
+        10,
+        "Seconds a staff member's desk counters are kept before they are counted again "
+        "(per process; a change in the same process, or the viewer's own change, counts "
+        "again at once). 0 counts on every page.",
+        _seconds,
+    ),
+    Setting(
         "load_entry_points",
         True,
         "Load plugins from the ``flask_supportdesk`` entry-point group.",
@@ -211,6 +226,7 @@ class SupportDeskConfig:
     ticket_number_length: int
     page_size: int
     max_page_size: int
+    counters_max_age: float
     load_entry_points: bool
     disabled_plugins: tuple[str, ...]
     languages: tuple[str, ...]

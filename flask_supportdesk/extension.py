@@ -82,12 +82,17 @@ class SupportDesk:
         state = State(desk=self, config=config, hooks=hooks, db=db)
         app.extensions[EXTENSION_KEY] = state
 
+        from .blueprints.desk import note_own_changes
         from .events import send_signals
+        from .services.listing import forget_counters
         from .services.reads import record_own_changes
         from .services.timeline import record_events
 
         state.before_commit.append(record_events)
         state.before_commit.append(record_own_changes)
+        # The desk's kept counts first: a signal receiver may already show the desk.
+        state.after_commit.append(forget_counters)
+        state.after_commit.append(note_own_changes)
         state.after_commit.append(functools.partial(send_signals, app))
 
         from .blueprints import register_blueprints

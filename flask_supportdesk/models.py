@@ -204,6 +204,15 @@ class Ticket(Base):
         sa.Index("ix_supportdesk_ticket_creator_updated", "created_by_id", "updated_at"),
         sa.Index("ix_supportdesk_ticket_updated", "updated_at"),
         sa.Index("ix_supportdesk_ticket_created", "created_at"),
+        # The desk's open tabs in their order, without the closed history (migration
+        # 0007): the list query writes its predicate the same way, or SQLite ignores it.
+        sa.Index(
+            "ix_supportdesk_ticket_active_updated",
+            "updated_at",
+            "id",
+            sqlite_where=sa.text("status <> 'closed'"),
+            postgresql_where=sa.text("status <> 'closed'"),
+        ),
         # Every column of the staff scope filter, after the status: the desk's counters
         # of active tickets are answered from this index without reading the table.
         sa.Index(
@@ -278,6 +287,10 @@ class Message(Base):
     __tablename__ = "supportdesk_message"
     __table_args__ = (
         sa.Index("ix_supportdesk_message_ticket_channel", "ticket_id", "channel", "id"),
+        # A staff thread (both channels), newest first (migration 0007): with only the
+        # index above, PostgreSQL read the primary key backwards from the newest message
+        # of the store to reach an old ticket's thread.
+        sa.Index("ix_supportdesk_message_ticket_id", "ticket_id", "id"),
         # A client message id makes a send idempotent: a retry returns the first message.
         sa.UniqueConstraint(
             "ticket_id", "author_id", "client_id", name="uq_supportdesk_message_client"

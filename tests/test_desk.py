@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import time
 import typing as t
 
 import pytest
@@ -124,6 +125,70 @@ def test_counters_count_each_status_and_link_to_the_filtered_list(ann, alice, bo
     listed = numbers_in(ann.get(f"{DESK}/?tab=all&status=resolved"))
     assert listed == [third.number]
     assert first.number in numbers_in(ann.get(f"{DESK}/?tab=all&status=open"))
+
+
+def _counted(app: Flask, client: FlaskClient) -> tuple[dict[str, int], bool]:
+    """The desk's counters, and whether the page counted them (or used kept ones)."""
+    with counting_queries(app) as statements:
+        response = client.get(f"{DESK}/")
+    return counters_in(response), any("count(" in s.lower() for s in statements)
+
+
+def test_counters_are_kept_until_a_change_in_this_process(app, ann, alice, agent) -> None:
+    first = open_one(alice)
+    assert _counted(app, ann) == ({"Open": 1, "Waiting admin": 0, "Waiting customer": 0,
+                                   "Resolved": 0}, True)
+    assert _counted(app, ann)[1] is False  # the next page: no count
+    open_one(alice)  # committed here: every kept count is dropped
+    assert _counted(app, ann) == ({"Open": 2, "Waiting admin": 0, "Waiting customer": 0,
+                                   "Resolved": 0}, True)
+    messages.post_message(agent, first.number, "Done.", status="resolved")
+    assert _counted(app, ann)[0]["Resolved"] == 1
+
+
+def _change_elsewhere(number: str) -> None:
+    """A change committed by another process: no event reaches this one."""
+    with get_state().db.engine.begin() as conn:
+        table = t.cast(sa.Table, Ticket.__table__)
+        conn.execute(sa.update(table).where(table.c.number == number).values(status="resolved"))
+
+
+def test_counters_changed_elsewhere_show_after_the_max_age(app, ann, alice, monkeypatch) -> None:
+    ticket = open_one(alice)
+    assert _counted(app, ann)[0]["Open"] == 1
+    _change_elsewhere(ticket.number)
+    assert _counted(app, ann) == ({"Open": 1, "Waiting admin": 0, "Waiting customer": 0,
+                                   "Resolved": 0}, False)  # stale, within the max age
+    later = time.monotonic() + get_state().config.counters_max_age
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert _counted(app, ann) == ({"Open": 0, "Waiting admin": 0, "Waiting customer": 0,
+                                   "Resolved": 1}, True)
+
+
+def test_the_viewers_own_change_in_another_process_shows_at_once(app, ann, alice, agent) -> None:
+    from flask_supportdesk.blueprints.desk import CHANGED_AT
+
+    ticket = open_one(alice)
+    ann.get(f"{DESK}/")  # counted and kept here
+    # The viewer changes the ticket through a request another process serves: the change
+    # time is in their session, and this process's kept counts are older.
+    _change_elsewhere(ticket.number)
+    with ann.session_transaction() as sess:
+        sess[CHANGED_AT] = time.time()
+    assert _counted(app, ann) == ({"Open": 0, "Waiting admin": 0, "Waiting customer": 0,
+                                   "Resolved": 1}, True)
+
+
+def test_a_staff_change_through_the_desk_is_noted_in_the_session(app, ann, alice) -> None:
+    from flask_supportdesk.blueprints.desk import CHANGED_AT
+
+    ticket = open_one(alice)
+    with ann.session_transaction() as sess:
+        assert CHANGED_AT not in sess
+    response = post(ann, f"{DESK}/tickets/{ticket.number}/resolve")
+    assert response.status_code == 302
+    with ann.session_transaction() as sess:
+        assert isinstance(sess[CHANGED_AT], float)
 
 
 def test_tabs(ann, client, alice, agent, manager) -> None:
@@ -614,6 +679,9 @@ def test_customers_get_403_on_the_desk(client, alice) -> None:
 # -------------------------------------------------------------------------------------
 
 
+# Counted on every page here: the statements of a page that counts (kept counts are
+# tested with the counters above).
+@pytest.mark.settings(counters_max_age=0)
 def test_list_query_count_is_constant(app, ann, alice, agent, owner) -> None:
     departments.create_department(owner, name="Payments")
 

@@ -78,6 +78,9 @@ def test_unknown_setting_is_refused_with_a_suggestion() -> None:
         ("SUPPORTDESK_URL_PREFIX", "support"),
         ("SUPPORTDESK_ROLE_HIERARCHY", ["agent", "agent"]),
         ("SUPPORTDESK_DEFAULT_CATEGORY", "nope"),
+        ("SUPPORTDESK_COUNTERS_MAX_AGE", -1),
+        ("SUPPORTDESK_COUNTERS_MAX_AGE", "soon"),
+        ("SUPPORTDESK_COUNTERS_MAX_AGE", float("nan")),
     ],
 )
 def test_invalid_values_are_refused(key: str, value: object) -> None:

@@ -9,12 +9,15 @@ failed submit never loses what was typed.
 
 from __future__ import annotations
 
+import time
 import typing as t
 
 from flask import current_app
 from flask import flash
+from flask import has_request_context
 from flask import redirect
 from flask import request
+from flask import session
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
@@ -25,6 +28,7 @@ from ..errors import Forbidden
 from ..errors import NotFound
 from ..errors import SupportDeskError
 from ..errors import ValidationError
+from ..events import DomainEvent
 from ..forms import BulkForm
 from ..forms import ConfirmForm
 from ..forms import DepartmentForm
@@ -166,8 +170,13 @@ def _filter_chips(
     return chips
 
 
-def _filter_options() -> dict[str, list[tuple[str, str]] | list[int]]:
-    """The choices of the filter form (the form itself keeps the request's values)."""
+def _filter_options(
+    departments: t.Sequence[Department],
+) -> dict[str, list[tuple[str, str]] | list[int]]:
+    """The choices of the filter form (the form itself keeps the request's values).
+
+    :param departments: every department, inactive ones too.
+    """
     config = get_state().config
     any_ = [("", _("Any"))]
     return {
@@ -175,7 +184,7 @@ def _filter_options() -> dict[str, list[tuple[str, str]] | list[int]]:
         "priority_options": any_ + [(p.value, p.label) for p in Priority],
         "department_options": any_
         + [("none", _("No department"))]
-        + [(d.slug, d.name) for d in _departments.list_departments(include_inactive=True)],
+        + [(d.slug, d.name) for d in departments],
         "assignee_options": any_
         + [("me", _("Me")), ("none", _("Unassigned"))]
         + [(m.id, m.name) for m in get_state().hooks.staff_members()],
@@ -187,6 +196,27 @@ def _filter_options() -> dict[str, list[tuple[str, str]] | list[int]]:
     }
 
 
+#: Session key: when the signed-in staff member last changed a ticket (``time.time()``).
+CHANGED_AT = "_supportdesk_changed_at"
+
+
+def note_own_changes(events: t.Sequence[DomainEvent]) -> None:
+    """After commit: note in the staff member's session that they changed a ticket.
+
+    The desk's counters are kept a few seconds per process; the next page may be served
+    by another process, which counts again when its counts are older than this.
+    """
+    if not has_request_context():
+        return
+    if any(hasattr(event, "ticket") and policy.is_staff(event.actor) for event in events):
+        session[CHANGED_AT] = time.time()
+
+
+def _own_change_time() -> float | None:
+    value = session.get(CHANGED_AT)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """Counters, tabs, filters and one page of tickets."""
@@ -195,6 +225,9 @@ def index() -> ResponseReturnValue:
     tab = args.get("tab") or "submitted"
     sort = args.get("sort") or "relevance"
     error: SupportDeskError | None = None
+    # Every department in one query, first: the filter and the bulk form choose from
+    # them, and the rows' departments are then found in the session (no second SELECT).
+    departments = _departments.list_departments(include_inactive=True)
     try:
         page = listing.desk_tickets(
             actor,
@@ -207,7 +240,7 @@ def index() -> ResponseReturnValue:
     except ValidationError as exc:
         error = exc
         page = listing.Page([], 1, get_state().config.page_size, has_next=False)
-    options = _filter_options()
+    options = _filter_options(departments)
     html = render(
         "supportdesk/desk/index.html",
         page=page,
@@ -216,8 +249,8 @@ def index() -> ResponseReturnValue:
         sort=sort,
         # "Best match" means something only for a search.
         sort_choices=SORT_CHOICES if args.get("q") else SORT_CHOICES[1:],
-        counters=listing.desk_counters(actor),
-        bulk_form=_bulk_form(),
+        counters=listing.desk_counters(actor, changed_at=_own_change_time()),
+        bulk_form=_bulk_form(active=[d for d in departments if d.is_active]),
         counter_labels=COUNTERS,
         error=error,
         chips=_filter_chips(args.to_dict(), {**options, "sort_options": SORT_CHOICES}),
@@ -232,13 +265,16 @@ def index() -> ResponseReturnValue:
 NO_CHANGE, CLEAR = "", "none"
 
 
-def _bulk_form(*, submitted: bool = False) -> BulkForm:
+def _bulk_form(
+    *, submitted: bool = False, active: t.Sequence[Department] | None = None
+) -> BulkForm:
+    """The bulk form; ``active``: the active departments, when already loaded."""
     form = BulkForm(**_bound(submitted))
     keep = [(NO_CHANGE, _("No change"))]
     form.status.choices = keep + [(s.value, s.staff_label) for s in Status]
     form.priority.choices = keep + [(p.value, p.label) for p in Priority]
     form.department.choices = keep + [(CLEAR, _("No department"))] + [
-        (d.slug, d.name) for d in _tickets.active_departments()
+        (d.slug, d.name) for d in (_tickets.active_departments() if active is None else active)
     ]
     form.assignee.choices = keep + [(CLEAR, _("Unassigned"))] + [
         (member.id, member.name) for member in get_state().hooks.staff_members()

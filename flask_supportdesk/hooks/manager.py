@@ -6,6 +6,8 @@ import typing as t
 
 import pluggy
 from flask import current_app
+from flask import g
+from flask import has_request_context
 from sqlalchemy import exc as sa_exc
 
 from .._state import get_state
@@ -108,8 +110,18 @@ class Hooks:
         return _actor(found, "supportdesk_find_user")
 
     def staff_members(self) -> list[Actor]:
-        """Every staff member a ticket can be assigned to (``supportdesk_staff_members``)."""
-        return list(self.pm.hook.supportdesk_staff_members() or ())
+        """Every staff member a ticket can be assigned to (``supportdesk_staff_members``).
+
+        Asked once per request: a desk page offers them in several selects, and the
+        host's hook may query its database each time.
+        """
+        if not has_request_context():
+            return list(self.pm.hook.supportdesk_staff_members() or ())
+        members: tuple[Actor, ...] | None = g.get("_supportdesk_staff_members")
+        if members is None:
+            members = tuple(self.pm.hook.supportdesk_staff_members() or ())
+            g._supportdesk_staff_members = members
+        return list(members)
 
     def role_hierarchy(self) -> tuple[str, ...]:
         """The staff roles, lowest first (``supportdesk_role_hierarchy``)."""

@@ -18,6 +18,7 @@ from .._state import get_state
 from ..errors import Forbidden
 from ..errors import ValidationError
 from ..i18n import gettext as _
+from ..events import DomainEvent
 from ..models import Department
 from ..models import Priority
 from ..models import Source
@@ -33,6 +34,11 @@ DESK_TABS = ("submitted", "mine", "assigned", "all", "closed")
 #: Every status but closed: the desk's open tabs and counters. Named rather than written
 #: "!= closed", so the database searches the status indexes instead of scanning them.
 ACTIVE_STATUSES = tuple(status for status in Status if status is not Status.CLOSED)
+#: "Not closed" in the very words of the partial index the desk's open tabs are listed
+#: from (``ix_supportdesk_ticket_active_updated``, migration 0007): SQLite uses a partial
+#: index only when the query's WHERE clause contains its predicate as written, and
+#: neither database can match it against a bound parameter, so ``'closed'`` is a literal.
+IS_ACTIVE = Ticket.status != sa.literal_column("'closed'")
 #: With a search, the default order: best match first (then most recently updated).
 RELEVANCE = "relevance"
 SORTS = {
@@ -265,7 +271,7 @@ def visible_tickets(
     stmt = sa.select(Ticket).where(policy.ticket_filter(actor))
     if closed is not None:
         stmt = stmt.where(
-            Ticket.status == Status.CLOSED if closed else Ticket.status.in_(ACTIVE_STATUSES)
+            Ticket.status == Status.CLOSED if closed else IS_ACTIVE
         )
     stmt, score = _search(_apply_filters(stmt, actor, filters), actor, filters.q)
     stmt = stmt.order_by(*_sort(sort, score))
@@ -303,18 +309,15 @@ def desk_tickets(
     # Departments by a separate SELECT, not the model's joined load: with the join,
     # SQLite joins every matching ticket before applying the LIMIT (14 ms instead of
     # 0.3 ms with 5,600 active tickets in bench/).
-    stmt = (
-        sa.select(Ticket)
-        .options(selectinload(Ticket.department))
-        .where(policy.staff_ticket_filter(actor, scope))
-    )
-    if tab == "closed":
-        stmt = stmt.where(Ticket.status == Status.CLOSED)
-    else:
-        stmt = stmt.where(Ticket.status.in_(ACTIVE_STATUSES))
+    stmt = sa.select(Ticket).options(selectinload(Ticket.department))
+    reach = policy.staff_ticket_filter(actor, scope)
     if tab == "submitted":
-        stmt = stmt.where(sa.or_(Ticket.level == scope.role, Ticket.assignee_id == actor.id))
-    elif tab == "mine":
+        reach = sa.and_(reach, sa.or_(Ticket.level == scope.role, Ticket.assignee_id == actor.id))
+    if tab == "closed":
+        stmt = stmt.where(Ticket.status == Status.CLOSED, reach)
+    else:
+        stmt = stmt.where(IS_ACTIVE, _in_list_order(reach, sort))
+    if tab == "mine":
         stmt = stmt.where(Ticket.created_by_id == actor.id)
     elif tab == "assigned":
         stmt = stmt.where(Ticket.assignee_id == actor.id)
@@ -323,21 +326,61 @@ def desk_tickets(
     return _paginate(stmt, page, size, (actor, filters.q) if filters.q else None)
 
 
-def desk_counters(actor: Actor) -> dict[Status, int]:
-    """How many tickets the staff member may handle, per status (one query).
+def _in_list_order(condition: sa.ColumnElement[bool], sort: str | None) -> sa.ColumnElement[bool]:
+    """``condition``, written so SQLite lists active tickets from their index in order.
+
+    The staff scope is a disjunction (their levels and departments, or assigned to them,
+    or filed by them). Without statistics SQLite takes each side of it for selective,
+    collects the matching rows from three indexes and sorts them all (17 ms for 6,000
+    active tickets, growing with them) instead of walking
+    ``ix_supportdesk_ticket_active_updated`` backwards and stopping after one page
+    (most active tickets are in a staff member's scope). As a ``CASE`` it is a filter
+    on the rows that walk reads, no index candidate. PostgreSQL has statistics and
+    costs both plans; a filter the staff member picks (department, assignee) stays an
+    index candidate on both.
+    """
+    ordered_by_update = sort in (None, "", RELEVANCE, "-updated", "updated")
+    session = get_state().db.session
+    if not ordered_by_update or session.get_bind().dialect.name != "sqlite":
+        return condition
+    return sa.case((condition, 1), else_=0) == 1
+
+
+def desk_counters(actor: Actor, *, changed_at: float | None = None) -> dict[Status, int]:
+    """How many tickets the staff member may handle, per status (one query, or none).
 
     Closed tickets are not counted (their number grows forever and the desk shows no
-    counter for them): the count reads only ``ix_supportdesk_ticket_scope``.
+    counter for them): the count reads only ``ix_supportdesk_ticket_scope``. The counts
+    are kept for ``SUPPORTDESK_COUNTERS_MAX_AGE`` seconds per staff member and process
+    (see :mod:`._counter_cache` for why a cache and not maintained counts).
+
+    :param changed_at: when the viewer last changed a ticket (``time.time()``); counts
+        kept from before it are counted again, so one's own change always shows.
+    :raises Forbidden: the actor is not staff.
     """
     scope = policy.staff_scope(actor)
     if scope is None:
         raise Forbidden(_("Only staff may use the desk."))
+    state = get_state()
+    departments = None if scope.departments is None else tuple(scope.departments)
+    key = (actor.id, scope.roles, scope.level, departments)
+    cached = state.counters.get(key, changed_at=changed_at)
+    if cached is not None:
+        return cached
+    started = state.counters.start()
     stmt = (
         sa.select(Ticket.status, sa.func.count())
         .where(Ticket.status.in_(ACTIVE_STATUSES), policy.staff_ticket_filter(actor, scope))
         .group_by(Ticket.status)
     )
     counts = dict.fromkeys(Status, 0)
-    for status, count in get_state().db.session.execute(stmt):
+    for status, count in state.db.session.execute(stmt):
         counts[Status(status)] = count
+    state.counters.put(key, counts, started, max_age=state.config.counters_max_age)
     return counts
+
+
+def forget_counters(events: t.Sequence[DomainEvent]) -> None:
+    """After commit: a ticket changed, so every kept count may be wrong (this process)."""
+    if any(hasattr(event, "ticket") for event in events):
+        get_state().counters.clear()
