@@ -116,6 +116,23 @@ def test_ones_own_changes_never_make_a_ticket_unread(app, ann, alice, agent, man
     assert unread_in(ann.get(f"{DESK}/?tab=all")) == [ticket.number]
 
 
+def test_ones_own_change_does_not_hide_what_others_did_meanwhile(ann, alice, agent, manager) -> None:
+    replied, changed, never_opened = open_one(alice), open_one(alice), open_one(alice)
+    for ticket in (replied, changed):
+        ann.get(f"{DESK}/tickets/{ticket.number}")
+    messages.post_message(alice, replied.number, "It arrived broken.")
+    tickets.update_ticket(manager, changed.number, {"priority": "high"})
+    # Ann changes all three from the list without opening them.
+    numbers = [replied.number, changed.number, never_opened.number]
+    post(ann, f"{DESK}/tickets/bulk", {"ticket": numbers, "status": "open", "back": f"{DESK}/"})
+    assert sorted(unread_in(ann.get(f"{DESK}/?tab=all"))) == sorted(numbers)
+    # Once she has seen them, her own changes keep them read.
+    for number in numbers:
+        ann.get(f"{DESK}/tickets/{number}")
+    post(ann, f"{DESK}/tickets/bulk", {"ticket": numbers, "priority": "low", "back": f"{DESK}/"})
+    assert unread_in(ann.get(f"{DESK}/?tab=all")) == []
+
+
 def test_a_ticket_staff_file_themselves_starts_read_for_them(ann, alice, agent) -> None:
     ticket = open_one(agent, requester_id=alice.id, subject="Filed by Ann")
     assert ticket.number in numbers_in(ann.get(f"{DESK}/?tab=all"))

@@ -7,8 +7,9 @@ message or a change of fields), when a newer internal note was written (notes do
 touch ``updated_at``, which customers see), or when they never opened it. Two things
 move the mark
 forward: opening the ticket page (:func:`mark_read`, its own small transaction) and the
-staff member's own change (:func:`record_own_changes`, a before-commit consumer, so it
-is written in the transaction of the change): what one did oneself is never news.
+staff member's own change on a ticket they had read up to then (:func:`record_own_changes`,
+a before-commit consumer, so it is written in the transaction of the change): what one
+did oneself is never news, but it does not hide what others did meanwhile.
 
 The list asks for the read states of the tickets it shows in one query
 (:func:`unread_ticket_ids`), whatever the number of rows.
@@ -27,6 +28,7 @@ from .. import events as _events
 from .. import policy
 from .._state import get_state
 from ..models import Channel
+from ..models import Event
 from ..models import Message
 from ..models import Ticket
 from ..models import TicketRead
@@ -93,8 +95,14 @@ def mark_read(actor: Actor, ticket: Ticket) -> None:
 
 
 def record_own_changes(events: t.Sequence[_events.DomainEvent]) -> None:
-    """Before commit: a staff member's own change marks the ticket read for them."""
-    pairs: set[tuple[str, int]] = set()
+    """Before commit: a staff member's own change keeps the ticket read for them.
+
+    Only when it was read up to then: a ticket they opened, where nobody else wrote or
+    changed anything since (one query). A priority set from the list over a customer's
+    unseen reply must leave that reply unread. A ticket they open themselves is read.
+    """
+    opened: set[tuple[str, int]] = set()
+    changed: set[tuple[str, int]] = set()
     staff: dict[str, bool] = {}
     for event in events:
         ticket = getattr(event, "ticket", None)
@@ -104,10 +112,44 @@ def record_own_changes(events: t.Sequence[_events.DomainEvent]) -> None:
         if user_id not in staff:
             staff[user_id] = policy.is_staff(event.actor)
         if staff[user_id]:
-            pairs.add((user_id, ticket.id))
-    if pairs:
-        get_state().db.session.flush()  # a new ticket needs its id
-        _upsert(sorted(pairs))
+            is_new = isinstance(event, _events.TicketOpened | _events.FollowUpOpened)
+            (opened if is_new else changed).add((user_id, ticket.id))
+    if not opened and not changed:
+        return
+    get_state().db.session.flush()  # a new ticket needs its id
+    _upsert(sorted(opened | _caught_up(changed - opened)))
+
+
+def _caught_up(pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    """The pairs whose staff member had read the ticket with nothing by others since."""
+    if not pairs:
+        return set()
+    read = aliased(TicketRead)
+    message_by_others = (
+        sa.select(Message.id)
+        .where(
+            Message.ticket_id == read.ticket_id,
+            Message.created_at > read.read_at,
+            sa.or_(Message.author_id.is_(None), Message.author_id != read.user_id),
+        )
+        .exists()
+    )
+    change_by_others = (
+        sa.select(Event.id)
+        .where(
+            Event.ticket_id == read.ticket_id,
+            Event.created_at > read.read_at,
+            sa.or_(Event.actor_id.is_(None), Event.actor_id != read.user_id),
+        )
+        .exists()
+    )
+    stmt = sa.select(read.user_id, read.ticket_id).where(
+        sa.tuple_(read.user_id, read.ticket_id).in_(sorted(pairs)),
+        ~message_by_others,
+        ~change_by_others,
+    )
+    rows = get_state().db.session.execute(stmt)
+    return {(user, ticket) for user, ticket in rows}
 
 
 def unread_ticket_ids(actor: Actor, tickets: t.Sequence[Ticket]) -> set[int]:
