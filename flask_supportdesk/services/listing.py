@@ -17,8 +17,8 @@ from .. import policy
 from .._state import get_state
 from ..errors import Forbidden
 from ..errors import ValidationError
-from ..i18n import gettext as _
 from ..events import DomainEvent
+from ..i18n import gettext as _
 from ..models import Department
 from ..models import Priority
 from ..models import Source
