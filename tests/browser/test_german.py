@@ -42,17 +42,18 @@ def test_the_portal_in_german(german_page: t.Any, live_store: LiveStore) -> None
     assert count.inner_text() == "1 Zeichen zu viel (höchstens 12.000)"
     page.get_by_label("Betreff").fill("Zu lang")
     page.get_by_role("button", name="Ticket senden").click()
-    page.get_by_text("Höchstens 12000 Zeichen.").wait_for()  # the server's refusal
+    page.get_by_text("Höchstens 12.000 Zeichen.").wait_for()  # the server's refusal
 
 
 def test_the_desk_in_german(german_page: t.Any, live_store: LiveStore) -> None:
     page = open_as(german_page, live_store, "agent@example.com", "/support/desk/?tab=all")
     page.get_by_role("list", name="Tickets nach Status").wait_for()
-    page.get_by_role("button", name="Auf Auswahl anwenden").wait_for()
     assert page.get_by_role("columnheader", name="Bearbeiter").count() == 1
     boxes = page.locator('input[type=checkbox][name=ticket][form="sd-bulk"]')
     boxes.nth(0).check()
     boxes.nth(1).check()
+    # The bulk bar shows once a row is ticked.
+    page.get_by_role("button", name="Auf Auswahl anwenden").wait_for()
     # desk-bulk.js: the count in German.
     assert page.locator("[data-sd-bulk-count]").inner_text() == "2 ausgewählt"
     # Shortcuts are off while a form control has the focus.
