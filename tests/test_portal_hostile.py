@@ -230,7 +230,7 @@ LONG_BODY = "b" * 12001
     ("data", "field", "reason"),
     [
         ({"subject": LONG_SUBJECT, "body": "ok"}, "subject", "At most 200 characters."),
-        ({"subject": "ok", "body": LONG_BODY}, "body", "At most 12000 characters."),
+        ({"subject": "ok", "body": LONG_BODY}, "body", "At most 12,000 characters."),
         ({"subject": "ok", "body": ""}, "body", "This field is required."),
         ({"subject": "", "body": "ok"}, "subject", "This field is required."),
         ({"subject": "line\u2028break", "body": "ok"}, "subject", "without control characters"),

@@ -10,6 +10,7 @@ import unicodedata
 from .._state import get_state
 from ..errors import NotFound
 from ..errors import ValidationError
+from ..i18n import format_number
 from ..i18n import gettext as _
 from ..i18n import lazy_gettext as _l
 
@@ -33,6 +34,12 @@ _LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # shown as "pdf"). U+200C/U+200D stay allowed: Persian words and emoji sequences need them.
 _DECEPTIVE = re.compile(r"[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 DECEPTIVE_REASON = _l("Must not contain invisible or text-direction characters.")
+
+
+
+def too_long(limit: int) -> str:
+    """The refusal of a text over ``limit`` characters, the number as the locale writes it."""
+    return _("At most %(num)s characters.", num=format_number(limit))
 
 
 def is_storable(value: str) -> bool:
@@ -129,7 +136,7 @@ def text(value: t.Any, field: str, *, limit: int, required: bool = True) -> str:
     if required and not cleaned:
         raise ValidationError(fields={field: _("Required.")})
     if len(cleaned) > limit:
-        raise ValidationError(fields={field: _("At most %(num)s characters.", num=limit)})
+        raise ValidationError(fields={field: too_long(limit)})
     if _BODY_FORBIDDEN.search(cleaned):
         raise ValidationError(fields={field: _("Contains control characters.")})
     return cleaned
@@ -151,7 +158,7 @@ def subject(value: t.Any, field: str = "subject") -> str:
     if not cleaned:
         raise ValidationError(fields={field: _("Required.")})
     if len(cleaned) > limit:
-        raise ValidationError(fields={field: _("At most %(num)s characters.", num=limit)})
+        raise ValidationError(fields={field: too_long(limit)})
     if _LINE_FORBIDDEN.search(cleaned):
         raise ValidationError(fields={field: _("Must be one line without control characters.")})
     return no_deceptive(cleaned, field)

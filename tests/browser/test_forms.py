@@ -30,7 +30,7 @@ def test_message_boxes_count_characters_and_never_cut_text(
     assert len(body.input_value()) == 12_001
     page.get_by_label("Subject").fill("Too long")
     page.get_by_role("button", name="Send").click()
-    page.get_by_text("At most 12000 characters.").wait_for()  # the server's own refusal
+    page.get_by_text("At most 12,000 characters.").wait_for()  # the server's own refusal
     assert len(page.get_by_label("Message").input_value()) == 12_001  # nothing lost
 
 

@@ -16,6 +16,7 @@ import typing as t
 from ...config import SupportDeskConfig
 from ...errors import ForbiddenField
 from ...errors import ValidationError
+from ...i18n import format_number
 from ...i18n import gettext as _
 from ...models import Channel
 from ...models import Priority
@@ -309,7 +310,7 @@ def validate(
         if len(value) < schema.get("minLength", 0):
             return {path: _("Required.")}
         if "maxLength" in schema and len(value) > schema["maxLength"]:
-            return {path: _("At most %(num)s characters.", num=schema["maxLength"])}
+            return {path: _("At most %(num)s characters.", num=format_number(schema["maxLength"]))}
         if "pattern" in schema and not re.search(schema["pattern"], value):
             return {path: _("Required.")}
     if isinstance(value, (int, float)) and not isinstance(value, bool):
