@@ -272,10 +272,9 @@ def _datetime_patterns(
     return parse_pattern(date_format), parse_pattern(time_format), glue
 
 
-def _babel_format(kind: str, name: str | None) -> str:
+def _babel_format(formats: t.Any, kind: str, name: str | None) -> str:
     # Flask-Babel's format names (``date`` defaults to ``medium``) and the host's
     # ``date_formats`` overrides, as flask_babel.format_date/format_time resolve them.
-    formats = flask_babel.get_babel().instance.date_formats
     if name is None:
         name = formats[kind]
     if name in _FORMAT_NAMES:
@@ -294,10 +293,24 @@ def format_datetime(value: dt.datetime) -> str:
     with the locale's parsed patterns cached.
     """
     locale = flask_babel.get_locale() or Locale.parse(SOURCE_LANGUAGE)
-    tzinfo = flask_babel.get_timezone()
-    date_pattern, time_pattern, glue = _datetime_patterns(
-        locale, _babel_format("date", None), _babel_format("time", "short")
+    formats = flask_babel.get_babel().instance.date_formats
+    return _format_datetime(
+        value,
+        locale,
+        flask_babel.get_timezone(),
+        _babel_format(formats, "date", None),
+        _babel_format(formats, "time", "short"),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_datetime(
+    value: dt.datetime, locale: Locale, tzinfo: t.Any, date_format: str, time_format: str
+) -> str:
+    # A pure function of its arguments, kept for the timestamps pages show again and
+    # again (a list's rows, a thread's messages): applying Babel's patterns is most of
+    # a <time> tag's cost.
+    date_pattern, time_pattern, glue = _datetime_patterns(locale, date_format, time_format)
     local = value.replace(tzinfo=dt.timezone.utc).astimezone(tzinfo)
     if hasattr(tzinfo, "normalize"):  # pytz
         local = tzinfo.normalize(local)
