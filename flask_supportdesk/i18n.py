@@ -17,6 +17,10 @@ import typing as t
 
 import flask_babel
 from babel import Locale
+from babel.dates import DateTimePattern
+from babel.dates import get_date_format
+from babel.dates import get_time_format
+from babel.dates import parse_pattern
 from babel.messages.extract import extract_from_file
 from flask import Flask
 from flask import has_request_context
@@ -132,42 +136,20 @@ def current_language_tag() -> str:
 # -------------------------------------------------------------------------------------
 
 
-def _desk_or_host(singular: str, plural: str | None = None, num: int = 1) -> str:
+def _desk_or_host(
+    ours: t.Any, host: t.Any, singular: str, plural: str | None = None, num: int = 1
+) -> str:
     # A desk page extends the host's layout, whose own strings belong to the host's
     # catalogue: a message our catalogue lacks is looked up in the host's default domain.
-    ours = domain.get_translations()
     if plural is None:
         rv = ours.ugettext(singular)
         if rv == singular:
-            rv = flask_babel.get_translations().ugettext(singular)
+            rv = host.ugettext(singular)
         return t.cast(str, rv)
     rv = ours.ungettext(singular, plural, num)
     if rv in (singular, plural):
-        rv = flask_babel.get_translations().ungettext(singular, plural, num)
+        rv = host.ungettext(singular, plural, num)
     return t.cast(str, rv)
-
-
-# These escape exactly as Jinja's newstyle gettext does (jinja2.ext._make_new_gettext):
-# under autoescape the translation becomes Markup before the variables are put in, so
-# `{% trans name=user_text %}` and `_("...", name=user_text)` escape user_text. The
-# `{% trans %}` tag marks its output safe, trusting these callables to have done so.
-@pass_context
-def _template_gettext(__context: Context, __string: str, **variables: t.Any) -> str:
-    rv: str = _desk_or_host(__string)
-    if __context.eval_ctx.autoescape:
-        rv = Markup(rv)  # noqa: S704  # a catalogue's text; the variables are escaped by %
-    return rv % variables
-
-
-@pass_context
-def _template_ngettext(
-    __context: Context, __singular: str, __plural: str, __num: int, **variables: t.Any
-) -> str:
-    variables.setdefault("num", __num)
-    rv: str = _desk_or_host(__singular, __plural, __num)
-    if __context.eval_ctx.autoescape:
-        rv = Markup(rv)  # noqa: S704  # as in _template_gettext
-    return rv % variables
 
 
 def template_callables() -> dict[str, t.Any]:
@@ -175,8 +157,35 @@ def template_callables() -> dict[str, t.Any]:
 
     Jinja's ``{% trans %}`` and the i18n extension's ``_`` look ``gettext`` up in the
     template context, so these win over the host's environment-wide ones on desk pages.
+    Both catalogues are looked up once, when the page starts rendering (a context
+    processor calls this), not once per message: a list page holds a hundred messages,
+    and each look-up walks Flask-Babel's context and locale selector again.
     """
-    return {"_": _template_gettext, "gettext": _template_gettext, "ngettext": _template_ngettext}
+    ours = domain.get_translations()
+    host = flask_babel.get_translations()
+
+    # These escape exactly as Jinja's newstyle gettext does (jinja2.ext._make_new_gettext):
+    # under autoescape the translation becomes Markup before the variables are put in, so
+    # `{% trans name=user_text %}` and `_("...", name=user_text)` escape user_text. The
+    # `{% trans %}` tag marks its output safe, trusting these callables to have done so.
+    @pass_context
+    def template_gettext(__context: Context, __string: str, **variables: t.Any) -> str:
+        rv: str = _desk_or_host(ours, host, __string)
+        if __context.eval_ctx.autoescape:
+            rv = Markup(rv)  # noqa: S704  # a catalogue's text; the variables are escaped by %
+        return rv % variables
+
+    @pass_context
+    def template_ngettext(
+        __context: Context, __singular: str, __plural: str, __num: int, **variables: t.Any
+    ) -> str:
+        variables.setdefault("num", __num)
+        rv: str = _desk_or_host(ours, host, __singular, __plural, __num)
+        if __context.eval_ctx.autoescape:
+            rv = Markup(rv)  # noqa: S704  # as in template_gettext
+        return rv % variables
+
+    return {"_": template_gettext, "gettext": template_gettext, "ngettext": template_ngettext}
 
 
 # -------------------------------------------------------------------------------------
@@ -201,30 +210,42 @@ def _js_messages() -> tuple[tuple[str, str | None], ...]:
     return tuple(found)
 
 
+@functools.lru_cache(maxsize=64)
 def _plural_samples(locale: Locale) -> dict[str, int]:
     # One number per CLDR plural category of the locale (what Intl.PluralRules returns
-    # in the browser), to ask gettext for that category's form.
+    # in the browser), to ask gettext for that category's form. A thousand plural rule
+    # evaluations: once per locale, not once per page.
     samples: dict[str, int] = {}
     for number in range(1000):
         samples.setdefault(locale.plural_form(number), number)
     return samples
 
 
-def js_catalogue() -> dict[str, t.Any]:
-    """The scripts' messages in the current locale: ``{msgid: text}``, and for plurals
-    ``{msgid: {category: text}}`` keyed by ``Intl.PluralRules`` categories."""
-    locale = flask_babel.get_locale() or Locale.parse(SOURCE_LANGUAGE)
+@functools.lru_cache(maxsize=64)
+def _js_catalogue(translations: t.Any, locale: Locale) -> dict[str, t.Any]:
+    # Keyed by the catalogue object Flask-Babel keeps per app and locale, so a page
+    # reuses the mapping instead of building it again (every page serves it).
     samples = _plural_samples(locale)
     catalogue: dict[str, t.Any] = {}
     for singular, plural in _js_messages():
         if plural is None:
-            catalogue[singular] = gettext(singular)
+            catalogue[singular] = translations.ugettext(singular)
         else:
             catalogue[singular] = {
-                category: domain.get_translations().ungettext(singular, plural, number)
+                category: translations.ungettext(singular, plural, number)
                 for category, number in samples.items()
             }
     return catalogue
+
+
+def js_catalogue() -> dict[str, t.Any]:
+    """The scripts' messages in the current locale: ``{msgid: text}``, and for plurals
+    ``{msgid: {category: text}}`` keyed by ``Intl.PluralRules`` categories.
+
+    The mapping is shared between requests: read it, do not change it.
+    """
+    locale = flask_babel.get_locale() or Locale.parse(SOURCE_LANGUAGE)
+    return _js_catalogue(domain.get_translations(), locale)
 
 
 # -------------------------------------------------------------------------------------
@@ -232,17 +253,70 @@ def js_catalogue() -> dict[str, t.Any]:
 # -------------------------------------------------------------------------------------
 
 
+_FormatName = t.Literal["full", "long", "medium", "short"]
+_FORMAT_NAMES = t.get_args(_FormatName)
+
+
+@functools.lru_cache(maxsize=64)
+def _datetime_patterns(
+    locale: Locale, date_format: str, time_format: str
+) -> tuple[DateTimePattern, DateTimePattern, str]:
+    # Babel looks the locale's patterns up and parses them on every call; a list page
+    # writes dozens of timestamps in one locale.
+    if date_format in _FORMAT_NAMES:
+        date_format = get_date_format(t.cast(_FormatName, date_format), locale=locale).pattern
+    if time_format in _FORMAT_NAMES:
+        time_format = get_time_format(t.cast(_FormatName, time_format), locale=locale).pattern
+    # CLDR's own glue of a date and a time ("{1}, {0}"), as Babel's format_datetime uses.
+    glue = locale.datetime_formats["medium"]
+    return parse_pattern(date_format), parse_pattern(time_format), glue
+
+
+def _babel_format(formats: t.Any, kind: str, name: str | None) -> str:
+    # Flask-Babel's format names (``date`` defaults to ``medium``) and the host's
+    # ``date_formats`` overrides, as flask_babel.format_date/format_time resolve them.
+    if name is None:
+        name = formats[kind]
+    if name in _FORMAT_NAMES:
+        override = formats[f"{kind}.{name}"]
+        if override is not None:
+            return t.cast(str, override)
+    return t.cast(str, name)
+
+
 def format_datetime(value: dt.datetime) -> str:
     """A naive UTC datetime as the current locale writes a medium date and a short time
     (``Jan 5, 2026, 2:30 PM``, ``05.01.2026, 14:30``), in the host's time zone
-    (Flask-Babel's ``timezone_selector`` or ``BABEL_DEFAULT_TIMEZONE``)."""
+    (Flask-Babel's ``timezone_selector`` or ``BABEL_DEFAULT_TIMEZONE``).
+
+    The same text as ``flask_babel.format_date`` and ``format_time`` glued together,
+    with the locale's parsed patterns cached.
+    """
     locale = flask_babel.get_locale() or Locale.parse(SOURCE_LANGUAGE)
-    # CLDR's own glue of a date and a time ("{1}, {0}"), as Babel's format_datetime uses.
-    glue = locale.datetime_formats["medium"]
-    return t.cast(
-        str,
-        glue.format(flask_babel.format_time(value, "short"), flask_babel.format_date(value)),
+    formats = flask_babel.get_babel().instance.date_formats
+    return _format_datetime(
+        value,
+        locale,
+        flask_babel.get_timezone(),
+        _babel_format(formats, "date", None),
+        _babel_format(formats, "time", "short"),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_datetime(
+    value: dt.datetime, locale: Locale, tzinfo: t.Any, date_format: str, time_format: str
+) -> str:
+    # A pure function of its arguments, kept for the timestamps pages show again and
+    # again (a list's rows, a thread's messages): applying Babel's patterns is most of
+    # a <time> tag's cost.
+    date_pattern, time_pattern, glue = _datetime_patterns(locale, date_format, time_format)
+    local = value.replace(tzinfo=dt.timezone.utc).astimezone(tzinfo)
+    if hasattr(tzinfo, "normalize"):  # pytz
+        local = tzinfo.normalize(local)
+    # format_time picks a zone's name variant by the (UTC) date it was given.
+    time_text = time_pattern.apply(local.timetz(), locale, reference_date=value.date())
+    return glue.format(time_text, date_pattern.apply(local.date(), locale))
 
 
 def format_number(value: float) -> str:

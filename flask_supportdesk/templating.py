@@ -78,6 +78,23 @@ def datetime_tag(value: dt.datetime | None) -> Markup:
     )
 
 
+def options_tag(options: t.Iterable[tuple[t.Any, t.Any]], selected: t.Any = "") -> Markup:
+    """The ``supportdesk_options`` filter: ``<option>`` elements for ``(value, text)``
+    pairs, the one whose value equals ``selected`` marked selected.
+
+    The desk list's filters hold some sixty options; written here rather than by a
+    Jinja loop, they cost a tenth of the function calls.
+    """
+    # Every interpolated value is escaped.
+    return Markup(  # noqa: S704
+        "\n".join(
+            f'<option value="{escape(value)}" {"selected" if value == selected else ""}>'
+            f"{escape(text)}</option>"
+            for value, text in options
+        )
+    )
+
+
 def status_label(status: Status | str, audience: str = "customer") -> str:
     """The ``supportdesk_status`` filter: a status in a customer's or (``"staff"``) staff words."""
     status = Status(status)
@@ -107,6 +124,7 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.filters["supportdesk_markdown"] = render_markdown
     app.jinja_env.filters["supportdesk_datetime"] = datetime_tag
     app.jinja_env.filters["supportdesk_status"] = status_label
+    app.jinja_env.filters["supportdesk_options"] = options_tag
     app.jinja_env.filters["supportdesk_priority"] = lambda p: Priority(p).label
     app.jinja_env.filters["supportdesk_source"] = lambda s: Source(s).label
     app.jinja_env.filters["supportdesk_category"] = category_label

@@ -9,6 +9,7 @@ failed submit never loses what was typed.
 
 from __future__ import annotations
 
+import re
 import time
 import typing as t
 
@@ -196,6 +197,25 @@ def _filter_options(
     }
 
 
+#: Ticket numbers that need no quoting in a URL path (what the desk's numbers are made of).
+_PLAIN_NUMBER = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def _ticket_href() -> t.Callable[[str], str]:
+    """``url_for(".ticket", number=...)`` for every row of a list: the URL is built once
+    and each plain number put into it (a werkzeug URL build per row cost some forty
+    function calls); any other number still goes through ``url_for``."""
+    marker = "0SDNUMBER0"
+    head, tail = url_for(".ticket", number=marker).rsplit(marker, 1)
+
+    def href(number: str) -> str:
+        if _PLAIN_NUMBER.fullmatch(number):
+            return head + number + tail
+        return url_for(".ticket", number=number)
+
+    return href
+
+
 #: Session key: when the signed-in staff member last changed a ticket (``time.time()``).
 CHANGED_AT = "_supportdesk_changed_at"
 
@@ -256,6 +276,7 @@ def index() -> ResponseReturnValue:
         chips=_filter_chips(args.to_dict(), {**options, "sort_options": SORT_CHOICES}),
         # One query for the read states of the whole page.
         unread=reads.unread_ticket_ids(actor, page.items),
+        ticket_href=_ticket_href(),
         **options,
     )
     return html, (error.status if error else 200)
