@@ -213,7 +213,7 @@ class StaffReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
     )
     body = TextAreaField(_l("Reply"), validators=[DataRequired()])
     status = SelectField(
-        "Set status",
+        _l("Set status"),
         choices=[SelectChoice("", _l("Default")), *STATUS_CHOICES],
         validators=[Optional()],
     )
