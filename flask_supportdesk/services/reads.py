@@ -120,33 +120,29 @@ def record_own_changes(events: t.Sequence[_events.DomainEvent]) -> None:
     _upsert(sorted(opened | _caught_up(changed - opened)))
 
 
+def _by_others_since(read: t.Any, model: t.Any, who: t.Any) -> sa.Exists:
+    """Whether a row of ``model`` (messages or timeline events) on the read ticket is
+    newer than the read mark and not by the reader (``who``: its author column)."""
+    return (
+        sa.select(model.id)
+        .where(
+            model.ticket_id == read.ticket_id,
+            model.created_at > read.read_at,
+            sa.or_(who.is_(None), who != read.user_id),
+        )
+        .exists()
+    )
+
+
 def _caught_up(pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
     """The pairs whose staff member had read the ticket with nothing by others since."""
     if not pairs:
         return set()
     read = aliased(TicketRead)
-    message_by_others = (
-        sa.select(Message.id)
-        .where(
-            Message.ticket_id == read.ticket_id,
-            Message.created_at > read.read_at,
-            sa.or_(Message.author_id.is_(None), Message.author_id != read.user_id),
-        )
-        .exists()
-    )
-    change_by_others = (
-        sa.select(Event.id)
-        .where(
-            Event.ticket_id == read.ticket_id,
-            Event.created_at > read.read_at,
-            sa.or_(Event.actor_id.is_(None), Event.actor_id != read.user_id),
-        )
-        .exists()
-    )
     stmt = sa.select(read.user_id, read.ticket_id).where(
         sa.tuple_(read.user_id, read.ticket_id).in_(sorted(pairs)),
-        ~message_by_others,
-        ~change_by_others,
+        ~_by_others_since(read, Message, Message.author_id),
+        ~_by_others_since(read, Event, Event.actor_id),
     )
     rows = get_state().db.session.execute(stmt)
     return {(user, ticket) for user, ticket in rows}
