@@ -67,15 +67,26 @@ def datetime_tag(value: dt.datetime | None) -> Markup:
     """A ``<time>`` element: UTC in the markup, written by Babel in the locale and the
     host's time zone, the exact UTC on hover; supportdesk.js rewrites it to a relative
     time ("3 min. ago") with the exact time on hover, in the viewer's time zone."""
-    if value is None:
-        return Markup("")
-    iso = value.replace(tzinfo=dt.timezone.utc).isoformat()
-    exact = value.strftime("%Y-%m-%d %H:%M:%S UTC")
-    # Every interpolated value is escaped.
-    return Markup(  # noqa: S704
-        f'<time datetime="{escape(iso)}" title="{escape(exact)}">'
-        f"{escape(i18n.format_datetime(value))}</time>"
-    )
+    return time_tagger()(value)
+
+
+def time_tagger() -> t.Callable[[dt.datetime | None], Markup]:
+    """:func:`datetime_tag` bound to the page's locale and time zone, for the rows of a
+    list (one look-up of both per page, not per row)."""
+    formatted = i18n.datetime_formatter()
+
+    def tag(value: dt.datetime | None) -> Markup:
+        if value is None:
+            return Markup("")
+        iso = value.replace(tzinfo=dt.timezone.utc).isoformat()
+        exact = value.strftime("%Y-%m-%d %H:%M:%S UTC")
+        # Every interpolated value is escaped.
+        return Markup(  # noqa: S704
+            f'<time datetime="{escape(iso)}" title="{escape(exact)}">'
+            f"{escape(formatted(value))}</time>"
+        )
+
+    return tag
 
 
 def options_tag(options: t.Iterable[tuple[t.Any, t.Any]], selected: t.Any = "") -> Markup:

@@ -9,7 +9,6 @@ failed submit never loses what was typed.
 
 from __future__ import annotations
 
-import re
 import time
 import typing as t
 
@@ -65,6 +64,7 @@ from ._common import ID_CONVERTER
 from ._common import make_blueprint
 from ._common import register_html_errors
 from ._common import render
+from ._desk_rows import desk_rows
 
 bp = make_blueprint("supportdesk_desk", __name__)
 register_html_errors(bp)
@@ -136,6 +136,9 @@ def _staff_ticket(actor: Actor, number: str) -> Ticket:
 # -------------------------------------------------------------------------------------
 
 
+#: What a bulk choice means: "" leaves the field alone, "none" clears it.
+NO_CHANGE, CLEAR = "", "none"
+
 #: The list's filters, in the order their chips are shown: ``(query name, label)``.
 FILTER_LABELS = (
     ("q", _l("Search")),
@@ -174,46 +177,36 @@ def _filter_chips(
 def _filter_options(
     departments: t.Sequence[Department],
 ) -> dict[str, list[tuple[str, str]] | list[int]]:
-    """The choices of the filter form (the form itself keeps the request's values).
+    """The choices of the filter form and of the bulk form (both forms keep the
+    request's values; the bulk form's POST takes any value and the service checks it).
 
-    :param departments: every department, inactive ones too.
+    :param departments: every department, inactive ones too (the bulk form offers the
+        active ones).
     """
     config = get_state().config
-    any_ = [("", _("Any"))]
+    statuses = [(s.value, s.staff_label) for s in Status]
+    priorities = [(p.value, p.label) for p in Priority]
+    staff = [(m.id, m.name) for m in get_state().hooks.staff_members()]
+    no_department, unassigned = _("No department"), _("Unassigned")
+    any_, keep = [("", _("Any"))], [(NO_CHANGE, _("No change"))]
     return {
-        "status_options": any_ + [(s.value, s.staff_label) for s in Status],
-        "priority_options": any_ + [(p.value, p.label) for p in Priority],
+        "status_options": any_ + statuses,
+        "priority_options": any_ + priorities,
         "department_options": any_
-        + [("none", _("No department"))]
+        + [("none", no_department)]
         + [(d.slug, d.name) for d in departments],
-        "assignee_options": any_
-        + [("me", _("Me")), ("none", _("Unassigned"))]
-        + [(m.id, m.name) for m in get_state().hooks.staff_members()],
-        "source_options": any_
-        + [(s.value, s.label) for s in Source],
+        "assignee_options": [*any_, ("me", _("Me")), ("none", unassigned), *staff],
+        "source_options": any_ + [(s.value, s.label) for s in Source],
         "page_sizes": sorted(
             n for n in {config.page_size, 50, config.max_page_size} if n <= config.max_page_size
         ),
+        "bulk_status_options": keep + statuses,
+        "bulk_priority_options": keep + priorities,
+        "bulk_department_options": keep
+        + [(CLEAR, no_department)]
+        + [(d.slug, d.name) for d in departments if d.is_active],
+        "bulk_assignee_options": [*keep, (CLEAR, unassigned), *staff],
     }
-
-
-#: Ticket numbers that need no quoting in a URL path (what the desk's numbers are made of).
-_PLAIN_NUMBER = re.compile(r"[A-Za-z0-9_.~-]+")
-
-
-def _ticket_href() -> t.Callable[[str], str]:
-    """``url_for(".ticket", number=...)`` for every row of a list: the URL is built once
-    and each plain number put into it (a werkzeug URL build per row cost some forty
-    function calls); any other number still goes through ``url_for``."""
-    marker = "0SDNUMBER0"
-    head, tail = url_for(".ticket", number=marker).rsplit(marker, 1)
-
-    def href(number: str) -> str:
-        if _PLAIN_NUMBER.fullmatch(number):
-            return head + number + tail
-        return url_for(".ticket", number=number)
-
-    return href
 
 
 #: Session key: when the signed-in staff member last changed a ticket (``time.time()``).
@@ -270,37 +263,28 @@ def index() -> ResponseReturnValue:
         # "Best match" means something only for a search.
         sort_choices=SORT_CHOICES if args.get("q") else SORT_CHOICES[1:],
         counters=listing.desk_counters(actor, changed_at=_own_change_time()),
-        bulk_form=_bulk_form(active=[d for d in departments if d.is_active]),
+        bulk_labels=BULK_LABELS,
         counter_labels=COUNTERS,
         error=error,
         chips=_filter_chips(args.to_dict(), {**options, "sort_options": SORT_CHOICES}),
-        # One query for the read states of the whole page.
-        unread=reads.unread_ticket_ids(actor, page.items),
-        ticket_href=_ticket_href(),
+        rows=desk_rows(
+            page.items,
+            # One query for the read states of the whole page.
+            unread=reads.unread_ticket_ids(actor, page.items),
+            snippets=page.snippets,
+        ),
         **options,
     )
     return html, (error.status if error else 200)
 
 
-#: What a bulk choice means: "" leaves the field alone, "none" clears it.
-NO_CHANGE, CLEAR = "", "none"
-
-
-def _bulk_form(
-    *, submitted: bool = False, active: t.Sequence[Department] | None = None
-) -> BulkForm:
-    """The bulk form; ``active``: the active departments, when already loaded."""
-    form = BulkForm(**_bound(submitted))
-    keep = [(NO_CHANGE, _("No change"))]
-    form.status.choices = keep + [(s.value, s.staff_label) for s in Status]
-    form.priority.choices = keep + [(p.value, p.label) for p in Priority]
-    form.department.choices = keep + [(CLEAR, _("No department"))] + [
-        (d.slug, d.name) for d in (_tickets.active_departments() if active is None else active)
-    ]
-    form.assignee.choices = keep + [(CLEAR, _("Unassigned"))] + [
-        (member.id, member.name) for member in get_state().hooks.staff_members()
-    ]
-    return form
+#: The bulk form's fields, as the list shows them (BulkForm takes their values).
+BULK_LABELS = (
+    ("status", _l("Set status")),
+    ("priority", _l("Set priority")),
+    ("department", _l("Set department")),
+    ("assignee", _l("Set assignee")),
+)
 
 
 def _back_to_list(value: str | None) -> str:
@@ -316,7 +300,7 @@ def _back_to_list(value: str | None) -> str:
 def bulk() -> ResponseReturnValue:
     """Change the selected tickets: status, priority, department, assignee (all or none)."""
     actor = _actor()
-    form = _bulk_form(submitted=True)
+    form = BulkForm(**_bound(True))
     back = _back_to_list(form.back.data)
     changes: dict[str, t.Any] = {}
     for name in ("status", "priority", "department", "assignee"):
@@ -338,9 +322,7 @@ def bulk() -> ResponseReturnValue:
             "error",
         )
         return redirect(back)
-    flash(
-        ngettext("%(num)s ticket updated.", "%(num)s tickets updated.", len(changed)), "success"
-    )
+    flash(ngettext("%(num)s ticket updated.", "%(num)s tickets updated.", len(changed)), "success")
     return redirect(back)
 
 
@@ -591,7 +573,8 @@ def update(number: str) -> ResponseReturnValue:
         return _render_ticket(actor, ticket, status=400, fields_form=form)
     current = _current_fields(ticket)
     changes = {
-        name: (value or None) for name, value in form.data.items()
+        name: (value or None)
+        for name, value in form.data.items()
         if name in current and (value or "") != current[name]
     }
     try:
@@ -781,4 +764,3 @@ def edit_department(department_id: int) -> ResponseReturnValue:
             return redirect(url_for(".departments"))
     html = render("supportdesk/desk/department_form.html", department=department, form=form)
     return html, status
-

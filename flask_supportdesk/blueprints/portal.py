@@ -129,9 +129,7 @@ def my_tickets() -> ResponseReturnValue:
     actor = _actor()
     tab = "closed" if request.args.get("tab") == "closed" else "active"
     q = request.args.get("q", "")
-    page = listing.portal_tickets(
-        actor, closed=tab == "closed", page=request.args.get("page"), q=q
-    )
+    page = listing.portal_tickets(actor, closed=tab == "closed", page=request.args.get("page"), q=q)
     return render("supportdesk/portal/tickets.html", page=page, tab=tab, q=q.strip())
 
 

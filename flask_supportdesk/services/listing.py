@@ -270,9 +270,7 @@ def visible_tickets(
     page, size = page_args(page, page_size)
     stmt = sa.select(Ticket).where(policy.ticket_filter(actor))
     if closed is not None:
-        stmt = stmt.where(
-            Ticket.status == Status.CLOSED if closed else IS_ACTIVE
-        )
+        stmt = stmt.where(Ticket.status == Status.CLOSED if closed else IS_ACTIVE)
     stmt, score = _search(_apply_filters(stmt, actor, filters), actor, filters.q)
     stmt = stmt.order_by(*_sort(sort, score))
     return _paginate(stmt, page, size, (actor, filters.q) if filters.q else None)

@@ -17,6 +17,7 @@ The list asks for the read states of the tickets it shows in one query
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 import sqlalchemy as sa
@@ -153,12 +154,23 @@ def unread_ticket_ids(actor: Actor, tickets: t.Sequence[Ticket]) -> set[int]:
     never opened), in one query for the whole page."""
     if actor.user_id is None or not tickets:
         return set()
+    params = {"user_id": actor.user_id, "ids": [ticket.id for ticket in tickets]}
+    return set(get_state().db.session.scalars(_unread_statement(), params))
+
+
+@functools.cache
+def _unread_statement() -> sa.Select[t.Any]:
+    # Built once per process with bound parameters: constructing this statement anew
+    # cost more than running it (the desk list asks it on every view).
     read = aliased(TicketRead)
-    stmt = (
+    return (
         sa.select(Ticket.id)
-        .outerjoin(read, sa.and_(read.ticket_id == Ticket.id, read.user_id == actor.user_id))
+        .outerjoin(
+            read,
+            sa.and_(read.ticket_id == Ticket.id, read.user_id == sa.bindparam("user_id")),
+        )
         .where(
-            Ticket.id.in_([ticket.id for ticket in tickets]),
+            Ticket.id.in_(sa.bindparam("ids", expanding=True)),
             sa.or_(
                 read.id.is_(None),
                 Ticket.updated_at > read.read_at,
@@ -166,4 +178,3 @@ def unread_ticket_ids(actor: Actor, tickets: t.Sequence[Ticket]) -> set[int]:
             ),
         )
     )
-    return set(get_state().db.session.scalars(stmt))
