@@ -168,12 +168,20 @@ def template_callables() -> dict[str, t.Any]:
     # under autoescape the translation becomes Markup before the variables are put in, so
     # `{% trans name=user_text %}` and `_("...", name=user_text)` escape user_text. The
     # `{% trans %}` tag marks its output safe, trusting these callables to have done so.
+    # A page asks for the same few dozen messages (a list's column heads, its buttons):
+    # each is looked up in the catalogues once per page.
+    found: dict[str, str] = {}
+
     @pass_context
     def template_gettext(__context: Context, __string: str, **variables: t.Any) -> str:
-        rv: str = _desk_or_host(ours, host, __string)
+        rv = found.get(__string)
+        if rv is None:
+            rv = found[__string] = _desk_or_host(ours, host, __string)
         if __context.eval_ctx.autoescape:
             rv = Markup(rv)  # noqa: S704  # a catalogue's text; the variables are escaped by %
-        return rv % variables
+        # As newstyle gettext, % always applies ("%%" is "%"); a text without any "%"
+        # is the same after it, and most of a page's texts have no variables.
+        return rv % variables if variables or "%" in rv else rv
 
     @pass_context
     def template_ngettext(

@@ -6,9 +6,12 @@ import datetime as dt
 import typing as t
 
 from flask import Flask
+from flask import current_app
 from flask import has_request_context
+from flask import render_template
 from flask import request
 from flask_wtf.csrf import generate_csrf
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 from markupsafe import escape
 
@@ -61,6 +64,40 @@ class TemplateContext:
     def js_catalogue(self) -> dict[str, t.Any]:
         """The scripts' messages in the active locale (base.html serves them as JSON)."""
         return i18n.js_catalogue()
+
+    @property
+    def js_catalogue_json(self) -> Markup:
+        """:attr:`js_catalogue` as JSON that is safe in an HTML attribute (Jinja's
+        ``tojson``), written once per language, not on every page."""
+        return _catalogue_json(self.js_catalogue)
+
+    def fragment(self, name: str) -> Markup:
+        """The template ``name`` rendered once per language and kept (per process): for a
+        part of a page that holds nothing but translated text and static links, such
+        as the desk's keyboard shortcuts. While templates auto-reload (development), it
+        is rendered each time."""
+        if current_app.jinja_env.auto_reload:
+            return Markup(render_template(name))  # noqa: S704  # a template's own output
+        fragments = get_state().fragments
+        key = (name, self.locale, request.script_root)
+        found = fragments.get(key)
+        if found is None:
+            found = fragments[key] = Markup(render_template(name))  # noqa: S704  # as above
+        return t.cast(Markup, found)
+
+
+#: JSON of each catalogue, by the catalogue's identity (i18n keeps one per language);
+#: the catalogue is kept with it, so its id cannot be reused by another object.
+_CATALOGUE_JSON: dict[int, tuple[dict[str, t.Any], Markup]] = {}
+
+
+def _catalogue_json(catalogue: dict[str, t.Any]) -> Markup:
+    found = _CATALOGUE_JSON.get(id(catalogue))
+    if found is None or found[0] is not catalogue:
+        if len(_CATALOGUE_JSON) >= 64:
+            _CATALOGUE_JSON.clear()
+        found = _CATALOGUE_JSON[id(catalogue)] = (catalogue, htmlsafe_json_dumps(catalogue))
+    return found[1]
 
 
 def datetime_tag(value: dt.datetime | None) -> Markup:

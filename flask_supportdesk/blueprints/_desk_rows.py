@@ -18,6 +18,7 @@ import dataclasses
 import re
 import typing as t
 
+import sqlalchemy as sa
 from flask import url_for
 from markupsafe import Markup
 from markupsafe import escape
@@ -25,7 +26,6 @@ from markupsafe import escape
 from ..i18n import gettext as _
 from ..models import Priority
 from ..models import Status
-from ..models import Ticket
 from ..templating import time_tagger
 
 #: Ticket numbers that need no quoting in a URL path (what the desk's numbers are made of).
@@ -126,13 +126,15 @@ def ticket_href() -> t.Callable[[str], str]:
 
 
 def desk_rows(
-    tickets: t.Sequence[Ticket],
+    tickets: t.Sequence[sa.Row[t.Any]],
     *,
+    departments: t.Mapping[int, str],
     unread: t.Container[int],
     snippets: t.Mapping[int, Markup],
 ) -> list[DeskRow]:
-    """The rows of ``tickets``: ``unread`` holds the ids to mark, ``snippets`` a search's
-    excerpts by ticket id."""
+    """The rows of a desk list's page (``listing.desk_tickets``: rows of
+    ``DESK_ROW_COLUMNS``): ``departments`` names them by id, ``unread`` holds the ids
+    to mark, ``snippets`` a search's excerpts by ticket id."""
     href = ticket_href()
     time_tag = time_tagger()
     statuses: dict[Status, str] = {}
@@ -147,7 +149,7 @@ def desk_rows(
             statuses[status] = status.staff_label
         if priority not in priorities:
             priorities[priority] = priority.label
-        department = ticket.department
+        department = departments.get(ticket.department_id) if ticket.department_id else None
         rows.append(
             DeskRow(
                 number=ticket.number,
@@ -159,7 +161,7 @@ def desk_rows(
                 status_label=statuses[status],
                 priority=priority.value,
                 priority_label=priorities[priority],
-                department=department.name if department is not None else "—",
+                department=department if department is not None else "—",
                 assignee=ticket.assignee_name or "—",
                 level=ticket.level,
                 escalated_beyond=platform if ticket.escalated_beyond_at is not None else "",

@@ -239,7 +239,7 @@ def index() -> ResponseReturnValue:
     sort = args.get("sort") or "relevance"
     error: SupportDeskError | None = None
     # Every department in one query, first: the filter and the bulk form choose from
-    # them, and the rows' departments are then found in the session (no second SELECT).
+    # them, and the rows are named from them (no second SELECT).
     departments = _departments.list_departments(include_inactive=True)
     try:
         page = listing.desk_tickets(
@@ -269,6 +269,7 @@ def index() -> ResponseReturnValue:
         chips=_filter_chips(args.to_dict(), {**options, "sort_options": SORT_CHOICES}),
         rows=desk_rows(
             page.items,
+            departments={d.id: d.name for d in departments},
             # One query for the read states of the whole page.
             unread=reads.unread_ticket_ids(actor, page.items),
             snippets=page.snippets,

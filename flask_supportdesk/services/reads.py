@@ -149,9 +149,12 @@ def _caught_up(pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
     return {(user, ticket) for user, ticket in rows}
 
 
-def unread_ticket_ids(actor: Actor, tickets: t.Sequence[Ticket]) -> set[int]:
+def unread_ticket_ids(actor: Actor, tickets: t.Sequence[t.Any]) -> set[int]:
     """The ids of ``tickets`` that changed since ``actor`` last opened them (or that they
-    never opened), in one query for the whole page."""
+    never opened), in one query for the whole page.
+
+    :param tickets: tickets, or rows of the desk list: anything with their ``id``.
+    """
     if actor.user_id is None or not tickets:
         return set()
     params = {"user_id": actor.user_id, "ids": [ticket.id for ticket in tickets]}
