@@ -7,11 +7,15 @@ put back on the form with :func:`show_error`, so the page shows it next to the f
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import typing as t
 
+import flask_babel
 import wtforms
+from babel import support
+from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from markupsafe import Markup
@@ -20,6 +24,7 @@ from wtforms import HiddenField
 from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in stubs
+from wtforms.i18n import messages_path
 from wtforms.validators import AnyOf
 from wtforms.validators import DataRequired
 from wtforms.validators import Optional
@@ -37,6 +42,46 @@ from .services.attachments import Upload
 # Lazy labels: the choices are built once, and shown in each request's language.
 STATUS_CHOICES = [SelectChoice(s.value, lazy(lambda s=s: s.staff_label)) for s in Status]
 PRIORITY_CHOICES = [SelectChoice(p.value, lazy(lambda p=p: p.label)) for p in Priority]
+
+
+@functools.lru_cache(maxsize=32)
+def _wtforms_catalogue(locale: str) -> support.NullTranslations:
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class _WTFormsTranslations:
+    """WTForms' own messages ("Not a valid choice") in the request's language, as
+    Flask-WTF gives them, but each language's catalogue is read from disk once per
+    process: Flask-WTF reads it again in every request that builds a form."""
+
+    def gettext(self, string: str) -> str:
+        """``string`` in the current language."""
+        return _wtforms_catalogue(str(flask_babel.get_locale())).ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """The singular or plural form for ``n`` in the current language."""
+        catalogue = _wtforms_catalogue(str(flask_babel.get_locale()))
+        return catalogue.ungettext(singular, plural, n)
+
+
+_WTFORMS_TRANSLATIONS = _WTFormsTranslations()
+
+
+class DeskForm(FlaskForm):
+    """The base of the desk's forms: Flask-WTF's, with WTForms' messages translated from
+    catalogues kept per language."""
+
+    class Meta(FlaskForm.Meta):
+        """Flask-WTF's settings, but for the translations."""
+
+        def get_translations(self, form: t.Any) -> t.Any:
+            """WTForms' messages in the request's language (or none, when
+            ``WTF_I18N_ENABLED`` is off or the app has no Flask-Babel)."""
+            if "babel" not in current_app.extensions:
+                return None
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return _WTFORMS_TRANSLATIONS
 
 
 class _CachedSelect(Select):
@@ -150,7 +195,7 @@ def show_error(form: FlaskForm, exc: SupportDeskError) -> None:
 # -------------------------------------------------------------------------------------
 
 
-class NewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
+class NewTicketForm(_OnceMixin, _FilesMixin, DeskForm):
     """The portal's form for a customer's new ticket, optionally about an order."""
 
     subject = StringField(_l("Subject"), validators=[DataRequired()])
@@ -160,31 +205,31 @@ class NewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
     body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
-class ReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
+class ReplyForm(_OnceMixin, _FilesMixin, DeskForm):
     """A customer's public reply on their own ticket."""
 
     body = TextAreaField(_l("Your reply"), validators=[DataRequired()])
 
 
-class FollowUpForm(_OnceMixin, _FilesMixin, FlaskForm):
+class FollowUpForm(_OnceMixin, _FilesMixin, DeskForm):
     """The first message of a follow-up ticket to a closed one."""
 
     body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
-class EditSubjectForm(FlaskForm):
+class EditSubjectForm(DeskForm):
     """A new subject for a ticket."""
 
     subject = StringField(_l("Subject"), validators=[DataRequired()])
 
 
-class EditMessageForm(FlaskForm):
+class EditMessageForm(DeskForm):
     """A new text for a message its author may still edit."""
 
     body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(DeskForm):
     """A button that changes state (close, resolve): only the CSRF token."""
 
 
@@ -197,7 +242,7 @@ class ConfirmForm(FlaskForm):
 COMPOSER_CHANNELS = ("public", "internal")
 
 
-class StaffReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
+class StaffReplyForm(_OnceMixin, _FilesMixin, DeskForm):
     """A staff reply (Main pane) or internal note (Internal pane), with the ticket changes
     sent along with it.
 
@@ -221,7 +266,7 @@ class StaffReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
     assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 
-class TicketFieldsForm(FlaskForm):
+class TicketFieldsForm(DeskForm):
     """The desk's sidebar: the ticket fields staff change without writing a message."""
 
     status = SelectField(_l("Status"), choices=STATUS_CHOICES)
@@ -231,7 +276,7 @@ class TicketFieldsForm(FlaskForm):
     assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 
-class EscalateForm(FlaskForm):
+class EscalateForm(DeskForm):
     """Hand a ticket to the next role up, saying why.
 
     The reason is required, but by the service (after the policy), so a staff member who
@@ -241,7 +286,7 @@ class EscalateForm(FlaskForm):
     reason = TextAreaField(_l("Reason (kept as an internal note)"), validators=[Optional()])
 
 
-class StaffNewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
+class StaffNewTicketForm(_OnceMixin, _FilesMixin, DeskForm):
     """A ticket staff file themselves, for a customer (from a call or an e-mail) or not."""
 
     requester = StringField(_l("Customer (e-mail or id)"), validators=[Optional()])
@@ -253,7 +298,7 @@ class StaffNewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
     body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
-class DepartmentForm(FlaskForm):
+class DepartmentForm(DeskForm):
     """Create or edit a department (store owners only)."""
 
     name = StringField(_l("Name"), validators=[DataRequired()])
@@ -262,7 +307,7 @@ class DepartmentForm(FlaskForm):
     is_active = BooleanField(_l("Active"), default=True)
 
 
-class BulkForm(FlaskForm):
+class BulkForm(DeskForm):
     """Change several tickets of the desk list at once; an empty choice changes nothing.
 
     The selected tickets arrive as repeated ``ticket`` fields (checkboxes in the list).

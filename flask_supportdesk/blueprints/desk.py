@@ -385,14 +385,28 @@ def _composer_channel(value: t.Any) -> Channel:
     return Channel.PUBLIC if value == Channel.PUBLIC.value else Channel.INTERNAL
 
 
+def _choices_in_words() -> dict[str, list[tuple[str, str]]]:
+    """The statuses and priorities as the page's selects show them, translated once for
+    the page's forms (lazy labels would be translated again by every select)."""
+    return {
+        "status": [(s.value, s.staff_label) for s in Status],
+        "priority": [(p.value, p.label) for p in Priority],
+    }
+
+
 def _reply_form(
     ticket: Ticket,
     assignees: list[tuple[str, str]],
     channel: Channel,
     *,
     submitted: bool = False,
+    words: dict[str, list[tuple[str, str]]] | None = None,
 ) -> StaffReplyForm:
-    """The composer of one pane: a public reply on Main, an internal note on Internal."""
+    """The composer of one pane: a public reply on Main, an internal note on Internal.
+
+    :param words: :func:`_choices_in_words`, when the page already has them.
+    """
+    words = words or _choices_in_words()
     data = {"priority": ticket.priority.value, "assignee": ticket.assignee_id or ""}
     if not submitted:
         # Only the page sets the channel; a submitted form keeps what the request sent (a
@@ -401,7 +415,8 @@ def _reply_form(
     form = StaffReplyForm(data=data, **_bound(submitted))
     # A note changes no status unless one is picked: its "" choice says so.
     default = str(DEFAULT_STATUS_LABEL) if channel is Channel.PUBLIC else _("Keep the status")
-    form.status.choices = [("", default)] + [(s.value, s.staff_label) for s in Status]
+    form.status.choices = [("", default), *words["status"]]
+    form.priority.choices = words["priority"]
     form.assignee.choices = assignees
     if channel is Channel.PUBLIC:
         customer = ticket.requester_name or ticket.requester_email or _("the customer")
@@ -418,9 +433,16 @@ def _reply_form(
 
 
 def _fields_form(
-    ticket: Ticket, assignees: list[tuple[str, str]], *, submitted: bool = False
+    ticket: Ticket,
+    assignees: list[tuple[str, str]],
+    *,
+    submitted: bool = False,
+    words: dict[str, list[tuple[str, str]]] | None = None,
 ) -> TicketFieldsForm:
+    words = words or _choices_in_words()
     form = TicketFieldsForm(data=_current_fields(ticket), **_bound(submitted))
+    form.status.choices = words["status"]
+    form.priority.choices = words["priority"]
     form.category.choices = _category_choices(ticket.category)
     form.department.choices = _department_choices(ticket)
     form.assignee.choices = assignees
@@ -476,8 +498,9 @@ def _render_ticket(
     public = [m for m in thread if m.channel is Channel.PUBLIC]
     internal = [m for m in thread if m.channel is Channel.INTERNAL]
     # One composer per pane; a failed one comes back in its own pane, with its text.
+    words = _choices_in_words()
     composers = {
-        channel: _reply_form(ticket, assignees, channel)
+        channel: _reply_form(ticket, assignees, channel, words=words)
         for channel in (Channel.PUBLIC, Channel.INTERNAL)
     }
     if reply_form is not None:
@@ -495,7 +518,7 @@ def _render_ticket(
         reply_form=composers[Channel.PUBLIC],
         note_form=composers[Channel.INTERNAL],
         unsent_form=reply_form,
-        fields_form=fields_form or _fields_form(ticket, assignees),
+        fields_form=fields_form or _fields_form(ticket, assignees, words=words),
         escalate_form=escalate_form or EscalateForm(formdata=None),
         resolve_form=resolve_form or ConfirmForm(formdata=None),
         active_pane=active_pane,

@@ -91,6 +91,10 @@ def mark_read(actor: Actor, ticket: Ticket) -> None:
     """
     if actor.user_id is None:
         return  # the system reads nothing
+    if ticket.id not in unread_ticket_ids(actor, [ticket]):
+        # Read already, and nothing by anyone since: one SELECT instead of a write on
+        # every view (staff open the same tickets again and again).
+        return
     with transaction():
         _upsert([(actor.user_id, ticket.id)])
 
