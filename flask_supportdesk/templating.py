@@ -11,6 +11,8 @@ from flask import has_request_context
 from flask import render_template
 from flask import request
 from flask_wtf.csrf import generate_csrf
+from jinja2 import pass_eval_context
+from jinja2.nodes import EvalContext
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 from markupsafe import escape
@@ -107,6 +109,21 @@ def datetime_tag(value: dt.datetime | None) -> Markup:
     return time_tagger()(value)
 
 
+_TAGGER = "_supportdesk_time_tagger"
+
+
+@pass_eval_context
+def datetime_filter(eval_ctx: EvalContext, value: dt.datetime | None) -> Markup:
+    """The ``supportdesk_datetime`` filter: :func:`datetime_tag` with the locale and the
+    time zone looked up once per page render (kept on its evaluation context), not once
+    per timestamp: a thread writes one per message."""
+    tag = getattr(eval_ctx, _TAGGER, None)
+    if tag is None:
+        tag = time_tagger()
+        setattr(eval_ctx, _TAGGER, tag)
+    return t.cast(Markup, tag(value))
+
+
 def time_tagger() -> t.Callable[[dt.datetime | None], Markup]:
     """:func:`datetime_tag` bound to the page's locale and time zone, for the rows of a
     list (one look-up of both per page, not per row)."""
@@ -169,8 +186,11 @@ def init_templating(app: Flask) -> None:
         app.jinja_env.add_extension("jinja2.ext.i18n")
     app.context_processor(_desk_gettext)
     app.jinja_env.globals["supportdesk"] = context
+    from .blueprints._thread_html import messages_html  # the blueprints import this module
+
+    app.jinja_env.globals["supportdesk_messages"] = messages_html
     app.jinja_env.filters["supportdesk_markdown"] = render_markdown
-    app.jinja_env.filters["supportdesk_datetime"] = datetime_tag
+    app.jinja_env.filters["supportdesk_datetime"] = datetime_filter
     app.jinja_env.filters["supportdesk_status"] = status_label
     app.jinja_env.filters["supportdesk_options"] = options_tag
     app.jinja_env.filters["supportdesk_priority"] = lambda p: Priority(p).label

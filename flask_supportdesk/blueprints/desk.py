@@ -492,7 +492,11 @@ def _render_ticket(
     # The newest messages only (earlier ones on demand): a long thread costs the same.
     latest = _messages.latest_messages(actor, ticket, before=request.args.get("before"))
     rows = latest.messages
-    editable = {m.id for m in rows if policy.can_edit_message(actor, ticket, m)}
+    edit_urls = {
+        m.id: url_for(".edit_message", message_id=m.id)
+        for m in rows
+        if policy.can_edit_message(actor, ticket, m)
+    }
     # The same views the API and (later) sockets and e-mails show this viewer.
     thread = thread_views(actor, ticket, rows)
     public = [m for m in thread if m.channel is Channel.PUBLIC]
@@ -511,7 +515,7 @@ def _render_ticket(
         public_messages=public,
         internal_messages=internal,
         earlier=latest.earlier,
-        editable=editable,
+        edit_urls=edit_urls,
         events=timeline_view(timeline.list_events(actor, ticket)),
         follow_ups=_tickets.follow_ups(actor, ticket),
         escalation=_escalation_action(actor, ticket),

@@ -227,7 +227,11 @@ def _render_thread(
             thread=thread,
             earlier=latest.earlier,
             follow_ups=tickets.follow_ups(actor, ticket),
-            editable={m.id for m in rows if policy.can_edit_message(actor, ticket, m)},
+            edit_urls={
+                m.id: url_for(".edit_message", number=ticket.number, message_id=m.id)
+                for m in rows
+                if policy.can_edit_message(actor, ticket, m)
+            },
             **forms,
         ),
         status,
