@@ -17,18 +17,20 @@ import wtforms
 from babel import support
 from flask import current_app
 from flask_wtf import FlaskForm
-from flask_wtf.file import MultipleFileField
+from flask_wtf.file import MultipleFileField as _WTFMultipleFileField
 from markupsafe import Markup
+from markupsafe import escape
 from wtforms import BooleanField
-from wtforms import HiddenField
-from wtforms import StringField
-from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in stubs
 from wtforms.i18n import messages_path
 from wtforms.validators import AnyOf
 from wtforms.validators import DataRequired
 from wtforms.validators import Optional
+from wtforms.widgets import FileInput
+from wtforms.widgets import HiddenInput
 from wtforms.widgets import Select
+from wtforms.widgets import TextArea
+from wtforms.widgets import TextInput
 
 from .errors import SupportDeskError
 from .i18n import lazy
@@ -155,6 +157,80 @@ class SelectField(wtforms.SelectField):
     """A WTForms select field rendered through :class:`_CachedSelect`."""
 
     widget = _CachedSelect()
+
+
+def _attributes(**kwargs: t.Any) -> Markup:
+    """What ``wtforms.widgets.html_params`` writes (sorted, ``class_`` and ``data_``
+    names cleaned, ``True`` bare, ``False`` left out, every name and value escaped),
+    without its per-attribute ``Markup.format``: a Python string formatter per
+    attribute was most of a form's rendering time."""
+    params = []
+    for key, value in sorted(kwargs.items()):
+        # WTForms' naming: a trailing "_" is dropped (class_), data_/aria_ take hyphens.
+        key = key.rstrip("_")
+        if key.startswith(("data_", "aria_")):
+            key = key.replace("_", "-")
+        name = escape(key)
+        if value is True:
+            params.append(str(name))
+        elif value is not False:
+            params.append(f'{name}="{escape(value)}"')
+    return Markup(" ".join(params))  # noqa: S704  # every name and value escaped above
+
+
+class _FastInput:
+    # WTForms' inputs write their attributes through ``self.html_params``.
+    html_params = staticmethod(_attributes)
+
+
+class _TextInput(_FastInput, TextInput):
+    pass
+
+
+class _HiddenInput(_FastInput, HiddenInput):
+    pass
+
+
+class _FileInput(_FastInput, FileInput):
+    pass
+
+
+class _TextArea(TextArea):
+    def __call__(self, field: t.Any, **kwargs: t.Any) -> Markup:
+        # As WTForms' TextArea, which calls the module's html_params directly.
+        kwargs.setdefault("id", field.id)
+        flags = getattr(field, "flags", {})
+        for name in dir(flags):
+            if name in self.validation_attrs and name not in kwargs:
+                kwargs[name] = getattr(flags, name)
+        attributes = _attributes(name=field.name, **kwargs)
+        # The attributes and the value are escaped.
+        return Markup(f"<textarea {attributes}>\r\n{escape(field._value())}</textarea>")  # noqa: S704
+
+
+class StringField(wtforms.StringField):
+    """WTForms' text field, its attributes written by :func:`_attributes`."""
+
+    widget = _TextInput()
+
+
+class HiddenField(wtforms.HiddenField):
+    """WTForms' hidden field, its attributes written by :func:`_attributes`."""
+
+    widget = _HiddenInput()
+
+
+class TextAreaField(wtforms.TextAreaField):
+    """WTForms' text area, its attributes written by :func:`_attributes`."""
+
+    widget = _TextArea()
+
+
+class MultipleFileField(_WTFMultipleFileField):
+    """Flask-WTF's file field (several files), its attributes written by
+    :func:`_attributes`."""
+
+    widget = _FileInput(multiple=True)
 
 
 def _new_client_id() -> str:

@@ -160,6 +160,32 @@ def options_tag(options: t.Iterable[tuple[t.Any, t.Any]], selected: t.Any = "") 
     )
 
 
+def field_html(field: t.Any, /, **kwargs: t.Any) -> Markup:
+    """The ``supportdesk_field(f, class=..., hint=..., **attributes)`` global: a form
+    field in a ``sd-field`` box, with its label, an optional hint and its errors.
+
+    The label is written here rather than by WTForms' ``Label``, which builds its
+    attributes through a Python string formatter; the input is the field's own widget,
+    given ``attributes`` (``rows``, ``placeholder``, ``data-*``).
+    """
+    css = kwargs.pop("class", "") or ""
+    hint = kwargs.pop("hint", None)
+    errors = field.errors or ()
+    label = escape(field.label.text)
+    # Every interpolated value is escaped, or the widget's own Markup.
+    parts = [f'<div class="sd-field {escape(css)} {"sd-has-error" if errors else ""}">']
+    if field.type == "BooleanField":
+        parts.append(f'<label class="sd-check">{field(**kwargs)} {label}</label>')
+    else:
+        parts.append(f'<label class="sd-label" for="{escape(field.id)}">{label}</label>')
+        parts.append(str(field(**{**kwargs, "class": "sd-input"})))
+    if hint:
+        parts.append(f'<p class="sd-hint">{escape(hint)}</p>')
+    parts.extend(f'<p class="sd-error" role="alert">{escape(error)}</p>' for error in errors)
+    parts.append("</div>")
+    return Markup("\n".join(parts))  # noqa: S704
+
+
 def status_label(status: Status | str, audience: str = "customer") -> str:
     """The ``supportdesk_status`` filter: a status in a customer's or (``"staff"``) staff words."""
     status = Status(status)
@@ -189,6 +215,7 @@ def init_templating(app: Flask) -> None:
     from .blueprints._thread_html import messages_html  # the blueprints import this module
 
     app.jinja_env.globals["supportdesk_messages"] = messages_html
+    app.jinja_env.globals["supportdesk_field"] = field_html
     app.jinja_env.filters["supportdesk_markdown"] = render_markdown
     app.jinja_env.filters["supportdesk_datetime"] = datetime_filter
     app.jinja_env.filters["supportdesk_status"] = status_label
