@@ -23,6 +23,7 @@ from babel.dates import get_time_format
 from babel.dates import parse_pattern
 from babel.messages.extract import extract_from_file
 from flask import Flask
+from flask import g
 from flask import has_request_context
 from flask import request
 from flask_babel import Domain
@@ -44,15 +45,38 @@ SOURCE_LANGUAGE = "en"
 domain = Domain(translation_directories=[str(TRANSLATIONS_DIR)], domain=DOMAIN)
 
 
+#: Where a request keeps the desk's catalogue (on ``g``): ``(its locale, catalogue)``.
+_CATALOGUE_ON_G = "_supportdesk_catalogue"
+
+
+def _catalogue() -> t.Any:
+    # Flask-Babel finds the catalogue again for every message (its context, the locale,
+    # the locale's identifier, a cache look-up); a page asks for dozens of messages.
+    # The request keeps it with the locale object it was found for, so a message asked
+    # under force_locale() (another locale object) finds the other language's.
+    if not has_request_context():
+        return domain.get_translations()
+    locale = flask_babel.get_locale()
+    kept = g.get(_CATALOGUE_ON_G)
+    if kept is not None and kept[0] is locale:
+        return kept[1]
+    catalogue = domain.get_translations()
+    setattr(g, _CATALOGUE_ON_G, (locale, catalogue))
+    return catalogue
+
+
 def gettext(string: str, **variables: t.Any) -> str:
     """``string`` in the current locale, ``%(name)s`` placeholders filled from ``variables``."""
-    return t.cast(str, domain.gettext(string, **variables))
+    text: str = _catalogue().ugettext(string)
+    return text % variables if variables else text
 
 
 def ngettext(singular: str, plural: str, num: int, **variables: t.Any) -> str:
     """The singular or (a) plural form for ``num`` in the current locale; ``%(num)s`` is
     ``num``."""
-    return t.cast(str, domain.ngettext(singular, plural, num, **variables))
+    variables.setdefault("num", num)
+    text: str = _catalogue().ungettext(singular, plural, num)
+    return text % variables
 
 
 class _LazyString(LazyString):  # type: ignore[misc]  # flask_babel is untyped

@@ -376,17 +376,19 @@ def check_edit_message(actor: Actor, ticket: Ticket, message: Message) -> None:
     :raises Forbidden: ``actor`` did not write the message.
     """
     require_open(ticket)
-    if actor.user_id is None or message.author_id != actor.user_id:
+    if not can_edit_message(actor, ticket, message):
         raise Forbidden(_("Only the author may edit a message."))
 
 
 def can_edit_message(actor: Actor, ticket: Ticket, message: Message) -> bool:
-    """Whether :func:`check_edit_message` would allow it (to show an "Edit" link)."""
-    try:
-        check_edit_message(actor, ticket, message)
-    except (TicketClosed, Forbidden):
-        return False
-    return True
+    """Whether :func:`check_edit_message` would allow it (to show an "Edit" link): the
+    author, while the ticket is open. A predicate, not a caught refusal: a thread page
+    asks it of every message it shows."""
+    return (
+        ticket.status is not Status.CLOSED
+        and actor.user_id is not None
+        and message.author_id == actor.user_id
+    )
 
 
 @dataclasses.dataclass(frozen=True)
