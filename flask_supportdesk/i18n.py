@@ -22,6 +22,7 @@ from babel.dates import get_date_format
 from babel.dates import get_time_format
 from babel.dates import parse_pattern
 from babel.messages.extract import extract_from_file
+from babel.numbers import format_decimal
 from flask import Flask
 from flask import g
 from flask import has_request_context
@@ -361,7 +362,15 @@ def _format_datetime(
 
 def format_number(value: float) -> str:
     """A number with the current locale's separators (``1,234.5`` / ``1.234,5``)."""
-    return t.cast(str, flask_babel.format_decimal(value))
+    locale = flask_babel.get_locale() or Locale.parse(SOURCE_LANGUAGE)
+    return _format_number(value, locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_number(value: float, locale: Locale) -> str:
+    # Babel parses the locale's number pattern on every call; the desk writes the same
+    # few counts (its counters, page numbers) on every page.
+    return format_decimal(value, locale=locale)
 
 
 def format_size(size: int) -> str:

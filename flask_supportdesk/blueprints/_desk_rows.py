@@ -32,7 +32,9 @@ from ..templating import time_tagger
 _PLAIN_NUMBER = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each of its fields through object.__setattr__,
+# and a page builds some 25 rows of 18 fields.
+@dataclasses.dataclass(slots=True)
 class DeskRow:
     """One ticket of the desk list, in the page's words."""
 
