@@ -338,7 +338,9 @@ class StaffReplyForm(_OnceMixin, _FilesMixin, DeskForm):
         choices=[SelectChoice("", _l("Default")), *STATUS_CHOICES],
         validators=[Optional()],
     )
-    priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES)
+    # Sent only by a request that changes them with the message (the page's composers
+    # leave them to the Fields panel); the service checks the values.
+    priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES, validate_choice=False)
     assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 

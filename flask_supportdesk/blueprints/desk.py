@@ -568,11 +568,14 @@ def reply(number: str) -> ResponseReturnValue:
     pane = PANES[channel]
     if not form.validate():
         return _render_ticket(actor, ticket, status=400, reply_form=form, active_pane=pane)
-    # Only what the staff member really changed: an untouched select is not a change.
+    # Only what the staff member really changed: an untouched select is not a change. The
+    # page's composers send no priority or assignee (the Fields panel has them); a
+    # request that sends them changes them with the message.
     changes: dict[str, t.Any] = {}
-    if form.priority.data != ticket.priority.value:
+    sent = request.form
+    if "priority" in sent and form.priority.data != ticket.priority.value:
         changes["priority"] = form.priority.data
-    if (form.assignee.data or "") != (ticket.assignee_id or ""):
+    if "assignee" in sent and (form.assignee.data or "") != (ticket.assignee_id or ""):
         changes["assignee"] = form.assignee.data or None
     try:
         message = _messages.post_message(
