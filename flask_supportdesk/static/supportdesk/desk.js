@@ -180,5 +180,21 @@
           return;
       }
     });
+
+    /* ---- the list's filters: a link without its empty fields ---- */
+    // A GET form sends every field, chosen or not ("?q=&status=&priority=..."); the
+    // empty ones are left out, so the address says only what is applied.
+    var filters = document.querySelector(".sd-desk-filters");
+    if (filters) {
+      filters.addEventListener("submit", function () {
+        Array.prototype.forEach.call(filters.elements, function (field) {
+          if (field.name && field.value === "" && !field.disabled) { field.disabled = true; }
+        });
+        // A page restored from the back/forward cache gets its fields back.
+        window.addEventListener("pageshow", function () {
+          Array.prototype.forEach.call(filters.elements, function (field) { field.disabled = false; });
+        }, { once: true });
+      });
+    }
   });
 })();
