@@ -66,8 +66,11 @@ NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 #: powers, modulo 31**10): unique without a set of a million numbers, and not sequential.
 _NUMBER_MULTIPLIER = 982_451_653
 _NUMBER_OFFSET = 123_456_789
-#: The search scenarios' words: one in many messages, one in a single message.
-COMMON_WORD = "order"
+#: The search scenarios' words: one in many messages (three body templates of eight),
+#: three words together in one template (common in the store, less so among the active
+#: tickets of the desk's All tab), one word in a single message. Not seeded data.
+COMMON_WORD = "courier"
+COMMON_WORDS = "refund working days"
 RARE_WORD = "zanzibar"
 RARE_BODY = "My parcel was sent to Zanzibar instead of Zagreb. Can you redirect it?"
 
