@@ -3,8 +3,8 @@
 Rows go in with SQLAlchemy Core ``executemany`` in chunks (not through the services, which
 would take hours), with explicit ids so messages and events need no round trip for the
 ids of their tickets; on PostgreSQL with ``COPY`` (psycopg 3), the secondary indexes
-built once after the load (:func:`_indexes_built_after`). The schema comes from the package's migrations, as
-``flask supportdesk db upgrade`` makes it.
+built once after the load (:func:`_indexes_built_after`). The schema comes from the
+package's migrations, as ``flask supportdesk db upgrade`` makes it.
 
 Seeding is streamed: each chunk of :data:`CHUNK` tickets is generated with its messages,
 events and attachments, inserted and dropped before the next, so memory stays bounded
