@@ -286,10 +286,9 @@ def _drop_everything(engine: sa.Engine) -> None:
 def _remove_run_leftovers(engine: sa.Engine, max_ticket_id: int) -> int:
     """Delete what earlier bench runs added (tickets opened through the API)."""
     with engine.begin() as conn:
-        for model in (Attachment, Event):
-            conn.execute(sa.delete(model.__table__).where(model.ticket_id > max_ticket_id))
-        conn.execute(sa.delete(Message.__table__).where(Message.ticket_id > max_ticket_id))
-        removed = conn.execute(sa.delete(Ticket.__table__).where(Ticket.id > max_ticket_id)).rowcount
+        for model in (Attachment, Event, Message):
+            conn.execute(sa.delete(model).where(model.ticket_id > max_ticket_id))
+        removed = conn.execute(sa.delete(Ticket).where(Ticket.id > max_ticket_id)).rowcount
     return int(removed or 0)
 
 
