@@ -108,6 +108,7 @@ def scenarios(app: Flask, seeded: seed.Seeded, concurrency: int) -> list[tuple[s
     short_thread = seed.THREADS[-1]
     searches = {
         f"common word ({seed.COMMON_WORD})": seed.COMMON_WORD,
+        f"common words ({seed.COMMON_WORDS})": seed.COMMON_WORDS,
         f"rare word ({seed.RARE_WORD})": seed.RARE_WORD,
         "ticket number": seeded.threads[short_thread],
     }

@@ -310,6 +310,33 @@ def test_older_matches_beyond_the_recent_rows_are_found(monkeypatch, alice, agen
     assert desk_numbers(agent, "persimmon") == [second.number]
 
 
+def test_matches_read_further_back_by_id_are_the_newest_of_the_list(
+    monkeypatch, alice, agent
+) -> None:
+    # PostgreSQL: when the recent rows hold some of the list's matches but too few, it
+    # reads FURTHER windows before them by id, then asks the index for the rest. The
+    # closed ticket matches too, but is not on the All tab: it must not take a place.
+    opened = [tickets.open_ticket(alice, subject=f"S{i}", body="Quince jelly") for i in range(5)]
+    tickets.update_ticket(agent, opened[1].number, {"status": "closed"})
+    listed = [t.number for t in opened if t is not opened[1]]
+    monkeypatch.setattr(search, "RECENT_ROWS", 1)
+    monkeypatch.setattr(search, "FURTHER", 2)
+    # One match in the recent row is enough for the next two rows to be read by id, and
+    # they complete the three candidates: the oldest ticket is left out.
+    monkeypatch.setattr(search, "CANDIDATES", 3)
+    assert sorted(desk_numbers(agent, "quince")) == sorted(listed[1:])
+    # Four candidates: one recent match is too few for the window, the index finds the rest.
+    monkeypatch.setattr(search, "CANDIDATES", 4)
+    assert sorted(desk_numbers(agent, "quince")) == sorted(listed)
+    # All three ways in one search: two recent rows, two rows further (one of the closed
+    # ticket), the index for the last one.
+    monkeypatch.setattr(search, "RECENT_ROWS", 2)
+    monkeypatch.setattr(search, "FURTHER", 1)
+    assert sorted(desk_numbers(agent, "quince")) == sorted(listed)
+    monkeypatch.setattr(search, "CANDIDATES", 3)
+    assert sorted(desk_numbers(agent, "quince")) == sorted(listed[1:])
+
+
 def test_search_pages_do_not_repeat_or_lose_tickets(alice, agent) -> None:
     opened = {tickets.open_ticket(alice, subject=f"P{i}", body=f"Pear {'pear ' * i}").number
               for i in range(7)}  # fmt: skip

@@ -63,6 +63,11 @@ RECENT_ROWS = 20_000
 #: The same for tickets (subject, requester), fewer: there is one for several messages,
 #: and most searches match no subject at all, so read the whole window.
 RECENT_TICKETS = 5_000
+#: PostgreSQL: when the recent rows held some matches but fewer than CANDIDATES, the
+#: rows before them are read by id too, this many times the recent window, before the
+#: GIN index is asked (see :func:`_pg_newest`): a word common in the store but less so
+#: in the list searched (its active tickets, a department) is found there.
+FURTHER = 4
 #: A ticket found by its exact number outranks every text match.
 NUMBER_SCORE = 1e9
 _WORD = re.compile(r"[^\W_]+")
@@ -201,9 +206,20 @@ def _pg_newest(
     :data:`RECENT_TICKETS` tickets) are read newest first until enough match, and the
     index is asked only when they hold fewer than :data:`CANDIDATES` (a rare word).
     Neither way depends on the planner's guess of how common the word is (often wrong
-    for several words, or for a prefix). The middle ground costs most: a word rare
-    among the list's recent rows but common in older ones (a common word on a list of
-    a few old tickets) has every older match read through the index.
+    for several words, or for a prefix: it takes the words of "refund working days"
+    for independent, and expects 1,555 matches of 50,000).
+
+    In between, a word common in the store but less so in the list searched (the
+    owner's active tickets, a department): the recent rows hold some of the list's
+    matches, not enough, and the index would return every older match of the store
+    (47,000 for "refund working days" among 400,000 messages) to keep the list's few.
+    When the recent rows held at least the share of :data:`CANDIDATES` that a window
+    :data:`FURTHER` times as long should complete, that window before them is read by
+    id too, newest first, stopping at the limit; the index is asked only for what is
+    still missing after it. A word with fewer matches there (a rare one) goes to the
+    index at once, as before. Whichever way, the candidates are the list's newest
+    matches: the same as the index alone would give, at most :data:`FURTHER` windows
+    read in vain when the list's matches thin out before them.
 
     :param rows: ``ticket_id, message_id, vector`` of the rows that may match, joined
         and filtered by the list's condition.
@@ -249,16 +265,33 @@ def _pg_newest(
             .cte(f"{name}_recent")
             .prefix_with("MATERIALIZED")
         )
-        # Materialized and under a limit that is 0 once the recent rows sufficed:
+        found = sa.select(sa.func.count()).select_from(recent).scalar_subquery()
+        # The rows before the recent ones, read the same way when the recent ones held
+        # enough matches for a window FURTHER times as long to complete them (else the
+        # range is empty); its limit is 0 when the recent rows sufficed.
+        enough = -(-CANDIDATES // (1 + FURTHER))  # rounded up
+        further = sa.case((found >= enough, boundary - window * FURTHER), else_=boundary)
+        middle = (
+            rows.where(
+                row_id <= boundary, row_id > further, sa.func.ts_match_vq(vector, tsquery)
+            )
+            .order_by(row_id.desc())
+            .limit(sa.func.greatest(CANDIDATES - found, 0))
+            .cte(f"{name}_further")
+            .prefix_with("MATERIALIZED")
+        )
+        # Materialized and under a limit that is 0 once the rows read by id sufficed:
         # PostgreSQL then never runs the index scan at all.
         older = (
-            rows.where(row_id <= boundary, vector.op("@@")(tsquery))
+            rows.where(row_id <= further, vector.op("@@")(tsquery))
             .cte(f"{name}_older")
             .prefix_with("MATERIALIZED")
         )
-        wanted = CANDIDATES - sa.select(sa.func.count()).select_from(recent).scalar_subquery()
+        wanted = (
+            CANDIDATES - found - sa.select(sa.func.count()).select_from(middle).scalar_subquery()
+        )
         rest = sa.select(older).order_by(older.c[key].desc()).limit(sa.func.greatest(wanted, 0))
-        newest = sa.union_all(sa.select(recent), rest).subquery(name)
+        newest = sa.union_all(sa.select(recent), sa.select(middle), rest).subquery(name)
     # Ranked outside the limit: ts_rank reads the stored vector of the candidates only.
     return sa.select(
         newest.c.ticket_id,
