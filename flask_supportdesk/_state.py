@@ -9,6 +9,7 @@ from flask import Flask
 from flask import current_app
 
 from .services._counter_cache import CounterCache
+from .services._counter_cache import KeptValue
 
 if t.TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -35,6 +36,8 @@ class State:
     after_commit: list[Consumer] = dataclasses.field(default_factory=list)
     #: The desk's counters per staff member, kept a few seconds (per process).
     counters: CounterCache = dataclasses.field(default_factory=CounterCache)
+    #: The departments the desk's lists offer, kept a few seconds (per process).
+    departments: KeptValue[t.Any] = dataclasses.field(default_factory=KeptValue)
     #: Parts of pages rendered once per language (``supportdesk.fragment(name)``).
     fragments: dict[tuple[str, str, str], t.Any] = dataclasses.field(default_factory=dict)
 

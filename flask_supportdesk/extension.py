@@ -84,6 +84,7 @@ class SupportDesk:
 
         from .blueprints.desk import note_own_changes
         from .events import send_signals
+        from .services.departments import forget_departments
         from .services.listing import forget_counters
         from .services.reads import record_own_changes
         from .services.timeline import record_events
@@ -92,6 +93,7 @@ class SupportDesk:
         state.before_commit.append(record_own_changes)
         # The desk's kept counts first: a signal receiver may already show the desk.
         state.after_commit.append(forget_counters)
+        state.after_commit.append(forget_departments)
         state.after_commit.append(note_own_changes)
         state.after_commit.append(functools.partial(send_signals, app))
 

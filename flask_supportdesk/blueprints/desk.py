@@ -28,6 +28,7 @@ from ..errors import Forbidden
 from ..errors import NotFound
 from ..errors import SupportDeskError
 from ..errors import ValidationError
+from ..events import DepartmentChanged
 from ..events import DomainEvent
 from ..forms import BulkForm
 from ..forms import ConfirmForm
@@ -175,7 +176,7 @@ def _filter_chips(
 
 
 def _filter_options(
-    departments: t.Sequence[Department],
+    departments: t.Sequence[_departments.DepartmentChoice],
 ) -> dict[str, list[tuple[str, str]] | list[int]]:
     """The choices of the filter form and of the bulk form (both forms keep the
     request's values; the bulk form's POST takes any value and the service checks it).
@@ -214,14 +215,20 @@ CHANGED_AT = "_supportdesk_changed_at"
 
 
 def note_own_changes(events: t.Sequence[DomainEvent]) -> None:
-    """After commit: note in the staff member's session that they changed a ticket.
+    """After commit: note in the staff member's session that they changed a ticket (or a
+    department).
 
-    The desk's counters are kept a few seconds per process; the next page may be served
-    by another process, which counts again when its counts are older than this.
+    The desk's counters and its list of departments are kept a few seconds per process;
+    the next page may be served by another process, which reads them again when its
+    copies are older than this.
     """
     if not has_request_context():
         return
-    if any(hasattr(event, "ticket") and policy.is_staff(event.actor) for event in events):
+    if any(
+        isinstance(event, DepartmentChanged) or hasattr(event, "ticket")
+        for event in events
+        if policy.is_staff(event.actor)
+    ):
         session[CHANGED_AT] = time.time()
 
 
@@ -238,9 +245,9 @@ def index() -> ResponseReturnValue:
     tab = args.get("tab") or "submitted"
     sort = args.get("sort") or "relevance"
     error: SupportDeskError | None = None
-    # Every department in one query, first: the filter and the bulk form choose from
-    # them, and the rows are named from them (no second SELECT).
-    departments = _departments.list_departments(include_inactive=True)
+    # Every department (kept a few seconds, as the counters): the filter and the bulk
+    # form choose from them, and the rows are named from them.
+    departments = _departments.department_choices(changed_at=_own_change_time())
     try:
         page = listing.desk_tickets(
             actor,

@@ -109,3 +109,41 @@ class CounterCache:
         with self._lock:
             self._generation += 1
             self._entries.clear()
+
+
+V = t.TypeVar("V")
+
+
+class KeptValue(t.Generic[V]):
+    """One value (the store's departments), read on demand and kept a few seconds per
+    process, with the counters' two rules: a change committed in this process clears
+    it, and a value read before the viewer's own last change is read again.
+    """
+
+    def __init__(self) -> None:
+        self._entry: tuple[float, float, V] | None = None  # expires, read at, value
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, read: t.Callable[[], V], *, max_age: float, changed_at: float | None = None) -> V:
+        """The kept value, or ``read()`` (kept ``max_age`` seconds; 0: never kept).
+
+        :param changed_at: when the viewer last changed something (``time.time()``).
+        """
+        entry = self._entry
+        if entry is not None and entry[0] > time.monotonic():
+            if changed_at is None or entry[1] > changed_at:
+                return entry[2]
+        generation, read_at = self._generation, time.time()
+        value = read()
+        if max_age > 0:
+            with self._lock:
+                if generation == self._generation:  # no change committed while reading
+                    self._entry = (time.monotonic() + max_age, read_at, value)
+        return value
+
+    def clear(self) -> None:
+        """Forget the value (it changed)."""
+        with self._lock:
+            self._generation += 1
+            self._entry = None

@@ -37,6 +37,44 @@ def list_departments(*, include_inactive: bool = False) -> list[Department]:
     return list(get_state().db.session.scalars(stmt))
 
 
+class DepartmentChoice(t.NamedTuple):
+    """A department as the desk's lists name and offer it."""
+
+    id: int
+    slug: str
+    name: str
+    is_active: bool
+
+
+def department_choices(*, changed_at: float | None = None) -> tuple[DepartmentChoice, ...]:
+    """Every department by name, inactive ones too, for the desk list's filters, bulk
+    form and rows.
+
+    Kept for ``SUPPORTDESK_COUNTERS_MAX_AGE`` seconds per process, like the counters: a
+    department changed through the desk in this process is read again at once, one
+    changed in another process (or in the host's database directly) shows within those
+    seconds, and ``changed_at`` (when the viewer last changed something) keeps their
+    own change from being hidden by another process's older copy.
+    """
+    state = get_state()
+
+    def read() -> tuple[DepartmentChoice, ...]:
+        columns = (Department.id, Department.slug, Department.name, Department.is_active)
+        rows = state.db.session.execute(sa.select(*columns).order_by(Department.name))
+        return tuple(DepartmentChoice(*row) for row in rows)
+
+    return t.cast(
+        "tuple[DepartmentChoice, ...]",
+        state.departments.get(read, max_age=state.config.counters_max_age, changed_at=changed_at),
+    )
+
+
+def forget_departments(changes: t.Sequence[events.DomainEvent]) -> None:
+    """After commit: a department changed, so the kept list is read again (this process)."""
+    if any(isinstance(event, events.DepartmentChanged) for event in changes):
+        get_state().departments.clear()
+
+
 def get_department(department_id: t.Any) -> Department:
     """The department with this id (active or not).
 

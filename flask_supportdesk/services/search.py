@@ -272,9 +272,7 @@ def _pg_newest(
         enough = -(-CANDIDATES // (1 + FURTHER))  # rounded up
         further = sa.case((found >= enough, boundary - window * FURTHER), else_=boundary)
         middle = (
-            rows.where(
-                row_id <= boundary, row_id > further, sa.func.ts_match_vq(vector, tsquery)
-            )
+            rows.where(row_id <= boundary, row_id > further, sa.func.ts_match_vq(vector, tsquery))
             .order_by(row_id.desc())
             .limit(sa.func.greatest(CANDIDATES - found, 0))
             .cte(f"{name}_further")
