@@ -57,6 +57,7 @@ from ..services import departments as _departments
 from ..services import escalation
 from ..services import listing
 from ..services import messages as _messages
+from ..services import notifications as _notifications
 from ..services import reads
 from ..services import tickets as _tickets
 from ..services import timeline
@@ -782,3 +783,23 @@ def edit_department(department_id: int) -> ResponseReturnValue:
     html = render("supportdesk/desk/department_form.html", department=department, form=form)
     return html, status
 
+
+@bp.get("/notifications/failed")
+def failed_notifications() -> ResponseReturnValue:
+    """The notifications given up, with their error and a retry button (store owners)."""
+    actor = _actor()
+    failed = _notifications.list_failed(actor)
+    return render("supportdesk/desk/failed_notifications.html", failed=failed, form=ConfirmForm())
+
+
+@bp.post(f"/notifications/<{ID_CONVERTER}:notification_id>/retry")
+def retry_notification(notification_id: int) -> ResponseReturnValue:
+    """Queue a failed notification again; the next delivery round sends it."""
+    actor = _actor()
+    policy.require_manage_notifications(actor)
+    if not ConfirmForm().validate():
+        expired = _("The form expired or did not come from this site. Please try again.")
+        raise ValidationError(expired)
+    _notifications.retry_failed(actor, notification_id)
+    flash(_("The notification will be sent again."), "success")
+    return redirect(url_for(".failed_notifications"))

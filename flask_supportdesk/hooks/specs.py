@@ -15,6 +15,7 @@ from . import hookspec
 if t.TYPE_CHECKING:
     from ..models import Ticket
     from ..values import Actor
+    from ..values import OutgoingNotification
     from ..values import Reference
     from ..values import Route
 
@@ -179,14 +180,25 @@ def supportdesk_resolve_reference(kind: str, ref: str, actor: Actor) -> Referenc
 
 
 @hookspec
-def supportdesk_deliver_notification(notification: t.Any) -> None:
+def supportdesk_deliver_notification(notification: OutgoingNotification) -> None:
     """Deliver one notification (e-mail, SMS, webhook...).
 
-    Every implementation is called. ``notification`` carries ``kind``, ``recipient``,
-    ``subject``, ``text``, ``html``, ``ticket_number``, ``url`` and an idempotency
-    ``key``. Raising means "retry later".
+    Called after commit, by the request that caused the notification
+    (``SUPPORTDESK_DELIVER_AFTER_COMMIT``) or by ``flask supportdesk deliver`` /
+    :func:`~flask_supportdesk.deliver_notifications` in a worker. Every implementation
+    is called; the built-in one sends e-mail over SMTP when ``SUPPORTDESK_MAIL_SERVER``
+    is set. ``notification`` is an :class:`~flask_supportdesk.OutgoingNotification`:
+    ``kind``, ``recipient``, ``subject``, ``text``, ``html``, ``ticket_number``,
+    ``url``, the idempotency ``key``, and the threading fields ``message_id`` and
+    ``reply_to``.
 
-    :param notification: The notification to deliver.
+    Raising means "retry later": the notification is tried again with exponential
+    backoff, every implementation again, so an implementation that may be retried after
+    it delivered should skip a ``key`` it has already handled. After
+    ``SUPPORTDESK_NOTIFICATION_MAX_ATTEMPTS`` it is given up, with the error kept.
+
+    :param notification: The notification to deliver, rendered in the recipient's
+        language.
 
     .. versionadded:: 0.1
     """
