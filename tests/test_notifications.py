@@ -28,6 +28,7 @@ from conftest import CanaryTicket
 from conftest import assert_no_canary
 from conftest import build_app
 from conftest import login
+from flask_supportdesk import Conflict
 from flask_supportdesk import OutgoingNotification
 from flask_supportdesk import Recipient
 from flask_supportdesk import hookimpl
@@ -37,6 +38,7 @@ from flask_supportdesk.errors import ValidationError
 from flask_supportdesk.hooks.builtin.mail import build_message
 from flask_supportdesk.models import Notification
 from flask_supportdesk.models import NotificationStatus
+from flask_supportdesk.services import escalation
 from flask_supportdesk.services import messages
 from flask_supportdesk.services import notifications
 from flask_supportdesk.services import tickets
@@ -594,3 +596,111 @@ def test_owner_sees_failed_deliveries_and_retries_them(app: Flask, smtpd: SMTPSe
     owner.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
     german = owner.get("/support/desk/notifications/failed").get_data(as_text=True)
     assert "Fehlgeschlagene Zustellungen" in german
+
+
+# -------------------------------------------------------------------------------------
+# The hand-off beyond the top goes through the outbox, after commit
+# -------------------------------------------------------------------------------------
+
+
+class Platform:
+    """Platform support that checks the desk holds no lock on the ticket when asked."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.fail = fail
+        self.asked: list[tuple[str, str, str]] = []
+
+    @hookimpl(tryfirst=True)
+    def supportdesk_escalate_beyond(self, ticket: t.Any, actor: Actor, reason: str) -> str:
+        self.asked.append((ticket.number, actor.id, reason))
+        if len(self.asked) <= self.fail:
+            raise ConnectionError("platform API down")
+        engine = get_state().db.engine
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SET lock_timeout = '2s'"))
+            else:
+                conn.exec_driver_sql("PRAGMA busy_timeout = 200")
+            conn.execute(
+                sa.text("UPDATE supportdesk_ticket SET subject = subject WHERE number = :n"),
+                {"n": ticket.number},
+            )
+            conn.commit()
+        return f"EXT-{len(self.asked)}"
+
+
+def _to_the_top(app: Flask, alice: Actor, owner: Actor) -> str:
+    with app.test_request_context():
+        number = tickets.open_ticket(alice, subject="Gateway", body="Charged twice").number
+        escalation.escalate(owner, number, reason="Up")
+        escalation.escalate(owner, number, reason="Up again")
+    return number
+
+
+def _ticket(app: Flask, number: str) -> tuple[t.Any, list[str]]:
+    from flask_supportdesk.models import Event
+    from flask_supportdesk.models import Ticket
+
+    with app.app_context():
+        session = get_state().db.session
+        ticket = session.scalars(sa.select(Ticket).filter_by(number=number)).one()
+        kinds = list(session.scalars(sa.select(Event.kind).filter_by(ticket_id=ticket.id)))
+        session.expunge_all()
+        return ticket, kinds
+
+
+def test_hand_off_beyond_the_top_is_made_after_commit_outside_the_lock(
+    app: Flask, alice: Actor, owner: Actor
+) -> None:
+    platform = Platform()
+    get_state(app).desk.register(platform, app=app)
+    number = _to_the_top(app, alice, owner)
+    with app.test_request_context():
+        escalated = escalation.escalate(owner, number, reason=f"Gateway bug {CANARY}")
+        assert escalated.escalated_beyond_ref == "EXT-1"  # made by this request, after commit
+    assert platform.asked == [(number, owner.id, f"Gateway bug {CANARY}")]
+    ticket, kinds = _ticket(app, number)
+    assert ticket.escalated_beyond_at is not None and ticket.escalated_beyond_ref == "EXT-1"
+    assert kinds[-2:] == ["escalated_beyond", "handed_beyond"]
+    (row,) = [r for r in _rows(app) if r.kind == "escalated_beyond"]
+    assert row.status is NotificationStatus.SENT
+    desk = login(app.test_client(), 30)
+    page = desk.get(f"/support/desk/tickets/{number}").get_data(as_text=True)
+    assert "EXT-1" in page
+
+
+@pytest.mark.settings(notification_retry_delay=0)
+def test_a_failing_hand_off_is_retried_and_the_escalation_stays(
+    app: Flask, smtpd: SMTPServer, alice: Actor, owner: Actor
+) -> None:
+    platform = Platform(fail=1)
+    get_state(app).desk.register(platform, app=app)
+    number = _to_the_top(app, alice, owner)
+    with app.test_request_context():
+        escalation.escalate(owner, number, reason="Gateway bug")
+    ticket, kinds = _ticket(app, number)
+    assert ticket.escalated_beyond_at is not None and ticket.escalated_beyond_ref is None
+    assert "handed_beyond" not in kinds
+    (row,) = [r for r in _rows(app) if r.kind == "escalated_beyond"]
+    assert row.status is NotificationStatus.QUEUED
+    assert row.last_error == "ConnectionError: platform API down"
+    with app.test_request_context(), pytest.raises(Conflict):
+        escalation.escalate(owner, number, reason="Again")  # handed over already
+    smtpd.clear()
+    result = app.test_cli_runner().invoke(args=["supportdesk", "deliver", "--now"])
+    assert result.exit_code == 0 and result.output == "sent 1, retrying 0, failed 0\n"
+    ticket, kinds = _ticket(app, number)
+    assert ticket.escalated_beyond_ref == "EXT-2" and kinds.count("handed_beyond") == 1
+    assert smtpd.mails == []  # a hand-off is no mail
+
+
+@pytest.mark.settings(deliver_after_commit=False)
+def test_the_worker_makes_the_hand_off_when_requests_do_not(app: Flask, alice: Actor, owner: Actor) -> None:
+    platform = Platform()
+    get_state(app).desk.register(platform, app=app)
+    number = _to_the_top(app, alice, owner)
+    with app.test_request_context():
+        escalation.escalate(owner, number, reason="Gateway bug")
+    assert platform.asked == []
+    assert app.test_cli_runner().invoke(args=["supportdesk", "deliver"]).exit_code == 0
+    assert _ticket(app, number)[0].escalated_beyond_ref == "EXT-1"

@@ -453,9 +453,12 @@ def _escalation_action(actor: Actor, ticket: Ticket) -> dict[str, t.Any]:
     and otherwise a note on where the ticket is."""
     step = policy.escalation_step(actor, ticket)
     if ticket.escalated_beyond_at is not None:
-        note = _(
-            "Handed to platform support (%(reference)s)", reference=ticket.escalated_beyond_ref
-        )
+        if ticket.escalated_beyond_ref is None:  # the hand-off has not answered yet
+            note = _("Handed to platform support.")
+        else:
+            note = _(
+                "Handed to platform support (%(reference)s)", reference=ticket.escalated_beyond_ref
+            )
         return {"label": note, "allowed": False, "note": note}
     label = (
         _("Hand to platform support")

@@ -11,6 +11,10 @@ hears what (:func:`recipients_of`):
 - a requester's reply: the assignee, or the staff of the ticket's level when unassigned;
 - an escalation: the staff of the new level.
 
+An escalation beyond the top writes a row of the kind ``escalated_beyond`` instead: the
+hand-off to platform support (``supportdesk_escalate_beyond``), made after commit like a
+delivery and retried the same way; it is never rendered nor given to delivery plugins.
+
 Nobody else is told of their own action, internal notes notify nobody, and every
 recipient is checked against :mod:`~flask_supportdesk.policy` (they must see the ticket)
 before a row is written. A row holds only the ticket's subject and the public message
@@ -71,6 +75,8 @@ KINDS = (
     "customer_replied",
     "ticket_escalated",
 )
+#: The hand-off of a ticket beyond the top level: an outbox row, but no notification.
+HAND_OFF = "escalated_beyond"
 #: Kinds whose recipient is staff (linked to the desk, not the portal).
 STAFF_KINDS = frozenset({"ticket_opened", "customer_replied", "ticket_escalated"})
 
@@ -284,6 +290,10 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
         ticket = t.cast(Ticket, getattr(event, "ticket"))  # noqa: B009
         if locale is not None and policy.is_requester(event.actor, ticket):
             ticket.requester_locale = locale
+        if isinstance(event, _events.TicketEscalated) and event.to_level is None:
+            row = _hand_off_row(event)
+            rows.setdefault(row.key, row)
+            continue
         for planned in recipients_of(event):
             key = notification_key(planned.kind, planned.cause, planned.recipient)
             if key in rows or not _may_receive(planned):
@@ -321,6 +331,65 @@ def _row(planned: Planned, key: str) -> Notification:
         status=NotificationStatus.QUEUED,
         attempts=0,
         next_attempt_at=utcnow(),
+    )
+
+
+def _hand_off_row(event: _events.TicketEscalated) -> Notification:
+    # What the hook needs after commit: who escalated and why. The reason is internal:
+    # this row is handed to supportdesk_escalate_beyond only, never rendered or mailed.
+    ticket, actor = event.ticket, event.actor
+    key = notification_key(HAND_OFF, f"ticket:{ticket.id}", Actor.system())
+    return Notification(
+        key=key,
+        kind=HAND_OFF,
+        ticket_id=ticket.id,
+        recipient_id=None,
+        recipient_email="",
+        recipient_name="platform support",
+        payload={
+            "ticket_number": ticket.number,
+            "reason": event.reason,
+            "actor": {
+                "id": actor.id,
+                "name": actor.name,
+                "email": actor.email,
+                "role": actor.role,
+                "kind": actor.kind.value,
+            },
+        },
+        message_id=f"<n.{key[:32]}@{mail_domain()}>",
+        status=NotificationStatus.QUEUED,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+
+
+def _hand_off(session: orm.Session, row: Notification) -> None:
+    """Hand the row's ticket to platform support and keep the reference it answers (on
+    the ticket and its timeline, committed with the row's outcome).
+
+    :raises LookupError: no plugin took it (``None``): try again later.
+    """
+    from ..models import Event
+
+    ticket = session.get(Ticket, row.ticket_id)
+    if ticket is None:
+        return  # deleted since: nothing left to hand over
+    data = row.payload["actor"]
+    actor = Actor(data["id"], data["name"], data["email"], data["role"], data["kind"])
+    reason = str(row.payload.get("reason") or "")
+    reference = get_state().hooks.escalate_beyond(ticket, actor, reason)
+    if reference is None:
+        raise LookupError("No supportdesk_escalate_beyond implementation took the ticket.")
+    ticket.escalated_beyond_ref = reference[:200]
+    session.add(
+        Event(
+            ticket_id=ticket.id,
+            kind="handed_beyond",
+            actor_id=actor.user_id,
+            actor_name=actor.name,
+            data={"reference": ticket.escalated_beyond_ref},
+        )
     )
 
 
@@ -493,9 +562,15 @@ def deliver(
             for row in rows:
                 error: BaseException | None = None
                 try:
-                    notification = render(row)
-                    state.hooks.hook.supportdesk_deliver_notification(notification=notification)
+                    if row.kind == HAND_OFF:
+                        _hand_off(session, row)
+                    else:
+                        notification = render(row)
+                        state.hooks.hook.supportdesk_deliver_notification(
+                            notification=notification
+                        )
                 except Exception as exc:
+                    session.rollback()  # nothing of a failed hand-off is kept
                     error = exc
                     log.warning("Delivery of notification %s failed: %s", row.id, exc)
                 counts[_finish(session, row, token, error)] += 1
