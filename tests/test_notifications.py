@@ -704,3 +704,26 @@ def test_the_worker_makes_the_hand_off_when_requests_do_not(app: Flask, alice: A
     assert platform.asked == []
     assert app.test_cli_runner().invoke(args=["supportdesk", "deliver"]).exit_code == 0
     assert _ticket(app, number)[0].escalated_beyond_ref == "EXT-1"
+
+
+@pytest.mark.settings(deliver_after_commit=False)
+def test_deliver_loop_reports_the_rounds_that_did_something(
+    app: Flask, smtpd: SMTPServer, alice: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flask_supportdesk.cli
+
+    with app.test_request_context():
+        tickets.open_ticket(alice, subject="Loop", body="x")
+    rounds: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        rounds.append(seconds)
+        if len(rounds) == 3:
+            raise KeyboardInterrupt  # the operator's Ctrl-C
+    monkeypatch.setattr(flask_supportdesk.cli.time, "sleep", sleep)
+    result = app.test_cli_runner().invoke(args=["supportdesk", "deliver", "--loop", "--interval", "0.5"])
+    assert rounds == [0.5, 0.5, 0.5]
+    # The first round sent the four; the idle rounds print nothing.
+    assert result.output.startswith("sent 4, retrying 0, failed 0\n")
+    assert result.output.count("sent") == 1
+    assert len(smtpd.mails) == 4
