@@ -58,6 +58,8 @@ class Received:
 
     rcpt: list[str]
     raw: bytes
+    #: The client's address: one per SMTP connection.
+    peer: t.Any = None
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -95,7 +97,9 @@ class _Handler:
 
     async def handle_DATA(self, server: t.Any, session: t.Any, envelope: t.Any) -> str:
         with self.lock:
-            self.received.append(Received(list(envelope.rcpt_tos), bytes(envelope.content)))
+            self.received.append(
+                Received(list(envelope.rcpt_tos), bytes(envelope.content), tuple(session.peer))
+            )
         return "250 OK"
 
 
@@ -113,8 +117,8 @@ class SMTPServer:
         self.handler = _Handler()
         self.controller: Controller | None = None
 
-    def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+    def start(self, **options: t.Any) -> None:
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **options)
         self.controller.start()
 
     def stop(self) -> None:
@@ -381,6 +385,8 @@ def test_smtp_down_during_a_burst_of_50_then_every_mail_arrives_once(
     replies = smtpd.to("alice@example.com")
     assert len(replies) == 50
     assert len({m.message["Message-ID"] for m in replies}) == 50
+    # One SMTP connection per batch of 7 (and one for the last 1).
+    assert len({m.peer for m in replies}) == 8
     bodies = sorted(m.text.split("Reply number ")[1].split()[0] for m in replies)
     assert bodies == sorted(str(i) for i in range(50))
     assert runner.invoke(args=["supportdesk", "deliver", "--now"]).output == (
@@ -727,3 +733,45 @@ def test_deliver_loop_reports_the_rounds_that_did_something(
     assert result.output.startswith("sent 4, retrying 0, failed 0\n")
     assert result.output.count("sent") == 1
     assert len(smtpd.mails) == 4
+
+
+# aiosmtpd's own warnings, raised in its server thread for each connection: plain-text
+# AUTH is fine on loopback in a test, and its deprecated login_data is its business.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")
+@pytest.mark.settings(mail_username="desk", mail_password="s3cret")
+def test_the_smtp_login_is_used(app: Flask, smtpd: SMTPServer, alice: Actor) -> None:
+    from aiosmtpd.smtp import AuthResult
+
+    logins: list[tuple[str, str]] = []
+
+    def text(value: t.Any) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def authenticator(server: t.Any, session: t.Any, envelope: t.Any, mechanism: str, data: t.Any) -> AuthResult:
+        logins.append((text(data.login), text(data.password)))
+        return AuthResult(success=logins[-1] == ("desk", "s3cret"))
+
+    smtpd.stop()
+    smtpd.start(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    with app.test_request_context():
+        tickets.open_ticket(alice, subject="Login", body="x")
+    assert len(smtpd.mails) == 4
+    assert logins and set(logins) == {("desk", "s3cret")}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"SUPPORTDESK_MAIL_USE_TLS": True, "SUPPORTDESK_MAIL_USE_SSL": True}, "exclude each other"),
+        ({"SUPPORTDESK_MAIL_SERVER": "smtp.example"}, "MAIL_DEFAULT_SENDER"),
+        ({"SUPPORTDESK_PUBLIC_URL": "shop.example"}, "absolute http"),
+        ({"SUPPORTDESK_PUBLIC_URL": "https://shop.example/\nX: y"}, "absolute http"),
+        ({"SUPPORTDESK_MAIL_PORT": 0}, "port number"),
+    ],
+)
+def test_mail_settings_are_checked(config: dict[str, t.Any], message: str) -> None:
+    from flask_supportdesk import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=message):
+        hostapp.create_app(config)
