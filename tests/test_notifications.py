@@ -12,6 +12,7 @@ import datetime as dt
 import email
 import email.policy
 import socket
+import ssl
 import threading
 import time
 import typing as t
@@ -775,3 +776,56 @@ def test_mail_settings_are_checked(config: dict[str, t.Any], message: str) -> No
 
     with pytest.raises(ConfigurationError, match=message):
         hostapp.create_app(config)
+
+
+@pytest.fixture
+def tls(monkeypatch: pytest.MonkeyPatch) -> tuple[ssl.SSLContext, t.Any]:
+    """A certificate for 127.0.0.1 from a test CA, and the desk trusting that CA."""
+    import trustme
+
+    from flask_supportdesk.hooks.builtin import mail
+
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    system_default = ssl.create_default_context
+
+    def trusting(*args: t.Any, **kwargs: t.Any) -> ssl.SSLContext:
+        context = system_default(*args, **kwargs)
+        ca.configure_trust(context)
+        return context
+
+    monkeypatch.setattr(mail.ssl, "create_default_context", trusting)
+    return server, ca
+
+
+@pytest.mark.settings(mail_use_tls=True)
+def test_starttls_upgrades_the_connection(app: Flask, smtpd: SMTPServer, tls: t.Any, alice: Actor) -> None:
+    smtpd.stop()
+    smtpd.start(tls_context=tls[0], require_starttls=True)
+    with app.test_request_context():
+        tickets.open_ticket(alice, subject="TLS", body="x")
+    assert len(smtpd.mails) == 4  # the server refuses MAIL before STARTTLS
+
+
+@pytest.mark.settings(mail_use_ssl=True)
+def test_smtps_connects_over_tls(app: Flask, smtpd: SMTPServer, tls: t.Any, alice: Actor) -> None:
+    smtpd.stop()
+    smtpd.start(ssl_context=tls[0], server_hostname="127.0.0.1")
+    with app.test_request_context():
+        tickets.open_ticket(alice, subject="TLS", body="x")
+    assert len(smtpd.mails) == 4
+
+
+@pytest.mark.settings(mail_use_tls=True)
+def test_an_untrusted_certificate_is_refused(app: Flask, smtpd: SMTPServer, alice: Actor) -> None:
+    import trustme
+
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(server)
+    smtpd.stop()
+    smtpd.start(tls_context=server, require_starttls=True)
+    with app.test_request_context():
+        tickets.open_ticket(alice, subject="TLS", body="x")
+    assert smtpd.mails == []
+    assert all("CERTIFICATE_VERIFY_FAILED" in (r.last_error or "") for r in _rows(app))
