@@ -203,10 +203,10 @@ def _may_receive(planned: Planned) -> bool:
     recipient, ticket = planned.recipient, planned.ticket
     if not recipient.email:
         return False
-    if planned.kind in STAFF_KINDS:
-        if not policy.is_staff(recipient) or policy.is_requester(recipient, ticket):
-            return False
-    elif not policy.is_requester(recipient, ticket):
+    if planned.kind not in STAFF_KINDS:
+        # What a requester sees of their ticket is exactly what policy.is_requester says.
+        return policy.is_requester(recipient, ticket)
+    if not policy.is_staff(recipient) or policy.is_requester(recipient, ticket):
         return False
     visible = sa.select(Ticket.id).where(Ticket.id == ticket.id, policy.ticket_filter(recipient))
     return get_state().db.session.scalar(visible) is not None
