@@ -35,6 +35,8 @@ class State:
     after_commit: list[Consumer] = dataclasses.field(default_factory=list)
     #: The desk's counters per staff member, kept a few seconds (per process).
     counters: CounterCache = dataclasses.field(default_factory=CounterCache)
+    #: Parts of pages rendered once per language (``supportdesk.fragment(name)``).
+    fragments: dict[tuple[str, str, str], t.Any] = dataclasses.field(default_factory=dict)
 
 
 def get_state(app: Flask | None = None) -> State:

@@ -7,23 +7,30 @@ put back on the form with :func:`show_error`, so the page shows it next to the f
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import typing as t
 
+import flask_babel
 import wtforms
+from babel import support
+from flask import current_app
 from flask_wtf import FlaskForm
-from flask_wtf.file import MultipleFileField
+from flask_wtf.file import MultipleFileField as _WTFMultipleFileField
 from markupsafe import Markup
+from markupsafe import escape
 from wtforms import BooleanField
-from wtforms import HiddenField
-from wtforms import StringField
-from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in stubs
+from wtforms.i18n import messages_path
 from wtforms.validators import AnyOf
 from wtforms.validators import DataRequired
 from wtforms.validators import Optional
+from wtforms.widgets import FileInput
+from wtforms.widgets import HiddenInput
 from wtforms.widgets import Select
+from wtforms.widgets import TextArea
+from wtforms.widgets import TextInput
 
 from .errors import SupportDeskError
 from .i18n import lazy
@@ -37,6 +44,46 @@ from .services.attachments import Upload
 # Lazy labels: the choices are built once, and shown in each request's language.
 STATUS_CHOICES = [SelectChoice(s.value, lazy(lambda s=s: s.staff_label)) for s in Status]
 PRIORITY_CHOICES = [SelectChoice(p.value, lazy(lambda p=p: p.label)) for p in Priority]
+
+
+@functools.lru_cache(maxsize=32)
+def _wtforms_catalogue(locale: str) -> support.NullTranslations:
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class _WTFormsTranslations:
+    """WTForms' own messages ("Not a valid choice") in the request's language, as
+    Flask-WTF gives them, but each language's catalogue is read from disk once per
+    process: Flask-WTF reads it again in every request that builds a form."""
+
+    def gettext(self, string: str) -> str:
+        """``string`` in the current language."""
+        return _wtforms_catalogue(str(flask_babel.get_locale())).ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """The singular or plural form for ``n`` in the current language."""
+        catalogue = _wtforms_catalogue(str(flask_babel.get_locale()))
+        return catalogue.ungettext(singular, plural, n)
+
+
+_WTFORMS_TRANSLATIONS = _WTFormsTranslations()
+
+
+class DeskForm(FlaskForm):
+    """The base of the desk's forms: Flask-WTF's, with WTForms' messages translated from
+    catalogues kept per language."""
+
+    class Meta(FlaskForm.Meta):
+        """Flask-WTF's settings, but for the translations."""
+
+        def get_translations(self, form: t.Any) -> t.Any:
+            """WTForms' messages in the request's language (or none, when
+            ``WTF_I18N_ENABLED`` is off or the app has no Flask-Babel)."""
+            if "babel" not in current_app.extensions:
+                return None
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return _WTFORMS_TRANSLATIONS
 
 
 class _CachedSelect(Select):
@@ -112,6 +159,80 @@ class SelectField(wtforms.SelectField):
     widget = _CachedSelect()
 
 
+def _attributes(**kwargs: t.Any) -> Markup:
+    """What ``wtforms.widgets.html_params`` writes (sorted, ``class_`` and ``data_``
+    names cleaned, ``True`` bare, ``False`` left out, every name and value escaped),
+    without its per-attribute ``Markup.format``: a Python string formatter per
+    attribute was most of a form's rendering time."""
+    params = []
+    for key, value in sorted(kwargs.items()):
+        # WTForms' naming: a trailing "_" is dropped (class_), data_/aria_ take hyphens.
+        key = key.rstrip("_")
+        if key.startswith(("data_", "aria_")):
+            key = key.replace("_", "-")
+        name = escape(key)
+        if value is True:
+            params.append(str(name))
+        elif value is not False:
+            params.append(f'{name}="{escape(value)}"')
+    return Markup(" ".join(params))  # noqa: S704  # every name and value escaped above
+
+
+class _FastInput:
+    # WTForms' inputs write their attributes through ``self.html_params``.
+    html_params = staticmethod(_attributes)
+
+
+class _TextInput(_FastInput, TextInput):
+    pass
+
+
+class _HiddenInput(_FastInput, HiddenInput):
+    pass
+
+
+class _FileInput(_FastInput, FileInput):
+    pass
+
+
+class _TextArea(TextArea):
+    def __call__(self, field: t.Any, **kwargs: t.Any) -> Markup:
+        # As WTForms' TextArea, which calls the module's html_params directly.
+        kwargs.setdefault("id", field.id)
+        flags = getattr(field, "flags", {})
+        for name in dir(flags):
+            if name in self.validation_attrs and name not in kwargs:
+                kwargs[name] = getattr(flags, name)
+        attributes = _attributes(name=field.name, **kwargs)
+        # The attributes and the value are escaped.
+        return Markup(f"<textarea {attributes}>\r\n{escape(field._value())}</textarea>")  # noqa: S704
+
+
+class StringField(wtforms.StringField):
+    """WTForms' text field, its attributes written by :func:`_attributes`."""
+
+    widget = _TextInput()
+
+
+class HiddenField(wtforms.HiddenField):
+    """WTForms' hidden field, its attributes written by :func:`_attributes`."""
+
+    widget = _HiddenInput()
+
+
+class TextAreaField(wtforms.TextAreaField):
+    """WTForms' text area, its attributes written by :func:`_attributes`."""
+
+    widget = _TextArea()
+
+
+class MultipleFileField(_WTFMultipleFileField):
+    """Flask-WTF's file field (several files), its attributes written by
+    :func:`_attributes`."""
+
+    widget = _FileInput(multiple=True)
+
+
 def _new_client_id() -> str:
     return secrets.token_urlsafe(16)
 
@@ -150,7 +271,7 @@ def show_error(form: FlaskForm, exc: SupportDeskError) -> None:
 # -------------------------------------------------------------------------------------
 
 
-class NewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
+class NewTicketForm(_OnceMixin, _FilesMixin, DeskForm):
     """The portal's form for a customer's new ticket, optionally about an order."""
 
     subject = StringField(_l("Subject"), validators=[DataRequired()])
@@ -160,31 +281,31 @@ class NewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
     body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
-class ReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
+class ReplyForm(_OnceMixin, _FilesMixin, DeskForm):
     """A customer's public reply on their own ticket."""
 
     body = TextAreaField(_l("Your reply"), validators=[DataRequired()])
 
 
-class FollowUpForm(_OnceMixin, _FilesMixin, FlaskForm):
+class FollowUpForm(_OnceMixin, _FilesMixin, DeskForm):
     """The first message of a follow-up ticket to a closed one."""
 
     body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
-class EditSubjectForm(FlaskForm):
+class EditSubjectForm(DeskForm):
     """A new subject for a ticket."""
 
     subject = StringField(_l("Subject"), validators=[DataRequired()])
 
 
-class EditMessageForm(FlaskForm):
+class EditMessageForm(DeskForm):
     """A new text for a message its author may still edit."""
 
     body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(DeskForm):
     """A button that changes state (close, resolve): only the CSRF token."""
 
 
@@ -197,7 +318,7 @@ class ConfirmForm(FlaskForm):
 COMPOSER_CHANNELS = ("public", "internal")
 
 
-class StaffReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
+class StaffReplyForm(_OnceMixin, _FilesMixin, DeskForm):
     """A staff reply (Main pane) or internal note (Internal pane), with the ticket changes
     sent along with it.
 
@@ -217,11 +338,13 @@ class StaffReplyForm(_OnceMixin, _FilesMixin, FlaskForm):
         choices=[SelectChoice("", _l("Default")), *STATUS_CHOICES],
         validators=[Optional()],
     )
-    priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES)
+    # Sent only by a request that changes them with the message (the page's composers
+    # leave them to the Fields panel); the service checks the values.
+    priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES, validate_choice=False)
     assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 
-class TicketFieldsForm(FlaskForm):
+class TicketFieldsForm(DeskForm):
     """The desk's sidebar: the ticket fields staff change without writing a message."""
 
     status = SelectField(_l("Status"), choices=STATUS_CHOICES)
@@ -231,7 +354,7 @@ class TicketFieldsForm(FlaskForm):
     assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 
-class EscalateForm(FlaskForm):
+class EscalateForm(DeskForm):
     """Hand a ticket to the next role up, saying why.
 
     The reason is required, but by the service (after the policy), so a staff member who
@@ -241,7 +364,7 @@ class EscalateForm(FlaskForm):
     reason = TextAreaField(_l("Reason (kept as an internal note)"), validators=[Optional()])
 
 
-class StaffNewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
+class StaffNewTicketForm(_OnceMixin, _FilesMixin, DeskForm):
     """A ticket staff file themselves, for a customer (from a call or an e-mail) or not."""
 
     requester = StringField(_l("Customer (e-mail or id)"), validators=[Optional()])
@@ -253,7 +376,7 @@ class StaffNewTicketForm(_OnceMixin, _FilesMixin, FlaskForm):
     body = TextAreaField(_l("Message"), validators=[DataRequired()])
 
 
-class DepartmentForm(FlaskForm):
+class DepartmentForm(DeskForm):
     """Create or edit a department (store owners only)."""
 
     name = StringField(_l("Name"), validators=[DataRequired()])
@@ -262,7 +385,7 @@ class DepartmentForm(FlaskForm):
     is_active = BooleanField(_l("Active"), default=True)
 
 
-class BulkForm(FlaskForm):
+class BulkForm(DeskForm):
     """Change several tickets of the desk list at once; an empty choice changes nothing.
 
     The selected tickets arrive as repeated ``ticket`` fields (checkboxes in the list).

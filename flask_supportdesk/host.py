@@ -263,9 +263,7 @@ def list_tickets(
             "assignee": _user_id(assignee, "assignee"),
         }
     )
-    found = _listing.visible_tickets(
-        actor, filters, closed=closed, page=page, page_size=page_size
-    )
+    found = _listing.visible_tickets(actor, filters, closed=closed, page=page, page_size=page_size)
     follow_ups = follow_up_numbers(found.items)
     return Page(
         [ticket_view(actor, ticket, follow_ups) for ticket in found.items],

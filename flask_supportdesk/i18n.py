@@ -22,7 +22,9 @@ from babel.dates import get_date_format
 from babel.dates import get_time_format
 from babel.dates import parse_pattern
 from babel.messages.extract import extract_from_file
+from babel.numbers import format_decimal
 from flask import Flask
+from flask import g
 from flask import has_request_context
 from flask import request
 from flask_babel import Domain
@@ -44,15 +46,38 @@ SOURCE_LANGUAGE = "en"
 domain = Domain(translation_directories=[str(TRANSLATIONS_DIR)], domain=DOMAIN)
 
 
+#: Where a request keeps the desk's catalogue (on ``g``): ``(its locale, catalogue)``.
+_CATALOGUE_ON_G = "_supportdesk_catalogue"
+
+
+def _catalogue() -> t.Any:
+    # Flask-Babel finds the catalogue again for every message (its context, the locale,
+    # the locale's identifier, a cache look-up); a page asks for dozens of messages.
+    # The request keeps it with the locale object it was found for, so a message asked
+    # under force_locale() (another locale object) finds the other language's.
+    if not has_request_context():
+        return domain.get_translations()
+    locale = flask_babel.get_locale()
+    kept = g.get(_CATALOGUE_ON_G)
+    if kept is not None and kept[0] is locale:
+        return kept[1]
+    catalogue = domain.get_translations()
+    setattr(g, _CATALOGUE_ON_G, (locale, catalogue))
+    return catalogue
+
+
 def gettext(string: str, **variables: t.Any) -> str:
     """``string`` in the current locale, ``%(name)s`` placeholders filled from ``variables``."""
-    return t.cast(str, domain.gettext(string, **variables))
+    text: str = _catalogue().ugettext(string)
+    return text % variables if variables else text
 
 
 def ngettext(singular: str, plural: str, num: int, **variables: t.Any) -> str:
     """The singular or (a) plural form for ``num`` in the current locale; ``%(num)s`` is
     ``num``."""
-    return t.cast(str, domain.ngettext(singular, plural, num, **variables))
+    variables.setdefault("num", num)
+    text: str = _catalogue().ungettext(singular, plural, num)
+    return text % variables
 
 
 class _LazyString(LazyString):  # type: ignore[misc]  # flask_babel is untyped
@@ -168,12 +193,20 @@ def template_callables() -> dict[str, t.Any]:
     # under autoescape the translation becomes Markup before the variables are put in, so
     # `{% trans name=user_text %}` and `_("...", name=user_text)` escape user_text. The
     # `{% trans %}` tag marks its output safe, trusting these callables to have done so.
+    # A page asks for the same few dozen messages (a list's column heads, its buttons):
+    # each is looked up in the catalogues once per page.
+    found: dict[str, str] = {}
+
     @pass_context
     def template_gettext(__context: Context, __string: str, **variables: t.Any) -> str:
-        rv: str = _desk_or_host(ours, host, __string)
+        rv = found.get(__string)
+        if rv is None:
+            rv = found[__string] = _desk_or_host(ours, host, __string)
         if __context.eval_ctx.autoescape:
             rv = Markup(rv)  # noqa: S704  # a catalogue's text; the variables are escaped by %
-        return rv % variables
+        # As newstyle gettext, % always applies ("%%" is "%"); a text without any "%"
+        # is the same after it, and most of a page's texts have no variables.
+        return rv % variables if variables or "%" in rv else rv
 
     @pass_context
     def template_ngettext(
@@ -284,6 +317,22 @@ def _babel_format(formats: t.Any, kind: str, name: str | None) -> str:
     return t.cast(str, name)
 
 
+def datetime_formatter() -> t.Callable[[dt.datetime], str]:
+    """:func:`format_datetime` bound to the current locale, time zone and formats, for a
+    page that writes many timestamps: each is then one cached call, not four look-ups
+    of Flask-Babel's context."""
+    locale = flask_babel.get_locale() or Locale.parse(SOURCE_LANGUAGE)
+    formats = flask_babel.get_babel().instance.date_formats
+    tzinfo = flask_babel.get_timezone()
+    date_format = _babel_format(formats, "date", None)
+    time_format = _babel_format(formats, "time", "short")
+
+    def formatted(value: dt.datetime) -> str:
+        return _format_datetime(value, locale, tzinfo, date_format, time_format)
+
+    return formatted
+
+
 def format_datetime(value: dt.datetime) -> str:
     """A naive UTC datetime as the current locale writes a medium date and a short time
     (``Jan 5, 2026, 2:30 PM``, ``05.01.2026, 14:30``), in the host's time zone
@@ -292,15 +341,7 @@ def format_datetime(value: dt.datetime) -> str:
     The same text as ``flask_babel.format_date`` and ``format_time`` glued together,
     with the locale's parsed patterns cached.
     """
-    locale = flask_babel.get_locale() or Locale.parse(SOURCE_LANGUAGE)
-    formats = flask_babel.get_babel().instance.date_formats
-    return _format_datetime(
-        value,
-        locale,
-        flask_babel.get_timezone(),
-        _babel_format(formats, "date", None),
-        _babel_format(formats, "time", "short"),
-    )
+    return datetime_formatter()(value)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -321,7 +362,15 @@ def _format_datetime(
 
 def format_number(value: float) -> str:
     """A number with the current locale's separators (``1,234.5`` / ``1.234,5``)."""
-    return t.cast(str, flask_babel.format_decimal(value))
+    locale = flask_babel.get_locale() or Locale.parse(SOURCE_LANGUAGE)
+    return _format_number(value, locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_number(value: float, locale: Locale) -> str:
+    # Babel parses the locale's number pattern on every call; the desk writes the same
+    # few counts (its counters, page numbers) on every page.
+    return format_decimal(value, locale=locale)
 
 
 def format_size(size: int) -> str:

@@ -245,9 +245,7 @@ def _parser() -> MarkdownIt:
     block = md.block.ruler
     # Also in the chains that decide where a paragraph, quote or list ends: they run on
     # every line of one, which the main chain does not see.
-    block.before(
-        block.get_all_rules()[0], "supportdesk_meter", _block_meter, {"alt": _END_CHAINS}
-    )
+    block.before(block.get_all_rules()[0], "supportdesk_meter", _block_meter, {"alt": _END_CHAINS})
     # markdown-it's own rule, wrapped; it terminates no other block, so has no chains.
     block.at("reference", _reference_meter)
     metered = _MeteredInline()
@@ -262,9 +260,7 @@ def _parser() -> MarkdownIt:
     inline.at("autolink", _charged(autolink, "<", _LINK_STEPS))
     inline.at("emphasis", _charged(emphasis.tokenize, "*_", _DELIMITER_STEPS))
     inline.at("strikethrough", _charged(strikethrough.tokenize, "~", _DELIMITER_STEPS))
-    md.inline.ruler2.before(
-        md.inline.ruler2.get_all_rules()[0], "supportdesk_meter", _pairs_meter
-    )
+    md.inline.ruler2.before(md.inline.ruler2.get_all_rules()[0], "supportdesk_meter", _pairs_meter)
     md.core.ruler.at("inline", _inline_within_budget)
     return md
 
@@ -275,9 +271,7 @@ def _plain_tokens(text: str) -> list[Token]:
     :param text: the message body.
     """
     paragraphs = (part.strip("\n") for part in text.split("\n\n"))
-    html = "".join(
-        f"<p>{_plain_children(part)[0].content}</p>\n" for part in paragraphs if part
-    )
+    html = "".join(f"<p>{_plain_children(part)[0].content}</p>\n" for part in paragraphs if part)
     return [Token("html_block", "", 0, content=html)]
 
 

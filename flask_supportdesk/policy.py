@@ -135,14 +135,23 @@ def is_staff(actor: Actor | None) -> bool:
 # -------------------------------------------------------------------------------------
 
 
-def _not_requester(actor: Actor) -> sa.ColumnElement[bool]:
-    return sa.or_(Ticket.requester_id.is_(None), Ticket.requester_id != actor.id)
+def _not_requester(actor_id: str | None) -> sa.ColumnElement[bool]:
+    return sa.or_(Ticket.requester_id.is_(None), Ticket.requester_id != actor_id)
 
 
 def staff_ticket_filter(actor: Actor, scope: StaffScope) -> sa.ColumnElement[bool]:
-    """SQL condition: tickets ``actor`` handles as staff (never their own requests)."""
+    """SQL condition: tickets ``actor`` handles as staff (never their own requests).
+
+    Built once per staff member and scope, per process: SQL expressions are immutable,
+    and building this one cost more than running the query that uses it.
+    """
+    return _staff_ticket_filter(actor.id, scope)
+
+
+@functools.lru_cache(maxsize=4096)
+def _staff_ticket_filter(actor_id: str | None, scope: StaffScope) -> sa.ColumnElement[bool]:
     if scope.is_top:
-        return _not_requester(actor)
+        return _not_requester(actor_id)
     reach: sa.ColumnElement[bool] = Ticket.entry_level.in_(scope.levels_at_or_below)
     if scope.departments is not None:
         department_ids = sa.select(Department.id).where(Department.slug.in_(scope.departments))
@@ -151,8 +160,8 @@ def staff_ticket_filter(actor: Actor, scope: StaffScope) -> sa.ColumnElement[boo
             sa.or_(Ticket.department_id.is_(None), Ticket.department_id.in_(department_ids)),
         )
     return sa.and_(
-        sa.or_(reach, Ticket.assignee_id == actor.id, Ticket.created_by_id == actor.id),
-        _not_requester(actor),
+        sa.or_(reach, Ticket.assignee_id == actor_id, Ticket.created_by_id == actor_id),
+        _not_requester(actor_id),
     )
 
 
@@ -166,14 +175,25 @@ def requester_filter(actor: Actor) -> sa.ColumnElement[bool]:
 
 
 def ticket_filter(actor: Actor) -> sa.ColumnElement[bool]:
-    """SQL condition: every ticket ``actor`` may see, as requester or as staff."""
+    """SQL condition: every ticket ``actor`` may see, as requester or as staff (built
+    once per actor and scope, as :func:`staff_ticket_filter`)."""
+    return _ticket_filter(actor, staff_scope(actor))
+
+
+@functools.lru_cache(maxsize=4096)
+def _ticket_filter(actor: Actor, scope: StaffScope | None) -> sa.ColumnElement[bool]:
     if actor.kind is ActorKind.SYSTEM:
         return sa.true()
     own = requester_filter(actor)
-    scope = staff_scope(actor)
     if scope is None:
         return own
     return sa.or_(own, staff_ticket_filter(actor, scope))
+
+
+@functools.lru_cache(maxsize=4096)
+def _ticket_by_number(visible: sa.ColumnElement[bool]) -> sa.Select[t.Any]:
+    # The statement of get_ticket for one actor's condition, the number a parameter.
+    return sa.select(Ticket).where(Ticket.number == sa.bindparam("number"), visible)
 
 
 def get_ticket(actor: Actor, number: str, *, for_update: bool = False) -> Ticket:
@@ -188,7 +208,8 @@ def get_ticket(actor: Actor, number: str, *, for_update: bool = False) -> Ticket
     if not isinstance(number, str) or not _validate.is_storable(number):
         raise NotFound(NOT_FOUND_TICKET)
     session = get_state().db.session
-    stmt = sa.select(Ticket).where(Ticket.number == str(number), ticket_filter(actor))
+    # Built once per actor's condition; the number is a parameter.
+    stmt: sa.Select[t.Any] = _ticket_by_number(ticket_filter(actor))
     if for_update:
         stmt = stmt.with_for_update(of=Ticket)
         if session.get_bind().dialect.name == "sqlite":
@@ -199,7 +220,7 @@ def get_ticket(actor: Actor, number: str, *, for_update: bool = False) -> Ticket
             table = t.cast("sa.Table", Ticket.__table__)
             touch = sa.update(table).where(table.c.number == str(number))
             session.execute(touch.values(number=table.c.number))
-    ticket = session.scalars(stmt).first()
+    ticket: Ticket | None = session.scalars(stmt, {"number": number}).first()
     if ticket is None:
         raise NotFound(NOT_FOUND_TICKET)
     return ticket
@@ -376,17 +397,19 @@ def check_edit_message(actor: Actor, ticket: Ticket, message: Message) -> None:
     :raises Forbidden: ``actor`` did not write the message.
     """
     require_open(ticket)
-    if actor.user_id is None or message.author_id != actor.user_id:
+    if not can_edit_message(actor, ticket, message):
         raise Forbidden(_("Only the author may edit a message."))
 
 
 def can_edit_message(actor: Actor, ticket: Ticket, message: Message) -> bool:
-    """Whether :func:`check_edit_message` would allow it (to show an "Edit" link)."""
-    try:
-        check_edit_message(actor, ticket, message)
-    except (TicketClosed, Forbidden):
-        return False
-    return True
+    """Whether :func:`check_edit_message` would allow it (to show an "Edit" link): the
+    author, while the ticket is open. A predicate, not a caught refusal: a thread page
+    asks it of every message it shows."""
+    return (
+        ticket.status is not Status.CLOSED
+        and actor.user_id is not None
+        and message.author_id == actor.user_id
+    )
 
 
 @dataclasses.dataclass(frozen=True)

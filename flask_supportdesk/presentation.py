@@ -313,15 +313,23 @@ def attachment_view(attachment: Attachment) -> AttachmentView:
     )
 
 
-def message_view(viewer: Actor, ticket: Ticket, message: Message) -> MessageView:
+def message_view(
+    viewer: Actor,
+    ticket: Ticket,
+    message: Message,
+    *,
+    channels: t.Container[Channel] | None = None,
+) -> MessageView:
     """``message`` of ``ticket`` as ``viewer`` may see it.
 
+    :param channels: ``policy.visible_channels(viewer, ticket)``, when the caller asked
+        it once for a whole thread.
     :raises NotFound: the message is on a channel the viewer may not read (or of another
         ticket): a second line of defence behind the services' filters.
     """
-    if message.ticket_id != ticket.id or message.channel not in policy.visible_channels(
-        viewer, ticket
-    ):
+    if channels is None:
+        channels = policy.visible_channels(viewer, ticket)
+    if message.ticket_id != ticket.id or message.channel not in channels:
         raise NotFound(_("Message not found."))
     return MessageView(
         id=message.id,
@@ -339,7 +347,8 @@ def message_view(viewer: Actor, ticket: Ticket, message: Message) -> MessageView
 
 def thread_views(viewer: Actor, ticket: Ticket, thread: t.Sequence[Message]) -> list[MessageView]:
     """The views of messages the services listed for ``viewer`` (pages, API, sockets)."""
-    return [message_view(viewer, ticket, message) for message in thread]
+    channels = policy.visible_channels(viewer, ticket)  # once, not once per message
+    return [message_view(viewer, ticket, message, channels=channels) for message in thread]
 
 
 @dataclasses.dataclass(frozen=True)

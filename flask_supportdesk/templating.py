@@ -6,9 +6,14 @@ import datetime as dt
 import typing as t
 
 from flask import Flask
+from flask import current_app
 from flask import has_request_context
+from flask import render_template
 from flask import request
 from flask_wtf.csrf import generate_csrf
+from jinja2 import pass_eval_context
+from jinja2.nodes import EvalContext
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 from markupsafe import escape
 
@@ -62,20 +67,80 @@ class TemplateContext:
         """The scripts' messages in the active locale (base.html serves them as JSON)."""
         return i18n.js_catalogue()
 
+    @property
+    def js_catalogue_json(self) -> Markup:
+        """:attr:`js_catalogue` as JSON that is safe in an HTML attribute (Jinja's
+        ``tojson``), written once per language, not on every page."""
+        return _catalogue_json(self.js_catalogue)
+
+    def fragment(self, name: str) -> Markup:
+        """The template ``name`` rendered once per language and kept (per process): for a
+        part of a page that holds nothing but translated text and static links, such
+        as the desk's keyboard shortcuts. While templates auto-reload (development), it
+        is rendered each time."""
+        if current_app.jinja_env.auto_reload:
+            return Markup(render_template(name))  # noqa: S704  # a template's own output
+        fragments = get_state().fragments
+        key = (name, self.locale, request.script_root)
+        found = fragments.get(key)
+        if found is None:
+            found = fragments[key] = Markup(render_template(name))  # noqa: S704  # as above
+        return t.cast(Markup, found)
+
+
+#: JSON of each catalogue, by the catalogue's identity (i18n keeps one per language);
+#: the catalogue is kept with it, so its id cannot be reused by another object.
+_CATALOGUE_JSON: dict[int, tuple[dict[str, t.Any], Markup]] = {}
+
+
+def _catalogue_json(catalogue: dict[str, t.Any]) -> Markup:
+    found = _CATALOGUE_JSON.get(id(catalogue))
+    if found is None or found[0] is not catalogue:
+        if len(_CATALOGUE_JSON) >= 64:
+            _CATALOGUE_JSON.clear()
+        found = _CATALOGUE_JSON[id(catalogue)] = (catalogue, htmlsafe_json_dumps(catalogue))
+    return found[1]
+
 
 def datetime_tag(value: dt.datetime | None) -> Markup:
     """A ``<time>`` element: UTC in the markup, written by Babel in the locale and the
     host's time zone, the exact UTC on hover; supportdesk.js rewrites it to a relative
     time ("3 min. ago") with the exact time on hover, in the viewer's time zone."""
-    if value is None:
-        return Markup("")
-    iso = value.replace(tzinfo=dt.timezone.utc).isoformat()
-    exact = value.strftime("%Y-%m-%d %H:%M:%S UTC")
-    # Every interpolated value is escaped.
-    return Markup(  # noqa: S704
-        f'<time datetime="{escape(iso)}" title="{escape(exact)}">'
-        f"{escape(i18n.format_datetime(value))}</time>"
-    )
+    return time_tagger()(value)
+
+
+_TAGGER = "_supportdesk_time_tagger"
+
+
+@pass_eval_context
+def datetime_filter(eval_ctx: EvalContext, value: dt.datetime | None) -> Markup:
+    """The ``supportdesk_datetime`` filter: :func:`datetime_tag` with the locale and the
+    time zone looked up once per page render (kept on its evaluation context), not once
+    per timestamp: a thread writes one per message."""
+    tag = getattr(eval_ctx, _TAGGER, None)
+    if tag is None:
+        tag = time_tagger()
+        setattr(eval_ctx, _TAGGER, tag)
+    return t.cast(Markup, tag(value))
+
+
+def time_tagger() -> t.Callable[[dt.datetime | None], Markup]:
+    """:func:`datetime_tag` bound to the page's locale and time zone, for the rows of a
+    list (one look-up of both per page, not per row)."""
+    formatted = i18n.datetime_formatter()
+
+    def tag(value: dt.datetime | None) -> Markup:
+        if value is None:
+            return Markup("")
+        iso = value.replace(tzinfo=dt.timezone.utc).isoformat()
+        exact = value.strftime("%Y-%m-%d %H:%M:%S UTC")
+        # Every interpolated value is escaped.
+        return Markup(  # noqa: S704
+            f'<time datetime="{escape(iso)}" title="{escape(exact)}">'
+            f"{escape(formatted(value))}</time>"
+        )
+
+    return tag
 
 
 def options_tag(options: t.Iterable[tuple[t.Any, t.Any]], selected: t.Any = "") -> Markup:
@@ -93,6 +158,32 @@ def options_tag(options: t.Iterable[tuple[t.Any, t.Any]], selected: t.Any = "") 
             for value, text in options
         )
     )
+
+
+def field_html(field: t.Any, /, **kwargs: t.Any) -> Markup:
+    """The ``supportdesk_field(f, class=..., hint=..., **attributes)`` global: a form
+    field in a ``sd-field`` box, with its label, an optional hint and its errors.
+
+    The label is written here rather than by WTForms' ``Label``, which builds its
+    attributes through a Python string formatter; the input is the field's own widget,
+    given ``attributes`` (``rows``, ``placeholder``, ``data-*``).
+    """
+    css = kwargs.pop("class", "") or ""
+    hint = kwargs.pop("hint", None)
+    errors = field.errors or ()
+    label = escape(field.label.text)
+    # Every interpolated value is escaped, or the widget's own Markup.
+    parts = [f'<div class="sd-field {escape(css)} {"sd-has-error" if errors else ""}">']
+    if field.type == "BooleanField":
+        parts.append(f'<label class="sd-check">{field(**kwargs)} {label}</label>')
+    else:
+        parts.append(f'<label class="sd-label" for="{escape(field.id)}">{label}</label>')
+        parts.append(str(field(**{**kwargs, "class": "sd-input"})))
+    if hint:
+        parts.append(f'<p class="sd-hint">{escape(hint)}</p>')
+    parts.extend(f'<p class="sd-error" role="alert">{escape(error)}</p>' for error in errors)
+    parts.append("</div>")
+    return Markup("\n".join(parts))  # noqa: S704
 
 
 def status_label(status: Status | str, audience: str = "customer") -> str:
@@ -121,8 +212,12 @@ def init_templating(app: Flask) -> None:
         app.jinja_env.add_extension("jinja2.ext.i18n")
     app.context_processor(_desk_gettext)
     app.jinja_env.globals["supportdesk"] = context
+    from .blueprints._thread_html import messages_html  # the blueprints import this module
+
+    app.jinja_env.globals["supportdesk_messages"] = messages_html
+    app.jinja_env.globals["supportdesk_field"] = field_html
     app.jinja_env.filters["supportdesk_markdown"] = render_markdown
-    app.jinja_env.filters["supportdesk_datetime"] = datetime_tag
+    app.jinja_env.filters["supportdesk_datetime"] = datetime_filter
     app.jinja_env.filters["supportdesk_status"] = status_label
     app.jinja_env.filters["supportdesk_options"] = options_tag
     app.jinja_env.filters["supportdesk_priority"] = lambda p: Priority(p).label

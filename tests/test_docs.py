@@ -327,7 +327,8 @@ def test_the_documented_template_context_exists(app: Flask) -> None:
     attributes = set(re.findall(r"``supportdesk\.(\w+)", page))
     assert attributes >= {"actor", "is_staff", "can_manage_departments", "config"}
     for name in attributes:
-        assert isinstance(getattr(TemplateContext, name, None), property), name
+        member = getattr(TemplateContext, name, None)
+        assert isinstance(member, property) or callable(member), name
     for name in re.findall(r"^``(supportdesk_\w+)``$", page, re.M):
         # Either a block of the bridge template or a filter.
         assert (

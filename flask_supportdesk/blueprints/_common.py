@@ -53,10 +53,15 @@ def csrf_protect() -> None:
         return
     if g.get("csrf_valid"):  # the host's CSRFProtect already checked it
         return
-    token = request.form.get("csrf_token") if request.mimetype in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ) else None
+    token = (
+        request.form.get("csrf_token")
+        if request.mimetype
+        in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        )
+        else None
+    )
     for header in CSRF_HEADERS:
         token = token or request.headers.get(header)
     try:
@@ -70,9 +75,7 @@ def csrf_protect() -> None:
 def limit_request_size() -> None:
     """Cap a request's body at what the largest legal upload needs."""
     config = get_state().config
-    request.max_content_length = config.max_attachments * config.max_attachment_size + (
-        1024 * 1024
-    )
+    request.max_content_length = config.max_attachments * config.max_attachment_size + (1024 * 1024)
 
 
 UNSTORABLE_REASON = _l("Contains characters that cannot be stored.")
@@ -168,10 +171,18 @@ def with_retry_after(response: Response, exc: SupportDeskError) -> Response:
     return response
 
 
-_TITLES = {400: _l("Something is not right"), 401: _l("Please log in"), 403: _l("Not allowed"),
-           404: _l("Not found"), 409: _l("This cannot be changed"), 413: _l("Too large"),
-           415: _l("File type not allowed"), 429: _l("Slow down"),
-           503: _l("Briefly unavailable"), 507: _l("Storage full")}
+_TITLES = {
+    400: _l("Something is not right"),
+    401: _l("Please log in"),
+    403: _l("Not allowed"),
+    404: _l("Not found"),
+    409: _l("This cannot be changed"),
+    413: _l("Too large"),
+    415: _l("File type not allowed"),
+    429: _l("Slow down"),
+    503: _l("Briefly unavailable"),
+    507: _l("Storage full"),
+}
 
 
 def html_error(exc: SupportDeskError) -> Response:

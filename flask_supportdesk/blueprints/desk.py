@@ -9,7 +9,6 @@ failed submit never loses what was typed.
 
 from __future__ import annotations
 
-import re
 import time
 import typing as t
 
@@ -66,6 +65,7 @@ from ._common import ID_CONVERTER
 from ._common import make_blueprint
 from ._common import register_html_errors
 from ._common import render
+from ._desk_rows import desk_rows
 
 bp = make_blueprint("supportdesk_desk", __name__)
 register_html_errors(bp)
@@ -137,6 +137,9 @@ def _staff_ticket(actor: Actor, number: str) -> Ticket:
 # -------------------------------------------------------------------------------------
 
 
+#: What a bulk choice means: "" leaves the field alone, "none" clears it.
+NO_CHANGE, CLEAR = "", "none"
+
 #: The list's filters, in the order their chips are shown: ``(query name, label)``.
 FILTER_LABELS = (
     ("q", _l("Search")),
@@ -175,46 +178,36 @@ def _filter_chips(
 def _filter_options(
     departments: t.Sequence[Department],
 ) -> dict[str, list[tuple[str, str]] | list[int]]:
-    """The choices of the filter form (the form itself keeps the request's values).
+    """The choices of the filter form and of the bulk form (both forms keep the
+    request's values; the bulk form's POST takes any value and the service checks it).
 
-    :param departments: every department, inactive ones too.
+    :param departments: every department, inactive ones too (the bulk form offers the
+        active ones).
     """
     config = get_state().config
-    any_ = [("", _("Any"))]
+    statuses = [(s.value, s.staff_label) for s in Status]
+    priorities = [(p.value, p.label) for p in Priority]
+    staff = [(m.id, m.name) for m in get_state().hooks.staff_members()]
+    no_department, unassigned = _("No department"), _("Unassigned")
+    any_, keep = [("", _("Any"))], [(NO_CHANGE, _("No change"))]
     return {
-        "status_options": any_ + [(s.value, s.staff_label) for s in Status],
-        "priority_options": any_ + [(p.value, p.label) for p in Priority],
+        "status_options": any_ + statuses,
+        "priority_options": any_ + priorities,
         "department_options": any_
-        + [("none", _("No department"))]
+        + [("none", no_department)]
         + [(d.slug, d.name) for d in departments],
-        "assignee_options": any_
-        + [("me", _("Me")), ("none", _("Unassigned"))]
-        + [(m.id, m.name) for m in get_state().hooks.staff_members()],
-        "source_options": any_
-        + [(s.value, s.label) for s in Source],
+        "assignee_options": [*any_, ("me", _("Me")), ("none", unassigned), *staff],
+        "source_options": any_ + [(s.value, s.label) for s in Source],
         "page_sizes": sorted(
             n for n in {config.page_size, 50, config.max_page_size} if n <= config.max_page_size
         ),
+        "bulk_status_options": keep + statuses,
+        "bulk_priority_options": keep + priorities,
+        "bulk_department_options": keep
+        + [(CLEAR, no_department)]
+        + [(d.slug, d.name) for d in departments if d.is_active],
+        "bulk_assignee_options": [*keep, (CLEAR, unassigned), *staff],
     }
-
-
-#: Ticket numbers that need no quoting in a URL path (what the desk's numbers are made of).
-_PLAIN_NUMBER = re.compile(r"[A-Za-z0-9_.~-]+")
-
-
-def _ticket_href() -> t.Callable[[str], str]:
-    """``url_for(".ticket", number=...)`` for every row of a list: the URL is built once
-    and each plain number put into it (a werkzeug URL build per row cost some forty
-    function calls); any other number still goes through ``url_for``."""
-    marker = "0SDNUMBER0"
-    head, tail = url_for(".ticket", number=marker).rsplit(marker, 1)
-
-    def href(number: str) -> str:
-        if _PLAIN_NUMBER.fullmatch(number):
-            return head + number + tail
-        return url_for(".ticket", number=number)
-
-    return href
 
 
 #: Session key: when the signed-in staff member last changed a ticket (``time.time()``).
@@ -247,7 +240,7 @@ def index() -> ResponseReturnValue:
     sort = args.get("sort") or "relevance"
     error: SupportDeskError | None = None
     # Every department in one query, first: the filter and the bulk form choose from
-    # them, and the rows' departments are then found in the session (no second SELECT).
+    # them, and the rows are named from them (no second SELECT).
     departments = _departments.list_departments(include_inactive=True)
     try:
         page = listing.desk_tickets(
@@ -271,37 +264,29 @@ def index() -> ResponseReturnValue:
         # "Best match" means something only for a search.
         sort_choices=SORT_CHOICES if args.get("q") else SORT_CHOICES[1:],
         counters=listing.desk_counters(actor, changed_at=_own_change_time()),
-        bulk_form=_bulk_form(active=[d for d in departments if d.is_active]),
+        bulk_labels=BULK_LABELS,
         counter_labels=COUNTERS,
         error=error,
         chips=_filter_chips(args.to_dict(), {**options, "sort_options": SORT_CHOICES}),
-        # One query for the read states of the whole page.
-        unread=reads.unread_ticket_ids(actor, page.items),
-        ticket_href=_ticket_href(),
+        rows=desk_rows(
+            page.items,
+            departments={d.id: d.name for d in departments},
+            # One query for the read states of the whole page.
+            unread=reads.unread_ticket_ids(actor, page.items),
+            snippets=page.snippets,
+        ),
         **options,
     )
     return html, (error.status if error else 200)
 
 
-#: What a bulk choice means: "" leaves the field alone, "none" clears it.
-NO_CHANGE, CLEAR = "", "none"
-
-
-def _bulk_form(
-    *, submitted: bool = False, active: t.Sequence[Department] | None = None
-) -> BulkForm:
-    """The bulk form; ``active``: the active departments, when already loaded."""
-    form = BulkForm(**_bound(submitted))
-    keep = [(NO_CHANGE, _("No change"))]
-    form.status.choices = keep + [(s.value, s.staff_label) for s in Status]
-    form.priority.choices = keep + [(p.value, p.label) for p in Priority]
-    form.department.choices = keep + [(CLEAR, _("No department"))] + [
-        (d.slug, d.name) for d in (_tickets.active_departments() if active is None else active)
-    ]
-    form.assignee.choices = keep + [(CLEAR, _("Unassigned"))] + [
-        (member.id, member.name) for member in get_state().hooks.staff_members()
-    ]
-    return form
+#: The bulk form's fields, as the list shows them (BulkForm takes their values).
+BULK_LABELS = (
+    ("status", _l("Set status")),
+    ("priority", _l("Set priority")),
+    ("department", _l("Set department")),
+    ("assignee", _l("Set assignee")),
+)
 
 
 def _back_to_list(value: str | None) -> str:
@@ -317,7 +302,7 @@ def _back_to_list(value: str | None) -> str:
 def bulk() -> ResponseReturnValue:
     """Change the selected tickets: status, priority, department, assignee (all or none)."""
     actor = _actor()
-    form = _bulk_form(submitted=True)
+    form = BulkForm(**_bound(True))
     back = _back_to_list(form.back.data)
     changes: dict[str, t.Any] = {}
     for name in ("status", "priority", "department", "assignee"):
@@ -339,9 +324,7 @@ def bulk() -> ResponseReturnValue:
             "error",
         )
         return redirect(back)
-    flash(
-        ngettext("%(num)s ticket updated.", "%(num)s tickets updated.", len(changed)), "success"
-    )
+    flash(ngettext("%(num)s ticket updated.", "%(num)s tickets updated.", len(changed)), "success")
     return redirect(back)
 
 
@@ -403,14 +386,28 @@ def _composer_channel(value: t.Any) -> Channel:
     return Channel.PUBLIC if value == Channel.PUBLIC.value else Channel.INTERNAL
 
 
+def _choices_in_words() -> dict[str, list[tuple[str, str]]]:
+    """The statuses and priorities as the page's selects show them, translated once for
+    the page's forms (lazy labels would be translated again by every select)."""
+    return {
+        "status": [(s.value, s.staff_label) for s in Status],
+        "priority": [(p.value, p.label) for p in Priority],
+    }
+
+
 def _reply_form(
     ticket: Ticket,
     assignees: list[tuple[str, str]],
     channel: Channel,
     *,
     submitted: bool = False,
+    words: dict[str, list[tuple[str, str]]] | None = None,
 ) -> StaffReplyForm:
-    """The composer of one pane: a public reply on Main, an internal note on Internal."""
+    """The composer of one pane: a public reply on Main, an internal note on Internal.
+
+    :param words: :func:`_choices_in_words`, when the page already has them.
+    """
+    words = words or _choices_in_words()
     data = {"priority": ticket.priority.value, "assignee": ticket.assignee_id or ""}
     if not submitted:
         # Only the page sets the channel; a submitted form keeps what the request sent (a
@@ -419,7 +416,8 @@ def _reply_form(
     form = StaffReplyForm(data=data, **_bound(submitted))
     # A note changes no status unless one is picked: its "" choice says so.
     default = str(DEFAULT_STATUS_LABEL) if channel is Channel.PUBLIC else _("Keep the status")
-    form.status.choices = [("", default)] + [(s.value, s.staff_label) for s in Status]
+    form.status.choices = [("", default), *words["status"]]
+    form.priority.choices = words["priority"]
     form.assignee.choices = assignees
     if channel is Channel.PUBLIC:
         customer = ticket.requester_name or ticket.requester_email or _("the customer")
@@ -436,9 +434,16 @@ def _reply_form(
 
 
 def _fields_form(
-    ticket: Ticket, assignees: list[tuple[str, str]], *, submitted: bool = False
+    ticket: Ticket,
+    assignees: list[tuple[str, str]],
+    *,
+    submitted: bool = False,
+    words: dict[str, list[tuple[str, str]]] | None = None,
 ) -> TicketFieldsForm:
+    words = words or _choices_in_words()
     form = TicketFieldsForm(data=_current_fields(ticket), **_bound(submitted))
+    form.status.choices = words["status"]
+    form.priority.choices = words["priority"]
     form.category.choices = _category_choices(ticket.category)
     form.department.choices = _department_choices(ticket)
     form.assignee.choices = assignees
@@ -491,14 +496,19 @@ def _render_ticket(
     # The newest messages only (earlier ones on demand): a long thread costs the same.
     latest = _messages.latest_messages(actor, ticket, before=request.args.get("before"))
     rows = latest.messages
-    editable = {m.id for m in rows if policy.can_edit_message(actor, ticket, m)}
+    edit_urls = {
+        m.id: url_for(".edit_message", message_id=m.id)
+        for m in rows
+        if policy.can_edit_message(actor, ticket, m)
+    }
     # The same views the API and (later) sockets and e-mails show this viewer.
     thread = thread_views(actor, ticket, rows)
     public = [m for m in thread if m.channel is Channel.PUBLIC]
     internal = [m for m in thread if m.channel is Channel.INTERNAL]
     # One composer per pane; a failed one comes back in its own pane, with its text.
+    words = _choices_in_words()
     composers = {
-        channel: _reply_form(ticket, assignees, channel)
+        channel: _reply_form(ticket, assignees, channel, words=words)
         for channel in (Channel.PUBLIC, Channel.INTERNAL)
     }
     if reply_form is not None:
@@ -509,14 +519,14 @@ def _render_ticket(
         public_messages=public,
         internal_messages=internal,
         earlier=latest.earlier,
-        editable=editable,
+        edit_urls=edit_urls,
         events=timeline_view(timeline.list_events(actor, ticket)),
         follow_ups=_tickets.follow_ups(actor, ticket),
         escalation=_escalation_action(actor, ticket),
         reply_form=composers[Channel.PUBLIC],
         note_form=composers[Channel.INTERNAL],
         unsent_form=reply_form,
-        fields_form=fields_form or _fields_form(ticket, assignees),
+        fields_form=fields_form or _fields_form(ticket, assignees, words=words),
         escalate_form=escalate_form or EscalateForm(formdata=None),
         resolve_form=resolve_form or ConfirmForm(formdata=None),
         active_pane=active_pane,
@@ -562,11 +572,14 @@ def reply(number: str) -> ResponseReturnValue:
     pane = PANES[channel]
     if not form.validate():
         return _render_ticket(actor, ticket, status=400, reply_form=form, active_pane=pane)
-    # Only what the staff member really changed: an untouched select is not a change.
+    # Only what the staff member really changed: an untouched select is not a change. The
+    # page's composers send no priority or assignee (the Fields panel has them); a
+    # request that sends them changes them with the message.
     changes: dict[str, t.Any] = {}
-    if form.priority.data != ticket.priority.value:
+    sent = request.form
+    if "priority" in sent and form.priority.data != ticket.priority.value:
         changes["priority"] = form.priority.data
-    if (form.assignee.data or "") != (ticket.assignee_id or ""):
+    if "assignee" in sent and (form.assignee.data or "") != (ticket.assignee_id or ""):
         changes["assignee"] = form.assignee.data or None
     try:
         message = _messages.post_message(
@@ -595,7 +608,8 @@ def update(number: str) -> ResponseReturnValue:
         return _render_ticket(actor, ticket, status=400, fields_form=form)
     current = _current_fields(ticket)
     changes = {
-        name: (value or None) for name, value in form.data.items()
+        name: (value or None)
+        for name, value in form.data.items()
         if name in current and (value or "") != current[name]
     }
     try:

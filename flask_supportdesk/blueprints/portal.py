@@ -129,9 +129,7 @@ def my_tickets() -> ResponseReturnValue:
     actor = _actor()
     tab = "closed" if request.args.get("tab") == "closed" else "active"
     q = request.args.get("q", "")
-    page = listing.portal_tickets(
-        actor, closed=tab == "closed", page=request.args.get("page"), q=q
-    )
+    page = listing.portal_tickets(actor, closed=tab == "closed", page=request.args.get("page"), q=q)
     return render("supportdesk/portal/tickets.html", page=page, tab=tab, q=q.strip())
 
 
@@ -229,7 +227,11 @@ def _render_thread(
             thread=thread,
             earlier=latest.earlier,
             follow_ups=tickets.follow_ups(actor, ticket),
-            editable={m.id for m in rows if policy.can_edit_message(actor, ticket, m)},
+            edit_urls={
+                m.id: url_for(".edit_message", number=ticket.number, message_id=m.id)
+                for m in rows
+                if policy.can_edit_message(actor, ticket, m)
+            },
             **forms,
         ),
         status,

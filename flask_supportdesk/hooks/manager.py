@@ -95,8 +95,9 @@ class Hooks:
         :param user_id: A host user id, already checked for shape by the services.
         :raises TypeError: the hook answered something that is not an Actor.
         """
-        found = _lookup("supportdesk_load_user", self.pm.hook.supportdesk_load_user,
-                        user_id=str(user_id))
+        found = _lookup(
+            "supportdesk_load_user", self.pm.hook.supportdesk_load_user, user_id=str(user_id)
+        )
         return _actor(found, "supportdesk_load_user")
 
     def find_user(self, email: str) -> Actor | None:

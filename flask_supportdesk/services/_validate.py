@@ -36,7 +36,6 @@ _DECEPTIVE = re.compile(r"[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2
 DECEPTIVE_REASON = _l("Must not contain invisible or text-direction characters.")
 
 
-
 def too_long(limit: int) -> str:
     """The refusal of a text over ``limit`` characters, the number as the locale writes it."""
     return _("At most %(num)s characters.", num=format_number(limit))

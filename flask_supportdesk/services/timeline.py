@@ -71,9 +71,6 @@ def list_events(actor: Actor, ticket: Ticket, *, limit: int = 200) -> list[Event
     """The latest events of a ticket, oldest first. Staff only: they name internal work."""
     policy.require_staff(actor, ticket, _("Only staff may read the timeline."))
     stmt = (
-        sa.select(Event)
-        .where(Event.ticket_id == ticket.id)
-        .order_by(Event.id.desc())
-        .limit(limit)
+        sa.select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id.desc()).limit(limit)
     )
     return list(reversed(get_state().db.session.scalars(stmt).all()))
