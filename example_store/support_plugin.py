@@ -109,12 +109,16 @@ class StoreSupportPlugin:
 
     @hookimpl
     def supportdesk_escalate_beyond(self, ticket: Ticket, actor: Actor, reason: str) -> str:
-        # Same session as the desk's transaction: the case exists only if the escalation
-        # is committed, and an error here rolls the escalation back.
-        case = PlatformSupportCase(
-            ticket_number=ticket.number, escalated_by=actor.name, reason=reason
-        )
-        db.session.add(case)
-        db.session.flush()
+        # Called after the escalation was committed (from the desk's outbox), perhaps
+        # again for a ticket already taken: one case per ticket, in our own transaction.
+        case = db.session.scalars(
+            sa.select(PlatformSupportCase).filter_by(ticket_number=ticket.number)
+        ).first()
+        if case is None:
+            case = PlatformSupportCase(
+                ticket_number=ticket.number, escalated_by=actor.name, reason=reason
+            )
+            db.session.add(case)
+            db.session.commit()
         log.info("Ticket %s handed to platform support as %s", ticket.number, case.reference)
         return case.reference

@@ -16,6 +16,7 @@ from .errors import ValidationError
 from .extension import SupportDesk
 from .hooks import hookimpl
 from .host import create_department
+from .host import deliver_notifications
 from .host import escalate_ticket
 from .host import get_messages
 from .host import get_ticket
@@ -30,6 +31,8 @@ from .presentation import TicketView
 from .services.attachments import Upload
 from .values import Actor
 from .values import ActorKind
+from .values import OutgoingNotification
+from .values import Recipient
 from .values import Reference
 from .values import Route
 
@@ -41,6 +44,8 @@ __all__ = [
     "Forbidden",
     "MessageView",
     "NotFound",
+    "OutgoingNotification",
+    "Recipient",
     "Reference",
     "Route",
     "SupportDesk",
@@ -52,6 +57,7 @@ __all__ = [
     "ValidationError",
     "create_department",
     "current_actor",
+    "deliver_notifications",
     "escalate_ticket",
     "get_messages",
     "get_ticket",

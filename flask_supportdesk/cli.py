@@ -1,6 +1,8 @@
-"""``flask supportdesk ...``: database migrations and department management."""
+"""``flask supportdesk ...``: database migrations, departments, notification delivery."""
 
 from __future__ import annotations
+
+import time
 
 import click
 from alembic import command
@@ -55,3 +57,38 @@ def add_department(name: str, slug: str | None, description: str) -> None:
     store = Actor.system("Command line")
     department = create_department(store, name=name, slug=slug, description=description)
     click.echo(f"Created {department.slug}")
+
+
+@supportdesk_cli.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering; wait --interval between rounds.")
+@click.option("--now", is_flag=True, help="Also send what waits for a later retry.")
+@click.option("--limit", default=100, show_default=True, help="Notifications per batch.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
+def deliver(loop: bool, now: bool, limit: int, interval: float) -> None:
+    """Deliver the notifications that are due (once, or with --loop until stopped).
+
+    Exits with 1 when a notification was given up in this run.
+    """
+    from .services.notifications import deliver as _deliver
+
+    given_up = 0
+    while True:
+        total = {"sent": 0, "retrying": 0, "failed": 0}
+        while True:  # batch after batch until nothing is left
+            report = _deliver(limit=limit, now=now)
+            total["sent"] += report.sent
+            total["retrying"] += report.retrying
+            total["failed"] += report.failed
+            # With --now a row that failed is due again at once: one try per round.
+            if report.claimed < limit or (now and report.retrying + report.failed):
+                break
+        given_up += total["failed"]
+        if not loop or any(total.values()):
+            click.echo(
+                f"sent {total['sent']}, retrying {total['retrying']}, failed {total['failed']}"
+            )
+        if not loop:
+            break
+        time.sleep(interval)
+    if given_up:
+        raise SystemExit(1)

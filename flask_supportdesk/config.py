@@ -101,6 +101,22 @@ def _optional_str(value: t.Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
+def _port(value: t.Any) -> int:
+    number = int(value)
+    if not 1 <= number <= 65535:
+        raise ValueError("must be a port number from 1 to 65535")
+    return number
+
+
+def _public_url(value: t.Any) -> str | None:
+    if value in (None, ""):
+        return None
+    url = str(value).rstrip("/")
+    if not url.startswith(("https://", "http://")) or "\n" in url or "\r" in url:
+        raise ValueError("must be an absolute http(s) URL")
+    return url
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("url_prefix", "/support", "Where the customer portal is mounted.", _prefix),
     Setting("desk_url_prefix", "/support/desk", "Where the staff desk is mounted.", _prefix),
@@ -193,6 +209,77 @@ SETTINGS: tuple[Setting, ...] = (
         _languages,
     ),
     Setting(
+        "public_url",
+        None,
+        "The desk's public address (``https://shop.example``, no trailing slash): links in "
+        "notifications are built on it, in a request or not (a worker, the CLI). Without "
+        "it, links built in a request use that request's address and links built "
+        "outside one are relative.",
+        _public_url,
+    ),
+    Setting(
+        "mail_server",
+        None,
+        "SMTP host of the built-in e-mail delivery; ``None`` turns it off (notifications "
+        "are still written and handed to other delivery plugins).",
+        _optional_str,
+    ),
+    Setting("mail_port", 25, "SMTP port (587 for STARTTLS, 465 for TLS).", _port),
+    Setting(
+        "mail_use_tls",
+        False,
+        "Upgrade the SMTP connection with ``STARTTLS`` (usually on port 587).",
+        _flag,
+    ),
+    Setting(
+        "mail_use_ssl",
+        False,
+        "Connect over TLS from the start (SMTPS, usually port 465); excludes "
+        "``SUPPORTDESK_MAIL_USE_TLS``.",
+        _flag,
+    ),
+    Setting("mail_username", None, "SMTP user name, if the server wants a login.", _optional_str),
+    Setting("mail_password", None, "SMTP password (keep it out of the code).", _optional_str),
+    Setting(
+        "mail_default_sender",
+        None,
+        "The ``From`` of the desk's mails (``Support <support@shop.example>``); required "
+        "when ``SUPPORTDESK_MAIL_SERVER`` is set.",
+        _optional_str,
+    ),
+    Setting(
+        "mail_timeout", 30, "Seconds to wait for the SMTP server before retrying later.", _seconds
+    ),
+    Setting(
+        "deliver_after_commit",
+        True,
+        "Try to deliver a change's notifications right after it is committed, in the "
+        "same process (the request). Turn it off to leave all delivery to ``flask "
+        "supportdesk deliver`` or a task queue; failed attempts are retried by those anyway.",
+        _flag,
+    ),
+    Setting(
+        "notification_max_attempts",
+        8,
+        "Delivery attempts of a notification before it is given up (marked failed, with "
+        "the last error, for the store owner to retry).",
+        _positive,
+    ),
+    Setting(
+        "notification_retry_delay",
+        60,
+        "Seconds before the first retry of a failed delivery; each further retry waits "
+        "twice as long (with random jitter), at most an hour.",
+        _seconds,
+    ),
+    Setting(
+        "notification_lease",
+        300,
+        "Seconds a worker holds the notifications it claimed; rows of a worker that died "
+        "are delivered by another after that.",
+        _seconds,
+    ),
+    Setting(
         "content_security_policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -230,6 +317,19 @@ class SupportDeskConfig:
     load_entry_points: bool
     disabled_plugins: tuple[str, ...]
     languages: tuple[str, ...]
+    public_url: str | None
+    mail_server: str | None
+    mail_port: int
+    mail_use_tls: bool
+    mail_use_ssl: bool
+    mail_username: str | None
+    mail_password: str | None
+    mail_default_sender: str | None
+    mail_timeout: float
+    deliver_after_commit: bool
+    notification_max_attempts: int
+    notification_retry_delay: float
+    notification_lease: float
     content_security_policy: str | None
 
 
@@ -255,5 +355,15 @@ def load(app: Flask) -> SupportDeskConfig:
         raise ConfigurationError(
             f"{PREFIX}DEFAULT_CATEGORY={values['default_category']!r} is not one of "
             f"{PREFIX}CATEGORIES."
+        )
+    if values["mail_use_tls"] and values["mail_use_ssl"]:
+        raise ConfigurationError(
+            f"{PREFIX}MAIL_USE_TLS (STARTTLS) and {PREFIX}MAIL_USE_SSL (TLS from the start)"
+            " exclude each other: set one."
+        )
+    if values["mail_server"] and not values["mail_default_sender"]:
+        raise ConfigurationError(
+            f"{PREFIX}MAIL_SERVER is set but {PREFIX}MAIL_DEFAULT_SENDER is not: the desk's"
+            " mails need a From address."
         )
     return SupportDeskConfig(**values)

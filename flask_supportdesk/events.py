@@ -129,7 +129,8 @@ class TicketClosed(DomainEvent):
 @dataclasses.dataclass(frozen=True)
 class TicketEscalated(DomainEvent):
     """A ticket moved one level up (``to_level``), or beyond the top (``to_level`` is
-    ``None`` and ``reference`` is what platform support answered)."""
+    ``None``: the hand-off to platform support follows after commit, through the outbox,
+    and ``reference`` stays ``None``)."""
 
     ticket: Ticket
     from_level: str

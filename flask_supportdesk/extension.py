@@ -86,16 +86,21 @@ class SupportDesk:
         from .events import send_signals
         from .services.departments import forget_departments
         from .services.listing import forget_counters
+        from .services.notifications import deliver_written
+        from .services.notifications import write_outbox
         from .services.reads import record_own_changes
         from .services.timeline import record_events
 
         state.before_commit.append(record_events)
         state.before_commit.append(record_own_changes)
+        state.before_commit.append(write_outbox)
         # The desk's kept counts first: a signal receiver may already show the desk.
         state.after_commit.append(forget_counters)
         state.after_commit.append(forget_departments)
         state.after_commit.append(note_own_changes)
         state.after_commit.append(functools.partial(send_signals, app))
+        # Last: delivery talks to a mail server, the announcements above should not wait.
+        state.after_commit.append(deliver_written)
 
         from .blueprints import register_blueprints
         from .cli import supportdesk_cli

@@ -52,10 +52,12 @@ from .services import departments as _departments
 from .services import escalation as _escalation
 from .services import listing as _listing
 from .services import messages as _messages
+from .services import notifications as _notifications
 from .services import tickets as _tickets
 from .services._uow import host_transaction
 from .services.attachments import Upload
 from .services.listing import Page
+from .services.notifications import DeliveryReport
 from .values import Actor
 
 #: A reference as ``(kind, id)``, e.g. ``("order", "1042")``, or ``{"kind", "id"}``.
@@ -189,6 +191,22 @@ def escalate_ticket(number: str, *, reason: str = "", by: Actor | None = None) -
     return ticket_view(actor, _escalation.escalate(actor, number, reason=reason))
 
 
+def deliver_notifications(limit: int = 100, *, now: bool = False) -> DeliveryReport:
+    """Deliver up to ``limit`` notifications of the outbox that are due, through every
+    ``supportdesk_deliver_notification`` implementation (the built-in one sends
+    e-mail), and record what became of each.
+
+    What ``flask supportdesk deliver`` runs; call it from a periodic task of Celery, RQ
+    or Dramatiq (:doc:`notifications`). Safe in several workers at once: each
+    notification is claimed by one. A delivery that raises is retried later with
+    exponential backoff, and given up after ``SUPPORTDESK_NOTIFICATION_MAX_ATTEMPTS``.
+
+    :param now: Also deliver what waits for a later retry (after an outage).
+    :return: How many were sent, are waiting for a retry, or were given up.
+    """
+    return _notifications.deliver(limit=limit, now=now)
+
+
 def get_ticket(number: str, *, viewer: Actor | None = None) -> TicketView:
     """One ticket as ``viewer`` sees it.
 
@@ -272,6 +290,7 @@ def create_department(
 
 __all__ = [
     "create_department",
+    "deliver_notifications",
     "escalate_ticket",
     "get_messages",
     "get_ticket",

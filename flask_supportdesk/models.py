@@ -259,6 +259,9 @@ class Ticket(Base):
     #: A digest of who opened it and their ``client_id``: the same form or task submitted
     #: twice opens one ticket (:func:`~flask_supportdesk.services.tickets.open`).
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    #: The locale the requester last used on the desk (``de``), for the mails they get;
+    #: ``None`` until they act in a request (migration 0008).
+    requester_locale: Mapped[str | None] = mapped_column(sa.String(16))
 
     follow_up_of_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("supportdesk_ticket.id", ondelete="SET NULL"), index=True
@@ -403,6 +406,55 @@ class Event(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class NotificationStatus(str, enum.Enum):
+    """Where a notification of the outbox is: waiting, delivered, or given up."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Notification(Base):
+    """One notification in the outbox, written in the transaction of its cause.
+
+    ``payload`` holds what the mail is rendered from (never internal content);
+    ``key`` is unique per recipient and cause, so a cause notifies a person once.
+    Delivery claims a row by setting ``claim_token`` and ``claimed_until`` (a lease):
+    one worker at a time, and a worker that died lets the row go when the lease ends.
+    """
+
+    __tablename__ = "supportdesk_notification"
+    __table_args__ = (
+        # What `deliver` asks for: queued rows whose time has come, oldest first.
+        sa.Index("ix_supportdesk_notification_due", "status", "next_attempt_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    ticket_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("supportdesk_ticket.id", ondelete="CASCADE"), index=True
+    )
+    recipient_id: Mapped[str | None] = mapped_column(sa.String(64))
+    recipient_email: Mapped[str] = mapped_column(sa.String(254))
+    recipient_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    recipient_role: Mapped[str | None] = mapped_column(sa.String(64))
+    locale: Mapped[str | None] = mapped_column(sa.String(16))
+    payload: Mapped[dict[str, t.Any]] = mapped_column(sa.JSON, default=dict)
+    #: The ``Message-ID`` of the mail (``<...@domain>``), unique: inbound replies name it.
+    message_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    status: Mapped[NotificationStatus] = _enum_column(
+        NotificationStatus, default=NotificationStatus.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    claim_token: Mapped[str | None] = mapped_column(sa.String(32))
+    claimed_until: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+
 # The full-text index is the database's own structure beside the message table.
 _search_index.attach(t.cast(sa.Table, Message.__table__))
 
@@ -414,6 +466,8 @@ __all__ = [
     "Event",
     "Message",
     "MessageRevision",
+    "Notification",
+    "NotificationStatus",
     "Priority",
     "Source",
     "Status",

@@ -482,3 +482,16 @@ def require_manage_departments(actor: Actor) -> None:
     """:raises Forbidden: ``actor`` may not manage departments."""
     if not can_manage_departments(actor):
         raise Forbidden(_("Only store owners may manage departments."))
+
+
+def can_manage_notifications(actor: Actor | None) -> bool:
+    """Store owners (the top staff role) and the system see and retry failed deliveries:
+    the list names every recipient, of every department."""
+    scope = staff_scope(actor)
+    return scope is not None and scope.is_top
+
+
+def require_manage_notifications(actor: Actor) -> None:
+    """:raises Forbidden: ``actor`` may not see or retry failed deliveries."""
+    if not can_manage_notifications(actor):
+        raise Forbidden(_("Only store owners may see failed deliveries."))

@@ -410,10 +410,15 @@ def _event_text(event: Event) -> str:
         old, new = str(data.get("old", "")), str(data.get("new", ""))
         return _("Escalated: %(old)s → %(new)s", old=old.capitalize(), new=new.capitalize())
     if kind == "escalated_beyond":
+        if data.get("reference") is None:  # the hand-off follows after commit
+            return _("Escalated beyond the top: handed to platform support")
         return _(
             "Escalated beyond the top: handed to platform support (%(reference)s)",
             reference=data.get("reference"),
         )
+    if kind == "handed_beyond":
+        reference = data.get("reference")
+        return _("Platform support took the ticket (%(reference)s)", reference=reference)
     if kind == "message_edited":
         note = data.get("channel") == Channel.INTERNAL.value
         return _("edited an internal note") if note else _("edited a message")

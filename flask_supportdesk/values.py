@@ -1,4 +1,5 @@
-"""Small value objects that hooks return: :class:`Actor`, :class:`Reference`, :class:`Route`."""
+"""Small value objects that hooks exchange: :class:`Actor`, :class:`Reference`,
+:class:`Route`, and what delivery plugins receive (:class:`OutgoingNotification`)."""
 
 from __future__ import annotations
 
@@ -94,3 +95,59 @@ class Route:
 
     department: str | None = None
     assignee: Actor | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipient:
+    """Who a notification is for.
+
+    :param email: The address to deliver to.
+    :param name: The name to greet them by (any text: escape it, never paste it into a
+        header by hand).
+    :param actor: The host account, when the recipient has one (``None`` for a guest).
+    """
+
+    email: str
+    name: str
+    actor: Actor | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class OutgoingNotification:
+    """What ``supportdesk_deliver_notification`` receives: one notification, rendered in
+    the recipient's language, ready to send by any channel.
+
+    It never carries internal notes or another customer's data: the desk writes a
+    notification only to someone who may see everything in it.
+
+    :param kind: What happened: ``ticket_opened`` (to staff), ``ticket_acknowledged``
+        (to the customer who opened it), ``reply_posted`` (a staff reply, to the
+        requester), ``customer_replied`` (to the assignee or the level's staff),
+        ``ticket_escalated`` (to the new level's staff).
+    :param recipient: Who it is for.
+    :param subject: A one-line subject, already translated (may contain any character
+        a customer typed: set it through an API that encodes headers).
+    :param text: The plain-text body.
+    :param html: The HTML body, with its CSS inlined.
+    :param ticket_number: The public number of the ticket it is about.
+    :param url: Where the recipient acts on it (their view of the ticket), absolute when
+        ``SUPPORTDESK_PUBLIC_URL`` is set or it was written in a request.
+    :param key: The idempotency key: one per recipient and cause. A plugin that might be
+        retried after it delivered can skip a key it has seen.
+    :param message_id: This notification's own ``Message-ID`` (``<...@domain>``).
+    :param reply_to: The ``Message-ID`` it answers: the ticket's thread root, for
+        ``In-Reply-To`` and ``References``, so every mail of a ticket threads together.
+
+    .. versionadded:: 0.1
+    """
+
+    kind: str
+    recipient: Recipient
+    subject: str
+    text: str
+    html: str
+    ticket_number: str | None
+    url: str
+    key: str
+    message_id: str
+    reply_to: str | None

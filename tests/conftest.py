@@ -85,8 +85,11 @@ class RequestIsolatedClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
-@pytest.fixture
-def app(request: pytest.FixtureRequest, tmp_path: t.Any) -> t.Iterator[Flask]:
+def build_app(
+    request: pytest.FixtureRequest, tmp_path: t.Any, **config: t.Any
+) -> t.Iterator[Flask]:
+    """The test host app on the test database, with ``config`` and the test's
+    ``settings`` marker (which wins); its tables are emptied before and after."""
     marker = request.node.get_closest_marker("settings")
     overrides = {f"SUPPORTDESK_{k.upper()}": v for k, v in (marker.kwargs if marker else {}).items()}
     url = DATABASE_URL or f"sqlite:///{tmp_path / 'desk.sqlite'}"
@@ -94,6 +97,7 @@ def app(request: pytest.FixtureRequest, tmp_path: t.Any) -> t.Iterator[Flask]:
         {
             "SQLALCHEMY_DATABASE_URI": url,
             "SUPPORTDESK_ATTACHMENT_FOLDER": str(tmp_path / "attachments"),
+            **config,
             **overrides,
         }
     )
@@ -109,6 +113,11 @@ def app(request: pytest.FixtureRequest, tmp_path: t.Any) -> t.Iterator[Flask]:
         if DATABASE_URL:
             _reset(get_state().db.engine)
         get_state().db.engine.dispose()
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, tmp_path: t.Any) -> t.Iterator[Flask]:
+    yield from build_app(request, tmp_path)
 
 
 @pytest.fixture

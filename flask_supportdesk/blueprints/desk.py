@@ -57,6 +57,7 @@ from ..services import departments as _departments
 from ..services import escalation
 from ..services import listing
 from ..services import messages as _messages
+from ..services import notifications as _notifications
 from ..services import reads
 from ..services import tickets as _tickets
 from ..services import timeline
@@ -464,9 +465,12 @@ def _escalation_action(actor: Actor, ticket: Ticket) -> dict[str, t.Any]:
     and otherwise a note on where the ticket is."""
     step = policy.escalation_step(actor, ticket)
     if ticket.escalated_beyond_at is not None:
-        note = _(
-            "Handed to platform support (%(reference)s)", reference=ticket.escalated_beyond_ref
-        )
+        if ticket.escalated_beyond_ref is None:  # the hand-off has not answered yet
+            note = _("Handed to platform support.")
+        else:
+            note = _(
+                "Handed to platform support (%(reference)s)", reference=ticket.escalated_beyond_ref
+            )
         return {"label": note, "allowed": False, "note": note}
     label = (
         _("Hand to platform support")
@@ -802,3 +806,24 @@ def edit_department(department_id: int) -> ResponseReturnValue:
             return redirect(url_for(".departments"))
     html = render("supportdesk/desk/department_form.html", department=department, form=form)
     return html, status
+
+
+@bp.get("/notifications/failed")
+def failed_notifications() -> ResponseReturnValue:
+    """The notifications given up, with their error and a retry button (store owners)."""
+    actor = _actor()
+    failed = _notifications.list_failed(actor)
+    return render("supportdesk/desk/failed_notifications.html", failed=failed, form=ConfirmForm())
+
+
+@bp.post(f"/notifications/<{ID_CONVERTER}:notification_id>/retry")
+def retry_notification(notification_id: int) -> ResponseReturnValue:
+    """Queue a failed notification again; the next delivery round sends it."""
+    actor = _actor()
+    policy.require_manage_notifications(actor)
+    if not ConfirmForm().validate():
+        expired = _("The form expired or did not come from this site. Please try again.")
+        raise ValidationError(expired)
+    _notifications.retry_failed(actor, notification_id)
+    flash(_("The notification will be sent again."), "success")
+    return redirect(url_for(".failed_notifications"))

@@ -148,6 +148,10 @@ class Hooks:
             raise TypeError("supportdesk_route_ticket must return a Route or None.")
         return route
 
+    def has_platform_support(self) -> bool:
+        """Whether a plugin implements ``supportdesk_escalate_beyond`` (no built-in does)."""
+        return bool(self.pm.hook.supportdesk_escalate_beyond.get_hookimpls())
+
     def escalate_beyond(self, ticket: Ticket, actor: Actor, reason: str) -> str | None:
         """Hand a ticket past the top role to the host (``supportdesk_escalate_beyond``).
 

@@ -15,6 +15,7 @@ from . import hookspec
 if t.TYPE_CHECKING:
     from ..models import Ticket
     from ..values import Actor
+    from ..values import OutgoingNotification
     from ..values import Reference
     from ..values import Route
 
@@ -136,17 +137,28 @@ def supportdesk_route_ticket(ticket: Ticket) -> Route | None:
 def supportdesk_escalate_beyond(ticket: Ticket, actor: Actor, reason: str) -> str | None:
     """Hand a ticket beyond the top staff level (to the platform vendor, the store's IT).
 
-    Return a reference for the timeline (an external ticket id, an address it was sent
-    to). Raising aborts the escalation and nothing is saved.
+    Called **after** the escalation is committed, from the notification outbox: by the
+    request that escalated (``SUPPORTDESK_DELIVER_AFTER_COMMIT``) or by ``flask
+    supportdesk deliver``, never while the desk holds the ticket's lock. Write what you
+    keep in your own transaction (commit it yourself). Return a reference for the
+    ticket and its timeline (an external ticket id, an address it was sent to).
 
-    Stops at first non-None result. The built-in implementation returns ``None``, and the
-    desk then refuses the escalation ("no platform support is configured").
+    Raising, or returning ``None``, means "try again later": the hand-off is retried
+    with backoff and, after ``SUPPORTDESK_NOTIFICATION_MAX_ATTEMPTS``, shown to the store
+    owner among the failed deliveries. It may be called again after it succeeded (a
+    worker that died before recording it): answer the same reference for a ticket you
+    already took.
+
+    Stops at first non-None result. There is no built-in implementation: without one,
+    the desk refuses the escalation ("no platform support is configured").
 
     :param ticket: The ticket, already at the top level.
     :param actor: Who escalates.
     :param reason: Why, as the staff member wrote it.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+       Called after commit through the outbox, not inside the escalation's transaction.
     """
 
 
@@ -179,14 +191,25 @@ def supportdesk_resolve_reference(kind: str, ref: str, actor: Actor) -> Referenc
 
 
 @hookspec
-def supportdesk_deliver_notification(notification: t.Any) -> None:
+def supportdesk_deliver_notification(notification: OutgoingNotification) -> None:
     """Deliver one notification (e-mail, SMS, webhook...).
 
-    Every implementation is called. ``notification`` carries ``kind``, ``recipient``,
-    ``subject``, ``text``, ``html``, ``ticket_number``, ``url`` and an idempotency
-    ``key``. Raising means "retry later".
+    Called after commit, by the request that caused the notification
+    (``SUPPORTDESK_DELIVER_AFTER_COMMIT``) or by ``flask supportdesk deliver`` /
+    :func:`~flask_supportdesk.deliver_notifications` in a worker. Every implementation
+    is called; the built-in one sends e-mail over SMTP when ``SUPPORTDESK_MAIL_SERVER``
+    is set. ``notification`` is an :class:`~flask_supportdesk.OutgoingNotification`:
+    ``kind``, ``recipient``, ``subject``, ``text``, ``html``, ``ticket_number``,
+    ``url``, the idempotency ``key``, and the threading fields ``message_id`` and
+    ``reply_to``.
 
-    :param notification: The notification to deliver.
+    Raising means "retry later": the notification is tried again with exponential
+    backoff, every implementation again, so an implementation that may be retried after
+    it delivered should skip a ``key`` it has already handled. After
+    ``SUPPORTDESK_NOTIFICATION_MAX_ATTEMPTS`` it is given up, with the error kept.
+
+    :param notification: The notification to deliver, rendered in the recipient's
+        language.
 
     .. versionadded:: 0.1
     """

@@ -10,4 +10,5 @@ Each public function takes an :class:`~flask_supportdesk.Actor` and typed values
 - :mod:`.departments`: store owners manage departments
 - :mod:`.listing`: portal and desk lists, counters, search (index-served, paginated)
 - :mod:`.timeline`: the append-only event log of a ticket
+- :mod:`.notifications`: the outbox: who hears what, delivery with retries
 """

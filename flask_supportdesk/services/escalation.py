@@ -27,11 +27,15 @@ def escalate(actor: Actor, number: str, *, reason: t.Any = "") -> Ticket:
     The level below keeps the ticket: escalation adds a level to the conversation and
     opens the internal channel to it. The reason is required and kept as an internal
     note, so the level above knows why the ticket came up. From the top role the ticket
-    goes to platform support through ``supportdesk_escalate_beyond``.
+    goes to platform support: the hand-off through ``supportdesk_escalate_beyond`` is
+    written to the notification outbox and made after commit (in this request when
+    ``SUPPORTDESK_DELIVER_AFTER_COMMIT`` is on, else by the worker), retried until the
+    hook answers; its reference is then stored on the ticket and its timeline.
 
     :raises Forbidden: the actor is not staff on this ticket, or ranks below its level.
     :raises TicketClosed: the ticket is closed.
-    :raises Conflict: the ticket is already beyond the top, or no platform support answers.
+    :raises Conflict: the ticket is already beyond the top, or no plugin implements
+        ``supportdesk_escalate_beyond``.
     :raises ValidationError: no reason (field ``reason``), or one breaking the body rules.
     """
     # The body rules (no control characters, storable); emptiness is checked after the
@@ -48,13 +52,11 @@ def escalate(actor: Actor, number: str, *, reason: t.Any = "") -> Ticket:
                 fields={"reason": _("Give a reason for the escalation.")},
             )
         now = utcnow()
-        reference: str | None = None
         if step.to_level is not None:
             ticket.level = step.to_level
             note = _("Escalated to %(level)s.", level=step.to_level)
         else:
-            reference = get_state().hooks.escalate_beyond(ticket, actor, reason)
-            if reference is None:
+            if not get_state().hooks.has_platform_support():
                 raise Conflict(
                     _(
                         "The ticket is at the top level (%(level)s) and no platform support"
@@ -62,15 +64,11 @@ def escalate(actor: Actor, number: str, *, reason: t.Any = "") -> Ticket:
                         level=step.from_level,
                     )
                 )
-            reference = reference[:200]
+            # The hand-off itself (supportdesk_escalate_beyond, often a call to another
+            # system) is an outbox row, made after commit: never inside this lock.
             ticket.escalated_beyond_at = now
-            ticket.escalated_beyond_ref = reference
-            note = _("Handed to platform support (%(reference)s).", reference=reference)
-        uow.record(
-            events.TicketEscalated(
-                actor, ticket, step.from_level, step.to_level, reason, reference=reference
-            )
-        )
+            note = _("Handed to platform support.")
+        uow.record(events.TicketEscalated(actor, ticket, step.from_level, step.to_level, reason))
         message = Message(
             ticket_id=ticket.id,
             channel=Channel.INTERNAL,

@@ -1,0 +1,711 @@
+"""The notification outbox: who hears of a change, and delivering what is due.
+
+**Writing.** :func:`write_outbox` is a before-commit consumer of every unit of work: it
+turns the domain events into :class:`~flask_supportdesk.models.Notification` rows in the
+transaction of the change, so a notification exists exactly when its change does. Who
+hears what (:func:`recipients_of`):
+
+- a new ticket: the staff of its department at its level, and an acknowledgement to its
+  requester (a receipt: the one notification of someone's own action);
+- a staff public reply: the requester;
+- a requester's reply: the assignee, or the staff of the ticket's level when unassigned;
+- an escalation: the staff of the new level.
+
+An escalation beyond the top writes a row of the kind ``escalated_beyond`` instead: the
+hand-off to platform support (``supportdesk_escalate_beyond``), made after commit like a
+delivery and retried the same way; it is never rendered nor given to delivery plugins.
+
+Nobody else is told of their own action, internal notes notify nobody, and every
+recipient is checked against :mod:`~flask_supportdesk.policy` (they must see the ticket)
+before a row is written. A row holds only the ticket's subject and the public message
+that caused it.
+
+**Delivering.** :func:`deliver` claims due rows (one worker at a time: ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, an atomic ``UPDATE`` of a claim token and lease everywhere),
+renders each in its recipient's language and hands it to every
+``supportdesk_deliver_notification`` implementation. A plugin that raises makes the row
+wait (exponential backoff with jitter) until ``SUPPORTDESK_NOTIFICATION_MAX_ATTEMPTS``,
+then it is marked failed with the error. Delivery is at least once: a worker that dies
+after sending and before recording it sends again when its lease ends, with the same
+``key`` and ``Message-ID``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import re
+import secrets
+import typing as t
+import urllib.parse
+
+import sqlalchemy as sa
+from flask import has_request_context
+from flask import render_template
+from flask import request
+from flask import url_for
+from sqlalchemy import orm
+
+from .. import events as _events
+from .. import policy
+from .._state import get_state
+from ..models import Channel
+from ..models import Notification
+from ..models import NotificationStatus
+from ..models import Ticket
+from ..models import utcnow
+from ..values import Actor
+from ..values import OutgoingNotification
+from ..values import Recipient
+from ._uow import transaction
+
+log = logging.getLogger("flask_supportdesk")
+
+_WRITTEN = "supportdesk_outbox_written"
+
+#: The kinds of notification the desk writes (the ``kind`` of a payload).
+KINDS = (
+    "ticket_opened",
+    "ticket_acknowledged",
+    "reply_posted",
+    "customer_replied",
+    "ticket_escalated",
+)
+#: The hand-off of a ticket beyond the top level: an outbox row, but no notification.
+HAND_OFF = "escalated_beyond"
+#: Kinds whose recipient is staff (linked to the desk, not the portal).
+STAFF_KINDS = frozenset({"ticket_opened", "customer_replied", "ticket_escalated"})
+
+#: The longest wait between two attempts, whatever the backoff says.
+MAX_RETRY_DELAY = 3600.0
+
+
+# -------------------------------------------------------------------------------------
+# Who hears what
+# -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Planned:
+    """One notification a change causes: to ``recipient``, of ``kind``, for ``cause``."""
+
+    kind: str
+    recipient: Actor
+    ticket: Ticket
+    cause: str
+    body: str = ""
+    author: str = ""
+
+
+def _same_person(a: Actor, b: Actor) -> bool:
+    return a.kind is b.kind and a.id == b.id
+
+
+def _requester(ticket: Ticket) -> Actor | None:
+    """The requester as a recipient: a host account, or a guest known by e-mail."""
+    if ticket.requester_id is not None:
+        found = get_state().hooks.load_user(ticket.requester_id)
+        if found is not None:
+            return found
+        if not ticket.requester_email:
+            return None
+        return Actor(ticket.requester_id, ticket.requester_name, ticket.requester_email)
+    if ticket.requester_email:
+        return Actor.guest(ticket.requester_email, ticket.requester_name)
+    return None
+
+
+def level_staff(ticket: Ticket, level: str) -> list[Actor]:
+    """The staff of ``level`` who work in the ticket's department (from the host's
+    ``supportdesk_staff_members`` and ``supportdesk_staff_departments``)."""
+    slug = ticket.department.slug if ticket.department is not None else None
+    found: list[Actor] = []
+    for member in get_state().hooks.staff_members():
+        if member.role != level or not member.email:
+            continue
+        scope = policy.staff_scope(member)  # asked once per member and request
+        if scope is None:
+            continue
+        if slug is not None and scope.departments is not None and slug not in scope.departments:
+            continue
+        found.append(member)
+    return found
+
+
+def _assignee(ticket: Ticket) -> Actor | None:
+    if ticket.assignee_id is None:
+        return None
+    return get_state().hooks.load_user(ticket.assignee_id)
+
+
+def recipients_of(event: _events.DomainEvent) -> list[Planned]:
+    """The notifications one event causes, before the policy check of
+    :func:`write_outbox` (nobody is notified of their own action but the receipt)."""
+    planned: list[Planned] = []
+    if isinstance(event, _events.TicketOpened):
+        ticket, message = event.ticket, event.message
+        cause = f"ticket:{ticket.id}"
+        for member in level_staff(ticket, ticket.level):
+            planned.append(
+                Planned("ticket_opened", member, ticket, cause, message.body, message.author_name)
+            )
+        requester = _requester(ticket)
+        if requester is not None:
+            planned.append(
+                Planned(
+                    "ticket_acknowledged", requester, ticket, cause, message.body,
+                    message.author_name,
+                )
+            )  # fmt: skip
+        return [p for p in planned if p.kind == "ticket_acknowledged" or not _is(p, event)]
+    if isinstance(event, _events.MessagePosted):
+        ticket, message = event.ticket, event.message
+        if message.channel is not Channel.PUBLIC:
+            return []  # an internal note notifies nobody
+        cause = f"message:{message.id}"
+        if message.author_is_staff:
+            requester = _requester(ticket)
+            if requester is not None:
+                planned.append(
+                    Planned(
+                        "reply_posted", requester, ticket, cause, message.body,
+                        message.author_name,
+                    )
+                )  # fmt: skip
+        else:
+            assignee = _assignee(ticket)
+            members = [assignee] if assignee is not None else level_staff(ticket, ticket.level)
+            for member in members:
+                planned.append(
+                    Planned(
+                        "customer_replied", member, ticket, cause, message.body,
+                        message.author_name,
+                    )
+                )  # fmt: skip
+    elif isinstance(event, _events.TicketEscalated) and event.to_level is not None:
+        ticket = event.ticket
+        cause = f"escalation:{ticket.id}:{event.to_level}"
+        for member in level_staff(ticket, event.to_level):
+            planned.append(Planned("ticket_escalated", member, ticket, cause))
+    return [p for p in planned if not _is(p, event)]
+
+
+def _is(planned: Planned, event: _events.DomainEvent) -> bool:
+    return _same_person(planned.recipient, event.actor)
+
+
+def _may_receive(planned: Planned) -> bool:
+    """Whether the recipient may see everything the notification carries (policy)."""
+    recipient, ticket = planned.recipient, planned.ticket
+    if not recipient.email:
+        return False
+    if planned.kind not in STAFF_KINDS:
+        # What a requester sees of their ticket is exactly what policy.is_requester says.
+        return policy.is_requester(recipient, ticket)
+    if not policy.is_staff(recipient) or policy.is_requester(recipient, ticket):
+        return False
+    visible = sa.select(Ticket.id).where(Ticket.id == ticket.id, policy.ticket_filter(recipient))
+    return get_state().db.session.scalar(visible) is not None
+
+
+# -------------------------------------------------------------------------------------
+# Writing the outbox (before commit)
+# -------------------------------------------------------------------------------------
+
+
+def notification_key(kind: str, cause: str, recipient: Actor) -> str:
+    """The idempotency key of a notification: one per kind, cause and recipient."""
+    raw = f"{kind}\x00{cause}\x00{recipient.kind.value}\x00{recipient.id}"
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def mail_domain() -> str:
+    """The domain of the desk's ``Message-ID``\\ s: the public URL's host, else the
+    sender's domain, else ``supportdesk.invalid``."""
+    config = get_state().config
+    host = urllib.parse.urlsplit(config.public_url).hostname if config.public_url else None
+    if not host and config.mail_default_sender:
+        host = config.mail_default_sender.rpartition("@")[2].strip(" >")
+    host = re.sub(r"[^A-Za-z0-9.-]", "", host or "")
+    return host or "supportdesk.invalid"
+
+
+def thread_message_id(ticket_number: str) -> str:
+    """The ``Message-ID`` every mail of a ticket answers (``In-Reply-To``), so mail
+    clients thread a ticket's mails together; the same for every recipient."""
+    safe = re.sub(r"[^A-Za-z0-9.-]", "", ticket_number).lower()
+    return f"<ticket.{safe}@{mail_domain()}>"
+
+
+def _absolute(path: str) -> str:
+    # The configured address first: a request's Host header is the client's to choose.
+    public = get_state().config.public_url
+    if public:
+        return public + path
+    if has_request_context():
+        return request.host_url.rstrip("/") + path
+    return path
+
+
+def ticket_url(number: str, *, staff: bool) -> str:
+    """Where a recipient opens the ticket: the desk for staff, the portal otherwise."""
+    endpoint = "supportdesk_desk.ticket" if staff else "supportdesk_portal.ticket"
+    if has_request_context():
+        path = url_for(endpoint, number=number)
+    else:
+        config = get_state().config
+        prefix = config.desk_url_prefix if staff else config.url_prefix
+        path = f"{prefix}/tickets/{urllib.parse.quote(number)}"
+    return _absolute(path)
+
+
+def _current_locale() -> str | None:
+    if not has_request_context():
+        return None
+    import flask_babel
+
+    locale = flask_babel.get_locale()
+    return None if locale is None else str(locale)
+
+
+def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
+    """Before commit: write the notifications of a unit of work's events (see the module
+    doc), and remember the requester's locale for the mails they get."""
+    interesting = [
+        e
+        for e in events
+        if isinstance(e, (_events.TicketOpened, _events.MessagePosted, _events.TicketEscalated))
+    ]
+    if not interesting:
+        return
+    session = get_state().db.session
+    session.flush()  # new tickets and messages need their ids
+    locale = _current_locale()
+    rows: dict[str, Notification] = {}
+    for event in interesting:
+        ticket = t.cast(Ticket, getattr(event, "ticket"))  # noqa: B009
+        if locale is not None and policy.is_requester(event.actor, ticket):
+            ticket.requester_locale = locale
+        if isinstance(event, _events.TicketEscalated) and event.to_level is None:
+            row = _hand_off_row(event)
+            rows.setdefault(row.key, row)
+            continue
+        for planned in recipients_of(event):
+            key = notification_key(planned.kind, planned.cause, planned.recipient)
+            if key in rows or not _may_receive(planned):
+                continue
+            rows[key] = _row(planned, key)
+    if not rows:
+        return
+    session.add_all(rows.values())
+    session.flush()
+    session.info.setdefault(_WRITTEN, []).extend(row.id for row in rows.values())
+
+
+def _row(planned: Planned, key: str) -> Notification:
+    ticket, recipient = planned.ticket, planned.recipient
+    staff = planned.kind in STAFF_KINDS
+    payload = {
+        "ticket_number": ticket.number,
+        "ticket_subject": ticket.subject,
+        "url": ticket_url(ticket.number, staff=staff),
+        "body": planned.body,
+        "author": planned.author,
+        "level": ticket.level,
+    }
+    return Notification(
+        key=key,
+        kind=planned.kind,
+        ticket_id=ticket.id,
+        recipient_id=recipient.user_id,
+        recipient_email=recipient.email,
+        recipient_name=recipient.name,
+        recipient_role=recipient.role,
+        locale=None if staff else ticket.requester_locale,
+        payload=payload,
+        message_id=f"<n.{key[:32]}@{mail_domain()}>",
+        status=NotificationStatus.QUEUED,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+
+
+def _hand_off_row(event: _events.TicketEscalated) -> Notification:
+    # What the hook needs after commit: who escalated and why. The reason is internal:
+    # this row is handed to supportdesk_escalate_beyond only, never rendered or mailed.
+    ticket, actor = event.ticket, event.actor
+    key = notification_key(HAND_OFF, f"ticket:{ticket.id}", Actor.system())
+    return Notification(
+        key=key,
+        kind=HAND_OFF,
+        ticket_id=ticket.id,
+        recipient_id=None,
+        recipient_email="",
+        recipient_name="platform support",
+        payload={
+            "ticket_number": ticket.number,
+            "reason": event.reason,
+            "actor": {
+                "id": actor.id,
+                "name": actor.name,
+                "email": actor.email,
+                "role": actor.role,
+                "kind": actor.kind.value,
+            },
+        },
+        message_id=f"<n.{key[:32]}@{mail_domain()}>",
+        status=NotificationStatus.QUEUED,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+
+
+def _hand_off(session: orm.Session, row: Notification) -> None:
+    """Hand the row's ticket to platform support and keep the reference it answers (on
+    the ticket and its timeline, committed with the row's outcome).
+
+    :raises LookupError: no plugin took it (``None``): try again later.
+    """
+    from ..models import Event
+
+    ticket = session.get(Ticket, row.ticket_id)
+    if ticket is None:
+        return  # deleted since: nothing left to hand over
+    data = row.payload["actor"]
+    actor = Actor(data["id"], data["name"], data["email"], data["role"], data["kind"])
+    reason = str(row.payload.get("reason") or "")
+    reference = get_state().hooks.escalate_beyond(ticket, actor, reason)
+    if reference is None:
+        raise LookupError("No supportdesk_escalate_beyond implementation took the ticket.")
+    ticket.escalated_beyond_ref = reference[:200]
+    session.add(
+        Event(
+            ticket_id=ticket.id,
+            kind="handed_beyond",
+            actor_id=actor.user_id,
+            actor_name=actor.name,
+            data={"reference": ticket.escalated_beyond_ref},
+        )
+    )
+
+
+def deliver_written(events: t.Sequence[_events.DomainEvent]) -> None:
+    """After commit: try to deliver the notifications just written, in this process
+    (``SUPPORTDESK_DELIVER_AFTER_COMMIT``). What fails waits for the worker's retry."""
+    session = get_state().db.session()
+    ids: list[int] = session.info.pop(_WRITTEN, [])
+    if not ids or not get_state().config.deliver_after_commit:
+        return
+    deliver(limit=len(ids), ids=ids)
+
+
+# -------------------------------------------------------------------------------------
+# Delivering (after commit, in a worker)
+# -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DeliveryReport:
+    """What one :func:`deliver` call did: ``sent``, ``retrying`` (failed this time, will
+    be tried again) and ``failed`` (given up now) notifications."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    @property
+    def claimed(self) -> int:
+        """How many notifications this call took."""
+        return self.sent + self.retrying + self.failed
+
+
+_batch: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar(
+    "supportdesk_delivery_batch", default=None
+)
+_batch_resources: contextvars.ContextVar[dict[str, t.Any] | None] = contextvars.ContextVar(
+    "supportdesk_delivery_resources", default=None
+)
+
+
+def batch_resource(name: str, factory: t.Callable[[], t.ContextManager[t.Any]]) -> t.Any:
+    """A resource shared by the deliveries of one :func:`deliver` batch (the built-in
+    SMTP connection): made by ``factory`` (a context manager) on first use, and exited
+    when the batch ends.
+
+    :raises RuntimeError: called outside a delivery.
+    """
+    stack, resources = _batch.get(), _batch_resources.get()
+    if stack is None or resources is None:
+        raise RuntimeError("batch_resource() is only available while delivering.")
+    if name not in resources:
+        resources[name] = stack.enter_context(factory())
+    return resources[name]
+
+
+def drop_batch_resource(name: str) -> None:
+    """Forget a batch resource that broke (a dropped connection): the next use makes a
+    new one. The broken one is still closed when the batch ends."""
+    resources = _batch_resources.get()
+    if resources is not None:
+        resources.pop(name, None)
+
+
+@contextlib.contextmanager
+def _delivery_batch() -> t.Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        token, resources = _batch.set(stack), _batch_resources.set({})
+        try:
+            yield
+        finally:
+            _batch.reset(token)
+            _batch_resources.reset(resources)
+
+
+def _claim(
+    session: orm.Session, token: str, limit: int, *, now: bool, ids: t.Sequence[int] | None
+) -> list[Notification]:
+    moment = utcnow()
+    lease = dt.timedelta(seconds=get_state().config.notification_lease)
+    due = (
+        sa.select(Notification.id)
+        .where(
+            Notification.status == NotificationStatus.QUEUED,
+            sa.or_(Notification.claimed_until.is_(None), Notification.claimed_until < moment),
+        )
+        .order_by(Notification.next_attempt_at, Notification.id)
+        .limit(limit)
+    )
+    if not now:
+        due = due.where(Notification.next_attempt_at <= moment)
+    if ids is not None:
+        due = due.where(Notification.id.in_(list(ids)))
+    # PostgreSQL: rows another worker is claiming are skipped, not waited for. SQLite has
+    # no FOR UPDATE (SQLAlchemy leaves it out): its UPDATE holds the database's write
+    # lock, so the subquery and the claim are one atomic step there.
+    due = due.with_for_update(skip_locked=True)
+    table = t.cast(sa.Table, Notification.__table__)
+    session.execute(
+        sa.update(table)
+        .where(table.c.id.in_(due.scalar_subquery()))
+        .values(claim_token=token, claimed_until=moment + lease)
+    )
+    session.commit()
+    claimed = sa.select(Notification).where(Notification.claim_token == token)
+    return list(session.scalars(claimed.order_by(Notification.id)))
+
+
+def _retry_delay(attempts: int) -> float:
+    base = get_state().config.notification_retry_delay
+    delay = min(base * 2.0 ** max(attempts - 1, 0), MAX_RETRY_DELAY)
+    # Jitter: the rows an outage made fail together do not all come back at once.
+    return float(delay * secrets.SystemRandom().uniform(0.5, 1.0))
+
+
+def _finish(
+    session: orm.Session, row: Notification, token: str, error: BaseException | None
+) -> str:
+    """Record one attempt, if the claim is still ours; returns what became of the row."""
+    attempts = row.attempts + 1
+    values: dict[str, t.Any] = {"attempts": attempts, "claim_token": None, "claimed_until": None}
+    if error is None:
+        outcome = "sent"
+        values.update(status=NotificationStatus.SENT, sent_at=utcnow(), last_error=None)
+    else:
+        values["last_error"] = f"{type(error).__name__}: {error}"[:2000]
+        if attempts >= get_state().config.notification_max_attempts:
+            outcome = "failed"
+            values["status"] = NotificationStatus.FAILED
+        else:
+            outcome = "retrying"
+            delay = dt.timedelta(seconds=_retry_delay(attempts))
+            values["next_attempt_at"] = utcnow() + delay
+    table = t.cast(sa.Table, Notification.__table__)
+    result = session.execute(
+        sa.update(table).where(table.c.id == row.id, table.c.claim_token == token).values(**values)
+    )
+    session.commit()
+    if t.cast(sa.CursorResult[t.Any], result).rowcount != 1:
+        log.warning(
+            "Notification %s was delivered after its lease ended; another worker may"
+            " deliver it again (raise SUPPORTDESK_NOTIFICATION_LEASE).",
+            row.id,
+        )
+    return outcome
+
+
+def deliver(
+    limit: int = 100, *, now: bool = False, ids: t.Sequence[int] | None = None
+) -> DeliveryReport:
+    """Deliver up to ``limit`` notifications that are due, through every
+    ``supportdesk_deliver_notification`` implementation.
+
+    Needs an app context. Safe to run in several processes at once: each notification
+    is claimed by one of them. Uses its own database session, never the host's.
+
+    :param limit: The most notifications to take in this batch.
+    :param now: Also take those waiting for a later retry (after an outage).
+    :param ids: Only these notifications (the ones a request just wrote).
+    :return: How many were sent, will be retried, or were given up.
+    """
+    state = get_state()
+    token = secrets.token_hex(16)
+    counts = {"sent": 0, "retrying": 0, "failed": 0}
+    with orm.Session(state.db.engine, expire_on_commit=False) as session:
+        rows = _claim(session, token, limit, now=now, ids=ids)
+        if not rows:
+            return DeliveryReport()
+        with _delivery_batch():
+            for row in rows:
+                error: BaseException | None = None
+                try:
+                    if row.kind == HAND_OFF:
+                        _hand_off(session, row)
+                    else:
+                        notification = render(row)
+                        state.hooks.hook.supportdesk_deliver_notification(
+                            notification=notification
+                        )
+                except Exception as exc:
+                    session.rollback()  # nothing of a failed hand-off is kept
+                    error = exc
+                    log.warning("Delivery of notification %s failed: %s", row.id, exc)
+                counts[_finish(session, row, token, error)] += 1
+    return DeliveryReport(**counts)
+
+
+def retry_failed(actor: Actor, notification_id: t.Any) -> None:
+    """Queue a notification that was given up again, due now, with a fresh count of
+    attempts (the store owner's "retry", after fixing what made it fail).
+
+    :raises Forbidden: ``actor`` is not a store owner.
+    :raises NotFound: no such notification, or it is not failed (retried already).
+    """
+    from ..errors import NotFound
+    from ..i18n import gettext as _
+    from . import _validate
+
+    policy.require_manage_notifications(actor)
+    notification_id = _validate.object_id(notification_id, "Notification")
+    table = t.cast(sa.Table, Notification.__table__)
+    with transaction():
+        result = get_state().db.session.execute(
+            sa.update(table)
+            .where(table.c.id == notification_id, table.c.status == NotificationStatus.FAILED.value)
+            .values(
+                status=NotificationStatus.QUEUED.value,
+                attempts=0,
+                next_attempt_at=utcnow(),
+                claim_token=None,
+                claimed_until=None,
+            )
+        )
+        if t.cast(sa.CursorResult[t.Any], result).rowcount != 1:
+            raise NotFound(_("No failed delivery with this id."))
+
+
+def list_failed(actor: Actor, *, limit: int = 100) -> list[Notification]:
+    """The notifications given up, newest first, for the store owner's desk page.
+
+    :raises Forbidden: ``actor`` is not a store owner.
+    """
+    policy.require_manage_notifications(actor)
+    stmt = (
+        sa.select(Notification)
+        .where(Notification.status == NotificationStatus.FAILED)
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
+    return list(get_state().db.session.scalars(stmt))
+
+
+# -------------------------------------------------------------------------------------
+# Rendering
+# -------------------------------------------------------------------------------------
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """``text`` on one line: every run of whitespace (CR and LF included) becomes one
+    space, control characters are dropped, and it is cut at ``limit`` characters."""
+    cleaned = "".join(ch for ch in text if ch.isprintable() or ch.isspace())
+    return " ".join(cleaned.split())[:limit]
+
+
+def _subject(kind: str, number: str, subject: str) -> str:
+    from ..i18n import gettext as _
+
+    if kind == "ticket_opened":
+        text = _("New ticket %(number)s: %(subject)s", number=number, subject=subject)
+    elif kind == "ticket_acknowledged":
+        text = _("We received your request %(number)s: %(subject)s", number=number, subject=subject)
+    elif kind == "reply_posted":
+        text = _("New reply on %(number)s: %(subject)s", number=number, subject=subject)
+    elif kind == "customer_replied":
+        text = _("Customer replied on %(number)s: %(subject)s", number=number, subject=subject)
+    else:
+        text = _("Ticket %(number)s escalated to you: %(subject)s", number=number, subject=subject)
+    return one_line(text, 250)
+
+
+def _recipient(row: Notification) -> Recipient:
+    actor = None
+    if row.recipient_id is not None:
+        actor = Actor(row.recipient_id, row.recipient_name, row.recipient_email, row.recipient_role)
+    return Recipient(
+        email=row.recipient_email, name=one_line(row.recipient_name), actor=actor
+    )
+
+
+def _locale(row: Notification) -> str:
+    import flask_babel
+
+    if row.locale:
+        return row.locale
+    return str(flask_babel.get_babel().instance.default_locale)
+
+
+def render(row: Notification) -> OutgoingNotification:
+    """The notification as delivery plugins receive it, rendered in its recipient's
+    language from the templates ``supportdesk/mail/<kind>.txt`` and ``.html`` (a host
+    overrides them by path); the HTML's CSS is inlined."""
+    import css_inline
+    import flask_babel
+
+    from .. import i18n
+
+    payload = row.payload
+    number = str(payload.get("ticket_number") or "")
+    with flask_babel.force_locale(_locale(row)):
+        subject = _subject(row.kind, number, str(payload.get("ticket_subject") or ""))
+        recipient = _recipient(row)
+        context = {
+            "kind": row.kind,
+            "recipient": recipient,
+            "subject": subject,
+            "ticket_number": number,
+            "ticket_subject": one_line(str(payload.get("ticket_subject") or ""), 255),
+            "url": str(payload.get("url") or ""),
+            "body": str(payload.get("body") or ""),
+            "author": one_line(str(payload.get("author") or "")),
+            "level": str(payload.get("level") or ""),
+            "staff": row.kind in STAFF_KINDS,
+            **i18n.template_callables(),
+        }
+        text = render_template(f"supportdesk/mail/{row.kind}.txt", **context)
+        html = render_template(f"supportdesk/mail/{row.kind}.html", **context)
+    html = css_inline.inline(html)
+    return OutgoingNotification(
+        kind=row.kind,
+        recipient=recipient,
+        subject=subject,
+        text=text,
+        html=html,
+        ticket_number=number or None,
+        url=context["url"],
+        key=row.key,
+        message_id=row.message_id,
+        reply_to=thread_message_id(number) if number else None,
+    )
