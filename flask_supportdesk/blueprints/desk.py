@@ -351,7 +351,9 @@ def _assignee_choices(ticket: Ticket | None = None) -> list[tuple[str, str]]:
 
 def _department_choices(ticket: Ticket | None = None) -> list[tuple[str, str]]:
     choices = [("", _("No department"))]
-    choices += [(d.slug, d.name) for d in _tickets.active_departments()]
+    # The kept list (as the desk list's): the service checks the department chosen.
+    kept = _departments.department_choices(changed_at=_own_change_time())
+    choices += [(d.slug, d.name) for d in kept if d.is_active]
     current = ticket.department if ticket is not None else None
     if current is not None and current.slug not in dict(choices):
         choices.append((current.slug, _("%(name)s (inactive)", name=current.name)))

@@ -566,9 +566,7 @@ def deliver(
                         _hand_off(session, row)
                     else:
                         notification = render(row)
-                        state.hooks.hook.supportdesk_deliver_notification(
-                            notification=notification
-                        )
+                        state.hooks.hook.supportdesk_deliver_notification(notification=notification)
                 except Exception as exc:
                     session.rollback()  # nothing of a failed hand-off is kept
                     error = exc
@@ -654,9 +652,7 @@ def _recipient(row: Notification) -> Recipient:
     actor = None
     if row.recipient_id is not None:
         actor = Actor(row.recipient_id, row.recipient_name, row.recipient_email, row.recipient_role)
-    return Recipient(
-        email=row.recipient_email, name=one_line(row.recipient_name), actor=actor
-    )
+    return Recipient(email=row.recipient_email, name=one_line(row.recipient_name), actor=actor)
 
 
 def _locale(row: Notification) -> str:

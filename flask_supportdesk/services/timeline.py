@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 import sqlalchemy as sa
@@ -70,7 +71,12 @@ def record(ticket: Ticket, kind: str, actor: Actor | None, **data: t.Any) -> Eve
 def list_events(actor: Actor, ticket: Ticket, *, limit: int = 200) -> list[Event]:
     """The latest events of a ticket, oldest first. Staff only: they name internal work."""
     policy.require_staff(actor, ticket, _("Only staff may read the timeline."))
-    stmt = (
-        sa.select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id.desc()).limit(limit)
-    )
-    return list(reversed(get_state().db.session.scalars(stmt).all()))
+    rows = get_state().db.session.scalars(_latest_events(limit), {"ticket_id": ticket.id})
+    return list(reversed(rows.all()))
+
+
+@functools.lru_cache(maxsize=16)
+def _latest_events(limit: int) -> sa.Select[t.Any]:
+    # Built once: the ticket is a parameter.
+    stmt = sa.select(Event).where(Event.ticket_id == sa.bindparam("ticket_id"))
+    return stmt.order_by(Event.id.desc()).limit(limit)

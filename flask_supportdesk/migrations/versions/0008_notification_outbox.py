@@ -43,8 +43,13 @@ def upgrade() -> None:
         sa.Column(
             "status",
             sa.Enum(
-                "queued", "sent", "failed",
-                name="notificationstatus", native_enum=False, length=24, create_constraint=True,
+                "queued",
+                "sent",
+                "failed",
+                name="notificationstatus",
+                native_enum=False,
+                length=24,
+                create_constraint=True,
             ),
             nullable=False,
         ),
