@@ -49,7 +49,9 @@ from flask_supportdesk.models import Base
 from flask_supportdesk.models import Department
 from flask_supportdesk.models import Event
 from flask_supportdesk.models import Message
+from flask_supportdesk.models import Notification
 from flask_supportdesk.models import Ticket
+from flask_supportdesk.models import TicketRead
 
 if t.TYPE_CHECKING:
     import psycopg
@@ -286,7 +288,7 @@ def _drop_everything(engine: sa.Engine) -> None:
 def _remove_run_leftovers(engine: sa.Engine, max_ticket_id: int) -> int:
     """Delete what earlier bench runs added (tickets opened through the API)."""
     with engine.begin() as conn:
-        for model in (Attachment, Event, Message):
+        for model in (Attachment, Event, Message, Notification, TicketRead):
             conn.execute(sa.delete(model).where(model.ticket_id > max_ticket_id))
         removed = conn.execute(sa.delete(Ticket).where(Ticket.id > max_ticket_id)).rowcount
     return int(removed or 0)

@@ -148,6 +148,19 @@ class Hooks:
             raise TypeError("supportdesk_route_ticket must return a Route or None.")
         return route
 
+    def delivers_notifications(self, *, mail_configured: bool) -> bool:
+        """Whether a notification would reach anyone: the built-in e-mail delivery is
+        configured (``mail_configured``), or another plugin implements
+        ``supportdesk_deliver_notification``."""
+        from .builtin import mail
+
+        if mail_configured:
+            return True
+        return any(
+            impl.plugin is not mail
+            for impl in self.pm.hook.supportdesk_deliver_notification.get_hookimpls()
+        )
+
     def has_platform_support(self) -> bool:
         """Whether a plugin implements ``supportdesk_escalate_beyond`` (no built-in does)."""
         return bool(self.pm.hook.supportdesk_escalate_beyond.get_hookimpls())

@@ -148,7 +148,7 @@ def recipients_of(event: _events.DomainEvent) -> list[Planned]:
     planned: list[Planned] = []
     if isinstance(event, _events.TicketOpened):
         ticket, message = event.ticket, event.message
-        cause = f"ticket:{ticket.id}"
+        cause = _cause("ticket", ticket, ticket.created_at)
         for member in level_staff(ticket, ticket.level):
             planned.append(
                 Planned("ticket_opened", member, ticket, cause, message.body, message.author_name)
@@ -166,7 +166,7 @@ def recipients_of(event: _events.DomainEvent) -> list[Planned]:
         ticket, message = event.ticket, event.message
         if message.channel is not Channel.PUBLIC:
             return []  # an internal note notifies nobody
-        cause = f"message:{message.id}"
+        cause = _cause(f"message:{message.id}", ticket, message.created_at)
         if message.author_is_staff:
             requester = _requester(ticket)
             if requester is not None:
@@ -188,10 +188,19 @@ def recipients_of(event: _events.DomainEvent) -> list[Planned]:
                 )  # fmt: skip
     elif isinstance(event, _events.TicketEscalated) and event.to_level is not None:
         ticket = event.ticket
-        cause = f"escalation:{ticket.id}:{event.to_level}"
+        cause = _cause(f"escalation:{event.to_level}", ticket, ticket.updated_at)
         for member in level_staff(ticket, event.to_level):
             planned.append(Planned("ticket_escalated", member, ticket, cause))
     return [p for p in planned if not _is(p, event)]
+
+
+def _cause(what: str, ticket: Ticket, at: t.Any) -> str:
+    # By the ticket's number (never reused, unlike a row id: SQLite gives a deleted
+    # newest row's id to the next one) and the time of the change, so that a ticket
+    # escalated to the same level twice, or a new ticket where a deleted one was,
+    # notifies again instead of colliding with the first notification's key.
+    stamp = at.isoformat() if at is not None else ""
+    return f"{what}:{ticket.number}:{stamp}"
 
 
 def _is(planned: Planned, event: _events.DomainEvent) -> bool:
@@ -282,18 +291,25 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
     ]
     if not interesting:
         return
-    session = get_state().db.session
-    session.flush()  # new tickets and messages need their ids
+    state = get_state()
     locale = _current_locale()
-    rows: dict[str, Notification] = {}
     for event in interesting:
         ticket = t.cast(Ticket, getattr(event, "ticket"))  # noqa: B009
         if locale is not None and policy.is_requester(event.actor, ticket):
             ticket.requester_locale = locale
+    # Nobody to deliver to (no mail server, no delivery plugin): notifications are off,
+    # and a change pays nothing for them. The hand-off beyond the top still goes out.
+    delivers = state.hooks.delivers_notifications(mail_configured=bool(state.config.mail_server))
+    session = state.db.session
+    rows: dict[str, Notification] = {}
+    for event in interesting:
         if isinstance(event, _events.TicketEscalated) and event.to_level is None:
             row = _hand_off_row(event)
             rows.setdefault(row.key, row)
             continue
+        if not delivers:
+            continue
+        session.flush()  # new tickets and messages need their ids (once: then a no-op)
         for planned in recipients_of(event):
             key = notification_key(planned.kind, planned.cause, planned.recipient)
             if key in rows or not _may_receive(planned):
@@ -338,7 +354,7 @@ def _hand_off_row(event: _events.TicketEscalated) -> Notification:
     # What the hook needs after commit: who escalated and why. The reason is internal:
     # this row is handed to supportdesk_escalate_beyond only, never rendered or mailed.
     ticket, actor = event.ticket, event.actor
-    key = notification_key(HAND_OFF, f"ticket:{ticket.id}", Actor.system())
+    key = notification_key(HAND_OFF, f"ticket:{ticket.number}", Actor.system())  # once per ticket
     return Notification(
         key=key,
         kind=HAND_OFF,
