@@ -207,18 +207,34 @@ def _is(planned: Planned, event: _events.DomainEvent) -> bool:
     return _same_person(planned.recipient, event.actor)
 
 
-def _may_receive(planned: Planned) -> bool:
-    """Whether the recipient may see everything the notification carries (policy)."""
+def _may_receive(planned: Planned, staff_who_see: t.Container[Actor]) -> bool:
+    """Whether the recipient may see everything the notification carries (policy).
+
+    :param staff_who_see: :func:`_staff_who_see` of the planned staff recipients.
+    """
     recipient, ticket = planned.recipient, planned.ticket
     if not recipient.email:
         return False
     if planned.kind not in STAFF_KINDS:
         # What a requester sees of their ticket is exactly what policy.is_requester says.
         return policy.is_requester(recipient, ticket)
-    if not policy.is_staff(recipient) or policy.is_requester(recipient, ticket):
-        return False
-    visible = sa.select(Ticket.id).where(Ticket.id == ticket.id, policy.ticket_filter(recipient))
-    return get_state().db.session.scalar(visible) is not None
+    return recipient in staff_who_see
+
+
+def _staff_who_see(ticket: Ticket, members: t.Sequence[Actor]) -> set[Actor]:
+    """The staff members among ``members`` who handle ``ticket`` by policy (not their
+    own request), in one query whatever their number: a column per member, its policy
+    condition on the ticket's row."""
+    candidates = [m for m in members if policy.is_staff(m) and not policy.is_requester(m, ticket)]
+    if not candidates:
+        return set()
+    conditions = [sa.case((policy.ticket_filter(m), 1), else_=0) for m in candidates]
+    row = (
+        get_state().db.session.execute(sa.select(*conditions).where(Ticket.id == ticket.id)).first()
+    )
+    if row is None:
+        return set()
+    return {member for member, sees in zip(candidates, row, strict=True) if sees}
 
 
 # -------------------------------------------------------------------------------------
@@ -310,9 +326,13 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
         if not delivers:
             continue
         session.flush()  # new tickets and messages need their ids (once: then a no-op)
-        for planned in recipients_of(event):
+        planned_here = recipients_of(event)
+        ticket = t.cast(Ticket, getattr(event, "ticket"))  # noqa: B009
+        staff = [p.recipient for p in planned_here if p.kind in STAFF_KINDS]
+        seeing = _staff_who_see(ticket, staff)
+        for planned in planned_here:
             key = notification_key(planned.kind, planned.cause, planned.recipient)
-            if key in rows or not _may_receive(planned):
+            if key in rows or not _may_receive(planned, seeing):
                 continue
             rows[key] = _row(planned, key)
     if not rows:
