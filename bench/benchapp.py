@@ -279,14 +279,16 @@ def install_probes(app: Flask) -> None:
         return response
 
 
-def create_app(database_url: str | None = None) -> Flask:
-    """The bench store on ``database_url`` (default: ``BENCH_DATABASE_URL``)."""
+def create_app(database_url: str | None = None, config: t.Mapping[str, t.Any] | None = None) -> Flask:
+    """The bench store on ``database_url`` (default: ``BENCH_DATABASE_URL``), with
+    ``config`` (``SUPPORTDESK_MAIL_SERVER``, ...) added to its settings."""
     url = database_url or os.environ["BENCH_DATABASE_URL"]
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY="bench-secret-not-for-production",
         SQLALCHEMY_DATABASE_URI=url,
         SUPPORTDESK_LOAD_ENTRY_POINTS=False,
+        **(config or {}),
     )
     if url.startswith("sqlite"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 10}}
