@@ -143,14 +143,21 @@ def _caught_up(pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
     """The pairs whose staff member had read the ticket with nothing by others since."""
     if not pairs:
         return set()
+    rows = get_state().db.session.execute(_caught_up_statement(), {"pairs": sorted(pairs)})
+    return {(user, ticket) for user, ticket in rows}
+
+
+@functools.cache
+def _caught_up_statement() -> sa.Select[t.Any]:
+    # Built once per process, the pairs a parameter: every staff change asks it, and
+    # building it anew cost a third of a reply.
     read = aliased(TicketRead)
     stmt = sa.select(read.user_id, read.ticket_id).where(
-        sa.tuple_(read.user_id, read.ticket_id).in_(sorted(pairs)),
+        sa.tuple_(read.user_id, read.ticket_id).in_(sa.bindparam("pairs", expanding=True)),
         ~_by_others_since(read, Message, Message.author_id),
         ~_by_others_since(read, Event, Event.actor_id),
     )
-    rows = get_state().db.session.execute(stmt)
-    return {(user, ticket) for user, ticket in rows}
+    return t.cast("sa.Select[t.Any]", stmt)
 
 
 def unread_ticket_ids(actor: Actor, tickets: t.Sequence[t.Any]) -> set[int]:
