@@ -4,9 +4,9 @@ A row's words and links are worked out here once per page, not once per row: the
 labels of the statuses and priorities the page holds are translated once, the ticket
 URL is built once and each number put into it, and every timestamp goes through one
 formatter bound to the page's locale and time zone. The rows are then written by one
-format string (:data:`ROW`), every value escaped: in Jinja, the 25 rows of a page cost
-twice the rest of the page (each ``{{ }}`` is an attribute look-up, an escape and a
-Markup object, some 25 per row), here a twentieth of it.
+format string (:data:`ROW`), every value escaped: in Jinja a row cost about 220 µs
+(each ``{{ }}`` an attribute look-up, an escape and a Markup object, some 25 per row,
+and two badge macros), written here about 15 µs.
 
 A host that wants other columns overrides ``supportdesk/desk/index.html`` and writes
 its own rows from ``rows`` (:class:`DeskRow`), as the template did before.
