@@ -103,21 +103,14 @@ def _catalogue_json(catalogue: dict[str, t.Any]) -> Markup:
     return found[1]
 
 
-def datetime_tag(value: dt.datetime | None) -> Markup:
-    """A ``<time>`` element: UTC in the markup, written by Babel in the locale and the
-    host's time zone, the exact UTC on hover; supportdesk.js rewrites it to a relative
-    time ("3 min. ago") with the exact time on hover, in the viewer's time zone."""
-    return time_tagger()(value)
-
-
 _TAGGER = "_supportdesk_time_tagger"
 
 
 @pass_eval_context
 def datetime_filter(eval_ctx: EvalContext, value: dt.datetime | None) -> Markup:
-    """The ``supportdesk_datetime`` filter: :func:`datetime_tag` with the locale and the
-    time zone looked up once per page render (kept on its evaluation context), not once
-    per timestamp: a thread writes one per message."""
+    """The ``supportdesk_datetime`` filter: a :func:`time_tagger` tag, with the locale and
+    the time zone looked up once per page render (kept on its evaluation context), not
+    once per timestamp: a thread writes one per message."""
     tag = getattr(eval_ctx, _TAGGER, None)
     if tag is None:
         tag = time_tagger()
@@ -126,8 +119,11 @@ def datetime_filter(eval_ctx: EvalContext, value: dt.datetime | None) -> Markup:
 
 
 def time_tagger() -> t.Callable[[dt.datetime | None], Markup]:
-    """:func:`datetime_tag` bound to the page's locale and time zone, for the rows of a
-    list (one look-up of both per page, not per row)."""
+    """A function writing a ``<time>`` element, bound to the page's locale and time zone
+    (one look-up of both per page, not per timestamp): UTC in the markup, written by
+    Babel in the locale and the host's time zone, the exact UTC on hover;
+    supportdesk.js rewrites it to a relative time ("3 min. ago") with the exact time on
+    hover, in the viewer's time zone."""
     formatted = i18n.datetime_formatter()
 
     def tag(value: dt.datetime | None) -> Markup:

@@ -112,7 +112,7 @@ EMAIL = '\n        <br><span class="sd-muted sd-email" title="{0}">{0}</span>'
 BEYOND = ' <span class="sd-badge sd-level">{}</span>'
 
 
-def ticket_href() -> t.Callable[[str], str]:
+def _ticket_href() -> t.Callable[[str], str]:
     """``url_for("supportdesk_desk.ticket", number=...)`` for every row of a list: the
     URL is built once and each plain number put into it (a werkzeug URL build per row
     cost some forty function calls); any other number still goes through ``url_for``."""
@@ -137,7 +137,7 @@ def desk_rows(
     """The rows of a desk list's page (``listing.desk_tickets``: rows of
     ``DESK_ROW_COLUMNS``): ``departments`` names them by id, ``unread`` holds the ids
     to mark, ``snippets`` a search's excerpts by ticket id."""
-    href = ticket_href()
+    href = _ticket_href()
     time_tag = time_tagger()
     statuses: dict[Status, str] = {}
     priorities: dict[Priority, str] = {}

@@ -406,13 +406,15 @@ def _choices_in_words() -> dict[str, list[tuple[str, str]]]:
 
 def _reply_form(
     ticket: Ticket,
-    assignees: list[tuple[str, str]],
     channel: Channel,
     *,
     submitted: bool = False,
     words: dict[str, list[tuple[str, str]]] | None = None,
 ) -> StaffReplyForm:
     """The composer of one pane: a public reply on Main, an internal note on Internal.
+
+    It shows the text, the status and the files; a request may also send priority and
+    assignee (the service checks them), which the page leaves to the Fields panel.
 
     :param words: :func:`_choices_in_words`, when the page already has them.
     """
@@ -426,8 +428,6 @@ def _reply_form(
     # A note changes no status unless one is picked: its "" choice says so.
     default = str(DEFAULT_STATUS_LABEL) if channel is Channel.PUBLIC else _("Keep the status")
     form.status.choices = [("", default), *words["status"]]
-    form.priority.choices = words["priority"]
-    form.assignee.choices = assignees
     if channel is Channel.PUBLIC:
         customer = ticket.requester_name or ticket.requester_email or _("the customer")
         form.body.label.text = _(
@@ -437,7 +437,7 @@ def _reply_form(
         form.body.label.text = _("Internal note — only staff see this")
     # Two composers share field names on one page: keep their HTML ids unique.
     pane = PANES[channel]
-    for name in ("body", "status", "priority", "assignee", "files"):
+    for name in ("body", "status", "files"):
         form[name].id = form[name].label.field_id = f"sd-{pane}-{name}"
     return form
 
@@ -517,7 +517,7 @@ def _render_ticket(
     # One composer per pane; a failed one comes back in its own pane, with its text.
     words = _choices_in_words()
     composers = {
-        channel: _reply_form(ticket, assignees, channel, words=words)
+        channel: _reply_form(ticket, channel, words=words)
         for channel in (Channel.PUBLIC, Channel.INTERNAL)
     }
     if reply_form is not None:
@@ -576,7 +576,7 @@ def reply(number: str) -> ResponseReturnValue:
     actor = _actor()
     ticket = _staff_ticket(actor, number)
     channel = _composer_channel(request.form.get("channel"))
-    form = _reply_form(ticket, _assignee_choices(ticket), channel, submitted=True)
+    form = _reply_form(ticket, channel, submitted=True)
     internal = channel is Channel.INTERNAL
     pane = PANES[channel]
     if not form.validate():
