@@ -344,6 +344,23 @@ def require_open(ticket: Ticket) -> None:
         raise TicketClosed()
 
 
+def handlers_among(ticket: Ticket, members: t.Sequence[Actor]) -> set[Actor]:
+    """The staff members among ``members`` who handle ``ticket`` (never their own
+    request), in one query whatever their number: a column per member, their
+    :func:`ticket_filter` on the ticket's row. For the outbox, which must know who of a
+    change's recipients may read the ticket before it mails them."""
+    candidates = [m for m in members if is_staff(m) and not is_requester(m, ticket)]
+    if not candidates:
+        return set()
+    conditions = [sa.case((ticket_filter(m), 1), else_=0) for m in candidates]
+    row = (
+        get_state().db.session.execute(sa.select(*conditions).where(Ticket.id == ticket.id)).first()
+    )
+    if row is None:
+        return set()
+    return {member for member, sees in zip(candidates, row, strict=True) if sees}
+
+
 def require_staff(actor: Actor, ticket: Ticket, refusal: str | None = None) -> StaffScope:
     """The actor's scope, if they handle ``ticket`` as staff (or are the system).
 

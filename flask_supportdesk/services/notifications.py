@@ -43,6 +43,8 @@ import secrets
 import typing as t
 import urllib.parse
 
+import css_inline
+import flask_babel
 import sqlalchemy as sa
 from flask import has_request_context
 from flask import render_template
@@ -51,9 +53,14 @@ from flask import url_for
 from sqlalchemy import orm
 
 from .. import events as _events
+from .. import i18n
 from .. import policy
 from .._state import get_state
+from ..errors import NotFound
+from ..i18n import gettext as _
 from ..models import Channel
+from ..models import Event
+from ..models import Message
 from ..models import Notification
 from ..models import NotificationStatus
 from ..models import Ticket
@@ -61,6 +68,7 @@ from ..models import utcnow
 from ..values import Actor
 from ..values import OutgoingNotification
 from ..values import Recipient
+from . import _validate
 from ._uow import transaction
 
 log = logging.getLogger("flask_supportdesk")
@@ -145,53 +153,47 @@ def _assignee(ticket: Ticket) -> Actor | None:
 def recipients_of(event: _events.DomainEvent) -> list[Planned]:
     """The notifications one event causes, before the policy check of
     :func:`write_outbox` (nobody is notified of their own action but the receipt)."""
-    planned: list[Planned] = []
     if isinstance(event, _events.TicketOpened):
         ticket, message = event.ticket, event.message
-        cause = _cause("ticket", ticket, ticket.created_at)
-        for member in level_staff(ticket, ticket.level):
-            planned.append(
-                Planned("ticket_opened", member, ticket, cause, message.body, message.author_name)
-            )
+        about = _about_message(ticket, _cause("ticket", ticket, ticket.created_at), message)
+        planned = [about("ticket_opened", member) for member in level_staff(ticket, ticket.level)]
+        planned = [p for p in planned if not _is(p, event)]
         requester = _requester(ticket)
-        if requester is not None:
-            planned.append(
-                Planned(
-                    "ticket_acknowledged", requester, ticket, cause, message.body,
-                    message.author_name,
-                )
-            )  # fmt: skip
-        return [p for p in planned if p.kind == "ticket_acknowledged" or not _is(p, event)]
+        if requester is not None:  # the receipt, even of one's own request
+            planned.append(about("ticket_acknowledged", requester))
+        return planned
     if isinstance(event, _events.MessagePosted):
         ticket, message = event.ticket, event.message
         if message.channel is not Channel.PUBLIC:
             return []  # an internal note notifies nobody
         cause = _cause(f"message:{message.id}", ticket, message.created_at)
+        about = _about_message(ticket, cause, message)
         if message.author_is_staff:
             requester = _requester(ticket)
-            if requester is not None:
-                planned.append(
-                    Planned(
-                        "reply_posted", requester, ticket, cause, message.body,
-                        message.author_name,
-                    )
-                )  # fmt: skip
+            planned = [about("reply_posted", requester)] if requester is not None else []
         else:
             assignee = _assignee(ticket)
             members = [assignee] if assignee is not None else level_staff(ticket, ticket.level)
-            for member in members:
-                planned.append(
-                    Planned(
-                        "customer_replied", member, ticket, cause, message.body,
-                        message.author_name,
-                    )
-                )  # fmt: skip
+            planned = [about("customer_replied", member) for member in members]
     elif isinstance(event, _events.TicketEscalated) and event.to_level is not None:
         ticket = event.ticket
         cause = _cause(f"escalation:{event.to_level}", ticket, ticket.updated_at)
-        for member in level_staff(ticket, event.to_level):
-            planned.append(Planned("ticket_escalated", member, ticket, cause))
+        members = level_staff(ticket, event.to_level)
+        planned = [Planned("ticket_escalated", member, ticket, cause) for member in members]
+    else:
+        return []
     return [p for p in planned if not _is(p, event)]
+
+
+def _about_message(
+    ticket: Ticket, cause: str, message: Message
+) -> t.Callable[[str, Actor], Planned]:
+    """Plans of one kind and recipient about ``message`` (its text and author shown)."""
+
+    def plan(kind: str, recipient: Actor) -> Planned:
+        return Planned(kind, recipient, ticket, cause, message.body, message.author_name)
+
+    return plan
 
 
 def _cause(what: str, ticket: Ticket, at: t.Any) -> str:
@@ -210,7 +212,7 @@ def _is(planned: Planned, event: _events.DomainEvent) -> bool:
 def _may_receive(planned: Planned, staff_who_see: t.Container[Actor]) -> bool:
     """Whether the recipient may see everything the notification carries (policy).
 
-    :param staff_who_see: :func:`_staff_who_see` of the planned staff recipients.
+    :param staff_who_see: ``policy.handlers_among`` of the planned staff recipients.
     """
     recipient, ticket = planned.recipient, planned.ticket
     if not recipient.email:
@@ -219,22 +221,6 @@ def _may_receive(planned: Planned, staff_who_see: t.Container[Actor]) -> bool:
         # What a requester sees of their ticket is exactly what policy.is_requester says.
         return policy.is_requester(recipient, ticket)
     return recipient in staff_who_see
-
-
-def _staff_who_see(ticket: Ticket, members: t.Sequence[Actor]) -> set[Actor]:
-    """The staff members among ``members`` who handle ``ticket`` by policy (not their
-    own request), in one query whatever their number: a column per member, its policy
-    condition on the ticket's row."""
-    candidates = [m for m in members if policy.is_staff(m) and not policy.is_requester(m, ticket)]
-    if not candidates:
-        return set()
-    conditions = [sa.case((policy.ticket_filter(m), 1), else_=0) for m in candidates]
-    row = (
-        get_state().db.session.execute(sa.select(*conditions).where(Ticket.id == ticket.id)).first()
-    )
-    if row is None:
-        return set()
-    return {member for member, sees in zip(candidates, row, strict=True) if sees}
 
 
 # -------------------------------------------------------------------------------------
@@ -291,7 +277,6 @@ def ticket_url(number: str, *, staff: bool) -> str:
 def _current_locale() -> str | None:
     if not has_request_context():
         return None
-    import flask_babel
 
     locale = flask_babel.get_locale()
     return None if locale is None else str(locale)
@@ -329,7 +314,7 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
         planned_here = recipients_of(event)
         ticket = t.cast(Ticket, getattr(event, "ticket"))  # noqa: B009
         staff = [p.recipient for p in planned_here if p.kind in STAFF_KINDS]
-        seeing = _staff_who_see(ticket, staff)
+        seeing = policy.handlers_among(ticket, staff)
         for planned in planned_here:
             key = notification_key(planned.kind, planned.cause, planned.recipient)
             if key in rows or not _may_receive(planned, seeing):
@@ -406,8 +391,6 @@ def _hand_off(session: orm.Session, row: Notification) -> None:
 
     :raises LookupError: no plugin took it (``None``): try again later.
     """
-    from ..models import Event
-
     ticket = session.get(Ticket, row.ticket_id)
     if ticket is None:
         return  # deleted since: nothing left to hand over
@@ -618,9 +601,6 @@ def retry_failed(actor: Actor, notification_id: t.Any) -> None:
     :raises Forbidden: ``actor`` is not a store owner.
     :raises NotFound: no such notification, or it is not failed (retried already).
     """
-    from ..errors import NotFound
-    from ..i18n import gettext as _
-    from . import _validate
 
     policy.require_manage_notifications(actor)
     notification_id = _validate.object_id(notification_id, "Notification")
@@ -669,7 +649,6 @@ def one_line(text: str, limit: int = 200) -> str:
 
 
 def _subject(kind: str, number: str, subject: str) -> str:
-    from ..i18n import gettext as _
 
     if kind == "ticket_opened":
         text = _("New ticket %(number)s: %(subject)s", number=number, subject=subject)
@@ -692,7 +671,6 @@ def _recipient(row: Notification) -> Recipient:
 
 
 def _locale(row: Notification) -> str:
-    import flask_babel
 
     if row.locale:
         return row.locale
@@ -703,10 +681,6 @@ def render(row: Notification) -> OutgoingNotification:
     """The notification as delivery plugins receive it, rendered in its recipient's
     language from the templates ``supportdesk/mail/<kind>.txt`` and ``.html`` (a host
     overrides them by path); the HTML's CSS is inlined."""
-    import css_inline
-    import flask_babel
-
-    from .. import i18n
 
     payload = row.payload
     number = str(payload.get("ticket_number") or "")
