@@ -196,13 +196,17 @@ def _sort(
 
 
 def _paginate(
-    stmt: sa.Select[t.Any], page: int, size: int, search_as: tuple[Actor, str] | None = None
+    stmt: sa.Select[t.Any],
+    page: int,
+    size: int,
+    search_as: tuple[Actor, str] | None = None,
+    *,
+    whole_rows: bool = False,
 ) -> Page[t.Any]:
-    """One page of ``stmt``'s first column (a ticket) or, when ``stmt`` selects
-    :data:`DESK_ROW_COLUMNS`, of its rows; a search adds each ticket's best message id
-    as the last column."""
+    """One page of ``stmt``'s first column (a ticket) or, with ``whole_rows``, of its
+    rows (:data:`DESK_ROW_COLUMNS`); a search adds each ticket's best message id as the
+    last column."""
     rows = get_state().db.session.execute(stmt.offset((page - 1) * size).limit(size + 1))
-    whole_rows = stmt.column_descriptions[0]["expr"] is Ticket.id
     shown = rows.all() if whole_rows else rows.unique().all()
     items: list[t.Any] = list(shown[:size]) if whole_rows else [row[0] for row in shown[:size]]
     result = Page(items, page, size, has_next=len(shown) > size)
@@ -339,8 +343,9 @@ def desk_tickets(
         stmt = _desk_list(actor, scope, tab, filters, sort, sqlite=sqlite)
         stmt, score = _search(stmt, actor, filters.q)
         stmt = stmt.order_by(*_sort(sort, score))
-        return _paginate(stmt, page, size, (actor, filters.q))
-    return _paginate(_desk_list_in_order(actor, scope, tab, filters, sort, sqlite), page, size)
+        return _paginate(stmt, page, size, (actor, filters.q), whole_rows=True)
+    stmt = _desk_list_in_order(actor, scope, tab, filters, sort, sqlite)
+    return _paginate(stmt, page, size, whole_rows=True)
 
 
 @functools.lru_cache(maxsize=4096)
