@@ -186,7 +186,7 @@ def template_callables() -> dict[str, t.Any]:
     processor calls this), not once per message: a list page holds a hundred messages,
     and each look-up walks Flask-Babel's context and locale selector again.
     """
-    ours = domain.get_translations()
+    ours = _catalogue()
     host = flask_babel.get_translations()
 
     # These escape exactly as Jinja's newstyle gettext does (jinja2.ext._make_new_gettext):

@@ -186,8 +186,8 @@ def _filter_options(
         active ones).
     """
     config = get_state().config
-    statuses = [(s.value, s.staff_label) for s in Status]
-    priorities = [(p.value, p.label) for p in Priority]
+    words = _choices_in_words()
+    statuses, priorities = words["status"], words["priority"]
     staff = [(m.id, m.name) for m in get_state().hooks.staff_members()]
     no_department, unassigned = _("No department"), _("Unassigned")
     any_, keep = [("", _("Any"))], [(NO_CHANGE, _("No change"))]
