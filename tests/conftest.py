@@ -17,6 +17,9 @@ from flask_supportdesk.migrations import VERSION_TABLE
 from flask_supportdesk.models import Base
 from flask_supportdesk.values import Actor
 
+if t.TYPE_CHECKING:
+    from mailserver import SMTPServer
+
 DATABASE_URL = os.environ.get("SUPPORTDESK_TEST_DATABASE_URL")
 #: Set by .ci/run: there, every part a test needs is installed, so a skip hides a gap.
 FORBID_SKIPS = os.environ.get("SUPPORTDESK_FORBID_SKIPS") == "1"
@@ -234,3 +237,14 @@ def login(client: FlaskClient, user: Actor | int) -> FlaskClient:
 def csrf_token(client: FlaskClient) -> str:
     """A valid CSRF token for ``client``'s session."""
     return client.get("/_test/csrf").get_data(as_text=True)
+
+
+@pytest.fixture
+def smtpd() -> t.Iterator[SMTPServer]:
+    """A real SMTP server on loopback (:mod:`mailserver`), running for one test."""
+    from mailserver import SMTPServer
+
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()

@@ -7,21 +7,23 @@ as the recipient. Nothing internal may be anywhere in them (HOSTILE.md).
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import datetime as dt
 import email
 import email.policy
-import socket
 import ssl
 import threading
 import time
 import typing as t
-import urllib.parse
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from flask import Flask
+from mailserver import PUBLIC_URL
+from mailserver import SMTPServer
+from mailserver import mail_app
+from mailserver import mail_link
+from mailserver import outbox_rows
+from mailserver import portal_ticket
 
 import hostapp
 from conftest import CANARY
@@ -45,152 +47,10 @@ from flask_supportdesk.services import notifications
 from flask_supportdesk.services import tickets
 from flask_supportdesk.values import Actor
 
-PUBLIC_URL = "http://localhost"
-
-
-# -------------------------------------------------------------------------------------
-# A real SMTP server
-# -------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Received:
-    """One mail as the server got it."""
-
-    rcpt: list[str]
-    raw: bytes
-    #: The client's address: one per SMTP connection.
-    peer: t.Any = None
-
-    @property
-    def message(self) -> email.message.EmailMessage:
-        return t.cast(
-            email.message.EmailMessage,
-            email.message_from_bytes(self.raw, policy=email.policy.default),
-        )
-
-    @property
-    def text(self) -> str:
-        part = self.message.get_body(("plain",))
-        assert part is not None
-        return t.cast(str, part.get_content())
-
-    @property
-    def html(self) -> str:
-        part = self.message.get_body(("html",))
-        assert part is not None
-        return t.cast(str, part.get_content())
-
-    def everything(self) -> str:
-        """Every header and every decoded part, as one text."""
-        message = self.message
-        parts = [f"{k}: {v}" for k, v in message.items()]
-        for part in message.walk():
-            if not part.is_multipart():
-                parts.append(str(part.get_content()))
-        return "\n".join(parts) + self.raw.decode("utf-8", "replace")
-
-
-class _Handler:
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: t.Any, session: t.Any, envelope: t.Any) -> str:
-        with self.lock:
-            self.received.append(
-                Received(list(envelope.rcpt_tos), bytes(envelope.content), tuple(session.peer))
-            )
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class SMTPServer:
-    """aiosmtpd on loopback, which a test can stop and start again on the same port."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.handler = _Handler()
-        self.controller: Controller | None = None
-
-    def start(self, **options: t.Any) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **options)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    @property
-    def mails(self) -> list[Received]:
-        with self.handler.lock:
-            return list(self.handler.received)
-
-    def to(self, address: str) -> list[Received]:
-        return [m for m in self.mails if address in m.rcpt]
-
-    def clear(self) -> None:
-        with self.handler.lock:
-            self.handler.received.clear()
-
-
-@pytest.fixture
-def smtpd() -> t.Iterator[SMTPServer]:
-    server = SMTPServer()
-    server.start()
-    yield server
-    server.stop()
-
 
 @pytest.fixture
 def app(request: pytest.FixtureRequest, tmp_path: t.Any, smtpd: SMTPServer) -> t.Iterator[Flask]:
-    yield from build_app(
-        request,
-        tmp_path,
-        SUPPORTDESK_MAIL_SERVER="127.0.0.1",
-        SUPPORTDESK_MAIL_PORT=smtpd.port,
-        SUPPORTDESK_MAIL_DEFAULT_SENDER="Store Support <support@store.example>",
-        SUPPORTDESK_PUBLIC_URL=PUBLIC_URL,
-        SUPPORTDESK_MAIL_TIMEOUT=5,
-    )
-
-
-def _rows(app: Flask) -> list[Notification]:
-    with app.app_context():
-        session = get_state().db.session
-        rows = list(session.scalars(sa.select(Notification).order_by(Notification.id)))
-        session.expunge_all()
-        return rows
-
-
-def _path(url: str) -> str:
-    assert url.startswith(PUBLIC_URL + "/"), url
-    return urllib.parse.urlsplit(url).path
-
-
-def _link(mail: Received) -> str:
-    links = [w for w in mail.text.split() if w.startswith(PUBLIC_URL)]
-    assert links, mail.text
-    assert f'href="{links[0]}"' in mail.html
-    return _path(links[0])
-
-
-def _new_ticket(client: t.Any, subject: str = "Parcel missing", body: str = "It never came.") -> str:
-    from conftest import csrf_token
-
-    response = client.post(
-        "/support/new",
-        data={"subject": subject, "body": body, "category": "general",
-              "csrf_token": csrf_token(client)},
-    )  # fmt: skip
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return response.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+    yield from mail_app(request, tmp_path, smtpd)
 
 
 # -------------------------------------------------------------------------------------
@@ -202,7 +62,7 @@ def test_new_ticket_mails_the_level_staff_and_acknowledges_the_customer(
     app: Flask, smtpd: SMTPServer
 ) -> None:
     customer = login(app.test_client(), 1)
-    number = _new_ticket(customer)
+    number = portal_ticket(customer)
 
     ack = smtpd.to("alice@example.com")
     assert len(ack) == 1
@@ -218,7 +78,7 @@ def test_new_ticket_mails_the_level_staff_and_acknowledges_the_customer(
     assert 'style="' in ack[0].html  # the CSS is inlined
     assert "<style" not in ack[0].html
     # The link opens the customer's own ticket page.
-    page = customer.get(_link(ack[0]))
+    page = customer.get(mail_link(ack[0]))
     assert page.status_code == 200 and "Parcel missing" in page.get_data(as_text=True)
 
     # Every agent (the ticket has no department, so all of them), nobody above.
@@ -228,10 +88,10 @@ def test_new_ticket_mails_the_level_staff_and_acknowledges_the_customer(
         assert mail_.message["In-Reply-To"] == root  # one thread per ticket
     staff_mail = smtpd.to("ann@store.example")[0]
     desk = login(app.test_client(), 10)
-    page = desk.get(_link(staff_mail))
+    page = desk.get(mail_link(staff_mail))
     assert page.status_code == 200 and "It never came." in page.get_data(as_text=True)
-    assert _link(staff_mail).startswith("/support/desk/")
-    assert {r.status for r in _rows(app)} == {NotificationStatus.SENT}
+    assert mail_link(staff_mail).startswith("/support/desk/")
+    assert {r.status for r in outbox_rows(app)} == {NotificationStatus.SENT}
 
 
 def test_a_new_ticket_where_a_deleted_one_was_notifies_again(
@@ -242,7 +102,7 @@ def test_a_new_ticket_where_a_deleted_one_was_notifies_again(
     from flask_supportdesk.models import Ticket
 
     customer = login(app.test_client(), 1)
-    first = _new_ticket(customer)
+    first = portal_ticket(customer)
     with app.app_context():
         session = get_state().db.session
         gone = session.scalars(sa.select(Ticket).where(Ticket.number == first)).one()
@@ -250,7 +110,7 @@ def test_a_new_ticket_where_a_deleted_one_was_notifies_again(
         session.delete(gone)  # as a host erasing a customer's data would
         session.commit()
     smtpd.clear()
-    second = _new_ticket(customer, subject="Another one")
+    second = portal_ticket(customer, subject="Another one")
     with app.app_context():
         session = get_state().db.session
         new_id = session.scalars(sa.select(Ticket.id).where(Ticket.number == second)).one()
@@ -279,7 +139,7 @@ def test_staff_reply_mails_the_requester_only_and_internal_notes_nobody(
     assert [m.rcpt for m in smtpd.mails] == [["alice@example.com"]]
     mail = smtpd.mails[0]
     assert "Refund is on its way." in mail.text and "Ann Agent" in mail.text
-    assert _link(mail) == f"/support/tickets/{ticket.number}"
+    assert mail_link(mail) == f"/support/tickets/{ticket.number}"
 
     smtpd.clear()
     messages.post_message(agent, ticket.number, f"Note {CANARY}", channel="internal")
@@ -326,7 +186,7 @@ def test_no_mail_carries_internal_content_anywhere(
     assert len(smtpd.mails) >= 5
     for mail in smtpd.mails:
         assert_no_canary(mail.everything())
-    for row in _rows(app):
+    for row in outbox_rows(app):
         assert_no_canary(row.payload)
         assert_no_canary(row.last_error or "")
 
@@ -351,7 +211,7 @@ def test_header_injection_by_a_name_or_subject_adds_no_header(
     evil = hostapp.User(3, "Eve\r\nBcc: victim@evil.example\r\nX-Evil: 1", "eve@example.com")
     monkeypatch.setitem(hostapp.USERS, 3, evil)
     customer = login(app.test_client(), 3)
-    _new_ticket(customer, subject="Hi there", body="Body")
+    portal_ticket(customer, subject="Hi there", body="Body")
     assert smtpd.mails
     for mail in smtpd.mails:
         message = mail.message
@@ -394,7 +254,7 @@ def test_smtp_down_during_a_burst_of_50_then_every_mail_arrives_once(
     with app.test_request_context():
         for i in range(50):
             messages.post_message(agent, number, f"Reply number {i}")
-    rows = [r for r in _rows(app) if r.kind == "reply_posted"]
+    rows = [r for r in outbox_rows(app) if r.kind == "reply_posted"]
     assert len(rows) == 50
     assert all(r.status is NotificationStatus.QUEUED and r.attempts == 1 for r in rows)
     assert all(r.last_error for r in rows)
@@ -442,7 +302,7 @@ def test_a_raising_plugin_is_retried_with_backoff_then_given_up(
         get_state().desk.register(Failing(), app=app)
         before = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         messages.post_message(agent, ticket.number, "One reply")
-    (row,) = _rows(app)
+    (row,) = outbox_rows(app)
     assert row.attempts == 1 and row.status is NotificationStatus.QUEUED
     assert row.last_error == "RuntimeError: webhook down (1)"
     wait = (row.next_attempt_at - before).total_seconds()
@@ -452,21 +312,21 @@ def test_a_raising_plugin_is_retried_with_backoff_then_given_up(
         assert notifications.deliver().claimed == 0  # not due yet
         report = notifications.deliver(now=True)
     assert report.retrying == 1
-    (row,) = _rows(app)
+    (row,) = outbox_rows(app)
     wait = (row.next_attempt_at - before).total_seconds()
     assert 60 - 1 <= wait <= 120 + 1  # doubled
 
     result = app.test_cli_runner().invoke(args=["supportdesk", "deliver", "--now"])
     assert result.exit_code == 1
     assert result.output == "sent 0, retrying 0, failed 1\n"
-    (row,) = _rows(app)
+    (row,) = outbox_rows(app)
     assert row.status is NotificationStatus.FAILED and row.attempts == 3
     assert row.last_error == "RuntimeError: webhook down (3)"
     with app.app_context():
         assert notifications.deliver(now=True).claimed == 0  # given up: left alone
     with app.test_request_context():
         notifications.retry_failed(Actor.system(), row.id)
-    assert _rows(app)[0].status is NotificationStatus.QUEUED
+    assert outbox_rows(app)[0].status is NotificationStatus.QUEUED
 
 
 def test_nothing_is_written_when_the_change_rolls_back(
@@ -474,7 +334,7 @@ def test_nothing_is_written_when_the_change_rolls_back(
 ) -> None:
     with app.test_request_context():
         number = tickets.open_ticket(alice, subject="Rollback", body="x").number
-    count = len(_rows(app))
+    count = len(outbox_rows(app))
     smtpd.clear()
     with app.test_request_context():
         session = get_state().db.session
@@ -483,13 +343,13 @@ def test_nothing_is_written_when_the_change_rolls_back(
         session.rollback()
         with pytest.raises(ValidationError):
             messages.post_message(agent, number, "")
-    assert len(_rows(app)) == count
+    assert len(outbox_rows(app)) == count
     assert smtpd.mails == []
     with app.test_request_context():
         with host_transaction():
             messages.post_message(agent, number, "Sent with the host's commit")
         get_state().db.session.commit()
-    assert len(_rows(app)) == count + 1
+    assert len(outbox_rows(app)) == count + 1
     assert [m.rcpt for m in smtpd.mails] == [["alice@example.com"]]
 
 
@@ -497,7 +357,7 @@ def test_nothing_is_written_when_the_change_rolls_back(
 def test_delivery_left_to_the_worker(app: Flask, smtpd: SMTPServer, ctx: None, alice: Actor) -> None:
     tickets.open_ticket(alice, subject="Worker", body="x")
     assert smtpd.mails == []
-    assert {r.status for r in _rows(app)} == {NotificationStatus.QUEUED}
+    assert {r.status for r in outbox_rows(app)} == {NotificationStatus.QUEUED}
     result = app.test_cli_runner().invoke(args=["supportdesk", "deliver"])
     assert result.exit_code == 0 and result.output == "sent 4, retrying 0, failed 0\n"
     assert len(smtpd.mails) == 4
@@ -524,12 +384,12 @@ def test_with_no_way_to_deliver_nothing_is_written(
     app = next(built)
     try:
         customer = login(app.test_client(), 1)
-        _new_ticket(customer)
-        assert _rows(app) == []
+        portal_ticket(customer)
+        assert outbox_rows(app) == []
         recording = Recording()
         get_state(app).desk.register(recording, app=app)
-        _new_ticket(customer, subject="Now with a plugin")
-        assert _rows(app) and len(recording.keys) == len(_rows(app))
+        portal_ticket(customer, subject="Now with a plugin")
+        assert outbox_rows(app) and len(recording.keys) == len(outbox_rows(app))
     finally:
         next(built, None)
 
@@ -542,7 +402,7 @@ def test_two_workers_at_once_send_nothing_twice(app: Flask, alice: Actor, agent:
         ticket = tickets.open_ticket(alice, subject="Workers", body="x")
         for i in range(40):
             messages.post_message(agent, ticket.number, f"Reply {i}")
-    total = len(_rows(app))
+    total = len(outbox_rows(app))
     assert total == 44
 
     def worker() -> int:
@@ -581,7 +441,7 @@ def test_a_dead_workers_claim_is_taken_over_when_its_lease_ends(
 def test_mails_are_written_in_the_customers_language(app: Flask, smtpd: SMTPServer) -> None:
     customer = login(app.test_client(), 1)
     customer.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
-    number = _new_ticket(customer)
+    number = portal_ticket(customer)
     (ack,) = smtpd.to("alice@example.com")
     assert "Wir haben Ihre Anfrage" in ack.message["Subject"]
     assert "Ticket öffnen" in ack.text
@@ -614,7 +474,7 @@ def test_owner_sees_failed_deliveries_and_retries_them(app: Flask, smtpd: SMTPSe
     smtpd.stop()
     with app.test_request_context():
         tickets.open_ticket(alice, subject="Down", body="x")
-    rows = _rows(app)
+    rows = outbox_rows(app)
     assert {r.status for r in rows} == {NotificationStatus.FAILED}
     smtpd.start()
 
@@ -623,7 +483,7 @@ def test_owner_sees_failed_deliveries_and_retries_them(app: Flask, smtpd: SMTPSe
     token = csrf_token(agent)
     refused = agent.post(f"/support/desk/notifications/{rows[0].id}/retry", data={"csrf_token": token})
     assert refused.status_code == 403
-    assert _rows(app)[0].status is NotificationStatus.FAILED
+    assert outbox_rows(app)[0].status is NotificationStatus.FAILED
 
     owner = login(app.test_client(), 30)
     page = owner.get("/support/desk/notifications/failed")
@@ -635,7 +495,7 @@ def test_owner_sees_failed_deliveries_and_retries_them(app: Flask, smtpd: SMTPSe
         f"/support/desk/notifications/{rows[0].id}/retry", data={"csrf_token": csrf_token(owner)}
     )
     assert response.status_code == 302
-    assert _rows(app)[0].status is NotificationStatus.QUEUED
+    assert outbox_rows(app)[0].status is NotificationStatus.QUEUED
     again = owner.post(
         f"/support/desk/notifications/{rows[0].id}/retry", data={"csrf_token": csrf_token(owner)}
     )
@@ -713,7 +573,7 @@ def test_hand_off_beyond_the_top_is_made_after_commit_outside_the_lock(
     ticket, kinds = _ticket(app, number)
     assert ticket.escalated_beyond_at is not None and ticket.escalated_beyond_ref == "EXT-1"
     assert kinds[-2:] == ["escalated_beyond", "handed_beyond"]
-    (row,) = [r for r in _rows(app) if r.kind == "escalated_beyond"]
+    (row,) = [r for r in outbox_rows(app) if r.kind == "escalated_beyond"]
     assert row.status is NotificationStatus.SENT
     desk = login(app.test_client(), 30)
     page = desk.get(f"/support/desk/tickets/{number}").get_data(as_text=True)
@@ -732,7 +592,7 @@ def test_a_failing_hand_off_is_retried_and_the_escalation_stays(
     ticket, kinds = _ticket(app, number)
     assert ticket.escalated_beyond_at is not None and ticket.escalated_beyond_ref is None
     assert "handed_beyond" not in kinds
-    (row,) = [r for r in _rows(app) if r.kind == "escalated_beyond"]
+    (row,) = [r for r in outbox_rows(app) if r.kind == "escalated_beyond"]
     assert row.status is NotificationStatus.QUEUED
     assert row.last_error == "ConnectionError: platform API down"
     with app.test_request_context(), pytest.raises(Conflict):
@@ -872,4 +732,4 @@ def test_an_untrusted_certificate_is_refused(app: Flask, smtpd: SMTPServer, alic
     with app.test_request_context():
         tickets.open_ticket(alice, subject="TLS", body="x")
     assert smtpd.mails == []
-    assert all("CERTIFICATE_VERIFY_FAILED" in (r.last_error or "") for r in _rows(app))
+    assert all("CERTIFICATE_VERIFY_FAILED" in (r.last_error or "") for r in outbox_rows(app))
