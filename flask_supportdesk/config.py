@@ -266,6 +266,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive,
     ),
     Setting(
+        "notification_retention_days",
+        30,
+        "Days a delivered notification stays in the outbox before ``flask supportdesk "
+        "prune-notifications`` deletes it (run it daily, e.g. from cron).",
+        _positive,
+    ),
+    Setting(
         "notification_retry_delay",
         60,
         "Seconds before the first retry of a failed delivery; each further retry waits "
@@ -328,6 +335,7 @@ class SupportDeskConfig:
     mail_timeout: float
     deliver_after_commit: bool
     notification_max_attempts: int
+    notification_retention_days: int
     notification_retry_delay: float
     notification_lease: float
     content_security_policy: str | None

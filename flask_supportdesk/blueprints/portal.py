@@ -49,6 +49,7 @@ from ._common import ID_CONVERTER
 from ._common import make_blueprint
 from ._common import register_html_errors
 from ._common import render
+from ._settings_page import settings_page
 
 bp = make_blueprint("supportdesk_portal", __name__)
 register_html_errors(bp)
@@ -361,3 +362,15 @@ def follow_up(number: str) -> ResponseReturnValue:
         return url_for(".ticket", number=new.number), done
 
     return _submit_on_thread(actor, found, form, "follow_up_form", open_follow_up)
+
+
+# -------------------------------------------------------------------------------------
+# Notification settings
+# -------------------------------------------------------------------------------------
+
+
+@bp.route("/notifications/settings", methods=["GET", "POST"])
+def notification_settings() -> ResponseReturnValue:
+    """Which e-mails I get about my requests, and in which language."""
+    template = "supportdesk/portal/notification_settings.html"
+    return settings_page(_actor(), staff=False, template=template)

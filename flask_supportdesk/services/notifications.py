@@ -69,6 +69,7 @@ from ..values import Actor
 from ..values import OutgoingNotification
 from ..values import Recipient
 from . import _validate
+from . import notification_settings
 from ._uow import transaction
 
 log = logging.getLogger("flask_supportdesk")
@@ -82,6 +83,7 @@ KINDS = (
     "reply_posted",
     "customer_replied",
     "ticket_escalated",
+    "conversation_started",
 )
 #: The hand-off of a ticket beyond the top level: an outbox row, but no notification.
 HAND_OFF = "escalated_beyond"
@@ -159,8 +161,10 @@ def recipients_of(event: _events.DomainEvent) -> list[Planned]:
         planned = [about("ticket_opened", member) for member in level_staff(ticket, ticket.level)]
         planned = [p for p in planned if not _is(p, event)]
         requester = _requester(ticket)
-        if requester is not None:  # the receipt, even of one's own request
-            planned.append(about("ticket_acknowledged", requester))
+        if requester is not None and _same_person(requester, event.actor):
+            planned.append(about("ticket_acknowledged", requester))  # the receipt
+        elif requester is not None:  # staff opened it for the customer: news to them
+            planned.append(about("conversation_started", requester))
         return planned
     if isinstance(event, _events.MessagePosted):
         ticket, message = event.ticket, event.message
@@ -274,6 +278,17 @@ def ticket_url(number: str, *, staff: bool) -> str:
     return _absolute(path)
 
 
+def settings_url(*, staff: bool) -> str:
+    """Where an account holder chooses which notifications they get."""
+    blueprint = "supportdesk_desk" if staff else "supportdesk_portal"
+    if has_request_context():
+        path = url_for(f"{blueprint}.notification_settings")
+    else:
+        config = get_state().config
+        path = (config.desk_url_prefix if staff else config.url_prefix) + "/notifications/settings"
+    return _absolute(path)
+
+
 def _current_locale() -> str | None:
     if not has_request_context():
         return None
@@ -303,10 +318,13 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
     delivers = state.hooks.delivers_notifications(mail_configured=bool(state.config.mail_server))
     session = state.db.session
     rows: dict[str, Notification] = {}
+    planned_rows: list[tuple[Planned, str]] = []
+    keys: set[str] = set()
     for event in interesting:
         if isinstance(event, _events.TicketEscalated) and event.to_level is None:
             row = _hand_off_row(event)
             rows.setdefault(row.key, row)
+            keys.add(row.key)
             continue
         if not delivers:
             continue
@@ -317,9 +335,16 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
         seeing = policy.handlers_among(ticket, staff)
         for planned in planned_here:
             key = notification_key(planned.kind, planned.cause, planned.recipient)
-            if key in rows or not _may_receive(planned, seeing):
+            if key in keys or not _may_receive(planned, seeing):
                 continue
-            rows[key] = _row(planned, key)
+            keys.add(key)
+            planned_rows.append((planned, key))
+    # Everyone's settings in one query: what they muted, the language of their mails.
+    settings = notification_settings.for_recipients(p.recipient.user_id for p, _k in planned_rows)
+    for planned, key in planned_rows:
+        chosen = settings.get(planned.recipient.user_id or "", notification_settings.DEFAULT)
+        if chosen.hears(planned.kind):
+            rows[key] = _row(planned, key, chosen.locale)
     if not rows:
         return
     session.add_all(rows.values())
@@ -327,7 +352,9 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
     session.info.setdefault(_WRITTEN, []).extend(row.id for row in rows.values())
 
 
-def _row(planned: Planned, key: str) -> Notification:
+def _row(planned: Planned, key: str, locale: str | None = None) -> Notification:
+    """The outbox row of ``planned``, in the recipient's chosen ``locale`` (else, for a
+    requester, the language they last used; for staff, the desk's default)."""
     ticket, recipient = planned.ticket, planned.recipient
     staff = planned.kind in STAFF_KINDS
     payload = {
@@ -346,7 +373,7 @@ def _row(planned: Planned, key: str) -> Notification:
         recipient_email=recipient.email,
         recipient_name=recipient.name,
         recipient_role=recipient.role,
-        locale=None if staff else ticket.requester_locale,
+        locale=locale or (None if staff else ticket.requester_locale),
         payload=payload,
         message_id=f"<n.{key[:32]}@{mail_domain()}>",
         status=NotificationStatus.QUEUED,
@@ -621,6 +648,28 @@ def retry_failed(actor: Actor, notification_id: t.Any) -> None:
             raise NotFound(_("No failed delivery with this id."))
 
 
+def prune(*, older_than_days: float, include_failed: bool = False) -> int:
+    """Delete the outbox rows delivered more than ``older_than_days`` ago (and, with
+    ``include_failed``, those given up that were written that long ago); the number
+    deleted.
+
+    Queued rows are never deleted: they are still owed to someone. A pruned row only
+    loses the record of the delivery: replies to its mail still thread into the ticket
+    by the ticket's own ``Message-ID`` in ``References``. Uses its own session.
+    """
+    cutoff = utcnow() - dt.timedelta(days=older_than_days)
+    table = t.cast(sa.Table, Notification.__table__)
+    done = sa.and_(table.c.status == NotificationStatus.SENT.value, table.c.sent_at < cutoff)
+    if include_failed:
+        given_up = sa.and_(
+            table.c.status == NotificationStatus.FAILED.value, table.c.created_at < cutoff
+        )
+        done = sa.or_(done, given_up)
+    with orm.Session(get_state().db.engine) as session, session.begin():
+        result = t.cast("sa.CursorResult[t.Any]", session.execute(sa.delete(table).where(done)))
+        return int(result.rowcount or 0)
+
+
 def list_failed(actor: Actor, *, limit: int = 100) -> list[Notification]:
     """The notifications given up, newest first, for the store owner's desk page.
 
@@ -658,6 +707,10 @@ def _subject(kind: str, number: str, subject: str) -> str:
         text = _("New reply on %(number)s: %(subject)s", number=number, subject=subject)
     elif kind == "customer_replied":
         text = _("Customer replied on %(number)s: %(subject)s", number=number, subject=subject)
+    elif kind == "conversation_started":
+        text = _(
+            "Support wrote to you about %(number)s: %(subject)s", number=number, subject=subject
+        )
     else:
         text = _("Ticket %(number)s escalated to you: %(subject)s", number=number, subject=subject)
     return one_line(text, 250)
@@ -698,6 +751,10 @@ def render(row: Notification) -> OutgoingNotification:
             "author": one_line(str(payload.get("author") or "")),
             "level": str(payload.get("level") or ""),
             "staff": row.kind in STAFF_KINDS,
+            # Guests have no account to keep settings in.
+            "settings_url": (
+                settings_url(staff=row.kind in STAFF_KINDS) if row.recipient_id is not None else ""
+            ),
             **i18n.template_callables(),
         }
         text = render_template(f"supportdesk/mail/{row.kind}.txt", **context)
