@@ -18,6 +18,7 @@ if t.TYPE_CHECKING:
     from .events import Consumer
     from .extension import SupportDesk
     from .hooks.manager import Hooks
+    from .services.delivery_thread import DeliveryThread
 
 EXTENSION_KEY = "supportdesk"
 
@@ -38,6 +39,8 @@ class State:
     counters: CounterCache = dataclasses.field(default_factory=CounterCache)
     #: The departments the desk's lists offer, kept a few seconds (per process).
     departments: KeptValue[t.Any] = dataclasses.field(default_factory=KeptValue)
+    #: Delivers each change's notifications after commit, in the background.
+    delivery: DeliveryThread | None = None
     #: Parts of pages rendered once per language (``supportdesk.fragment(name)``).
     fragments: dict[tuple[str, str, str], t.Any] = dataclasses.field(default_factory=dict)
 

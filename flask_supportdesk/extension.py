@@ -79,7 +79,10 @@ class SupportDesk:
             )
         config = _config.load(app)
         hooks = Hooks(make_plugin_manager(config, self._plugins))
-        state = State(desk=self, config=config, hooks=hooks, db=db)
+        from .services.delivery_thread import DeliveryThread
+
+        delivery = DeliveryThread(app, config.deliver_interval)
+        state = State(desk=self, config=config, hooks=hooks, db=db, delivery=delivery)
         app.extensions[EXTENSION_KEY] = state
 
         from .blueprints.desk import note_own_changes

@@ -36,6 +36,7 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import logging
 import re
@@ -242,9 +243,14 @@ def mail_domain() -> str:
     """The domain of the desk's ``Message-ID``\\ s: the public URL's host, else the
     sender's domain, else ``supportdesk.invalid``."""
     config = get_state().config
-    host = urllib.parse.urlsplit(config.public_url).hostname if config.public_url else None
-    if not host and config.mail_default_sender:
-        host = config.mail_default_sender.rpartition("@")[2].strip(" >")
+    return _mail_domain(config.public_url, config.mail_default_sender)
+
+
+@functools.lru_cache(maxsize=16)
+def _mail_domain(public_url: str | None, sender: str | None) -> str:
+    host = urllib.parse.urlsplit(public_url).hostname if public_url else None
+    if not host and sender:
+        host = sender.rpartition("@")[2].strip(" >")
     host = re.sub(r"[^A-Za-z0-9.-]", "", host or "")
     return host or "supportdesk.invalid"
 
@@ -308,23 +314,24 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
     if not interesting:
         return
     state = get_state()
-    locale = _current_locale()
     for event in interesting:
         ticket = t.cast(Ticket, getattr(event, "ticket"))  # noqa: B009
-        if locale is not None and policy.is_requester(event.actor, ticket):
-            ticket.requester_locale = locale
+        if policy.is_requester(event.actor, ticket):
+            locale = _current_locale()  # asked only then: it parses Accept-Language
+            if locale is not None:
+                ticket.requester_locale = locale
     # Nobody to deliver to (no mail server, no delivery plugin): notifications are off,
     # and a change pays nothing for them. The hand-off beyond the top still goes out.
     delivers = state.hooks.delivers_notifications(mail_configured=bool(state.config.mail_server))
     session = state.db.session
-    rows: dict[str, Notification] = {}
+    rows: dict[str, dict[str, t.Any]] = {}
     planned_rows: list[tuple[Planned, str]] = []
     keys: set[str] = set()
     for event in interesting:
         if isinstance(event, _events.TicketEscalated) and event.to_level is None:
             row = _hand_off_row(event)
-            rows.setdefault(row.key, row)
-            keys.add(row.key)
+            rows.setdefault(row["key"], row)
+            keys.add(row["key"])
             continue
         if not delivers:
             continue
@@ -347,12 +354,22 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
             rows[key] = _row(planned, key, chosen.locale)
     if not rows:
         return
-    session.add_all(rows.values())
-    session.flush()
-    session.info.setdefault(_WRITTEN, []).extend(row.id for row in rows.values())
+    # One INSERT of plain rows: the ORM's unit of work for new objects cost more than
+    # everything else the outbox does in a request (bench/outbox.py).
+    table = t.cast(sa.Table, Notification.__table__)
+    values = list(rows.values())
+    connection = session.connection()  # Core, in the unit of work's transaction
+    if not state.config.deliver_after_commit:
+        connection.execute(_INSERT, values)  # the worker finds them: no ids needed
+        return
+    written = connection.execute(_INSERT.returning(table.c.id), values)
+    session.info.setdefault(_WRITTEN, []).extend(written.scalars())
 
 
-def _row(planned: Planned, key: str, locale: str | None = None) -> Notification:
+_INSERT = sa.insert(t.cast(sa.Table, Notification.__table__))
+
+
+def _row(planned: Planned, key: str, locale: str | None = None) -> dict[str, t.Any]:
     """The outbox row of ``planned``, in the recipient's chosen ``locale`` (else, for a
     requester, the language they last used; for staff, the desk's default)."""
     ticket, recipient = planned.ticket, planned.recipient
@@ -365,7 +382,7 @@ def _row(planned: Planned, key: str, locale: str | None = None) -> Notification:
         "author": planned.author,
         "level": ticket.level,
     }
-    return Notification(
+    return _queued(
         key=key,
         kind=planned.kind,
         ticket_id=ticket.id,
@@ -375,19 +392,30 @@ def _row(planned: Planned, key: str, locale: str | None = None) -> Notification:
         recipient_role=recipient.role,
         locale=locale or (None if staff else ticket.requester_locale),
         payload=payload,
-        message_id=f"<n.{key[:32]}@{mail_domain()}>",
-        status=NotificationStatus.QUEUED,
-        attempts=0,
-        next_attempt_at=utcnow(),
     )
 
 
-def _hand_off_row(event: _events.TicketEscalated) -> Notification:
+def _queued(**values: t.Any) -> dict[str, t.Any]:
+    """An outbox row's values, queued and due now, with its own ``Message-ID``."""
+    moment = utcnow()
+    return {
+        "message_id": f"<n.{values['key'][:32]}@{mail_domain()}>",
+        "status": NotificationStatus.QUEUED,
+        "attempts": 0,
+        "next_attempt_at": moment,
+        "created_at": moment,
+        "recipient_role": None,
+        "locale": None,
+        **values,
+    }
+
+
+def _hand_off_row(event: _events.TicketEscalated) -> dict[str, t.Any]:
     # What the hook needs after commit: who escalated and why. The reason is internal:
     # this row is handed to supportdesk_escalate_beyond only, never rendered or mailed.
     ticket, actor = event.ticket, event.actor
     key = notification_key(HAND_OFF, f"ticket:{ticket.number}", Actor.system())  # once per ticket
-    return Notification(
+    return _queued(
         key=key,
         kind=HAND_OFF,
         ticket_id=ticket.id,
@@ -405,10 +433,6 @@ def _hand_off_row(event: _events.TicketEscalated) -> Notification:
                 "kind": actor.kind.value,
             },
         },
-        message_id=f"<n.{key[:32]}@{mail_domain()}>",
-        status=NotificationStatus.QUEUED,
-        attempts=0,
-        next_attempt_at=utcnow(),
     )
 
 
@@ -440,11 +464,15 @@ def _hand_off(session: orm.Session, row: Notification) -> None:
 
 
 def deliver_written(events: t.Sequence[_events.DomainEvent]) -> None:
-    """After commit: try to deliver the notifications just written, in this process
-    (``SUPPORTDESK_DELIVER_AFTER_COMMIT``). What fails waits for the worker's retry."""
-    session = get_state().db.session()
-    ids: list[int] = session.info.pop(_WRITTEN, [])
-    if not ids or not get_state().config.deliver_after_commit:
+    """After commit: deliver the notifications just written, from this process
+    (``SUPPORTDESK_DELIVER_AFTER_COMMIT``): handed to the background thread, or in the
+    request. What fails is retried later."""
+    state = get_state()
+    ids: list[int] = state.db.session().info.pop(_WRITTEN, [])
+    if not ids or not state.config.deliver_after_commit:
+        return
+    if state.config.deliver_in_background and state.delivery is not None:
+        state.delivery.submit(ids)  # the request answers now (services/delivery_thread.py)
         return
     deliver(limit=len(ids), ids=ids)
 
