@@ -24,9 +24,10 @@ from babel.dates import parse_pattern
 from babel.messages.extract import extract_from_file
 from babel.numbers import format_decimal
 from flask import Flask
-from flask import g
 from flask import has_request_context
 from flask import request
+from flask.globals import _cv_app
+from flask.globals import _cv_request
 from flask_babel import Domain
 from flask_babel import LazyString
 from jinja2 import pass_context
@@ -54,15 +55,19 @@ def _catalogue() -> t.Any:
     # Flask-Babel finds the catalogue again for every message (its context, the locale,
     # the locale's identifier, a cache look-up); a page asks for dozens of messages.
     # The request keeps it with the locale object it was found for, so a message asked
-    # under force_locale() (another locale object) finds the other language's.
-    if not has_request_context():
+    # under force_locale() (another locale object) finds the other language's. The
+    # context is read from Flask's context variables, not through the g and request
+    # proxies: each proxy look-up cost about what the rest of a message does.
+    if _cv_request.get(None) is None:
         return domain.get_translations()
-    locale = flask_babel.get_locale()
-    kept = g.get(_CATALOGUE_ON_G)
+    kept_on = _cv_app.get().g.__dict__
+    babel_context = kept_on.get("_flask_babel")  # where Flask-Babel keeps the locale
+    locale = getattr(babel_context, "babel_locale", None) or flask_babel.get_locale()
+    kept = kept_on.get(_CATALOGUE_ON_G)
     if kept is not None and kept[0] is locale:
         return kept[1]
     catalogue = domain.get_translations()
-    setattr(g, _CATALOGUE_ON_G, (locale, catalogue))
+    kept_on[_CATALOGUE_ON_G] = (locale, catalogue)
     return catalogue
 
 
