@@ -69,6 +69,7 @@ from ..values import Actor
 from ..values import OutgoingNotification
 from ..values import Recipient
 from . import _validate
+from . import inbound
 from ._uow import transaction
 
 log = logging.getLogger("flask_supportdesk")
@@ -714,4 +715,5 @@ def render(row: Notification) -> OutgoingNotification:
         key=row.key,
         message_id=row.message_id,
         reply_to=thread_message_id(number) if number else None,
+        reply_address=inbound.reply_address(number) if number else None,
     )
