@@ -319,6 +319,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive,
     ),
     Setting(
+        "inbound_hourly_limit",
+        20,
+        "Most mails taken into one ticket within an hour; more are ignored as a mail loop "
+        "(two auto-responders that do not say so answering each other).",
+        _positive,
+    ),
+    Setting(
         "inbound_max_parts",
         100,
         "Most MIME parts an inbound mail may have; a mail with more is refused.",
@@ -381,6 +388,7 @@ class SupportDeskConfig:
     inbound_secret: str | None
     inbound_max_size: int
     inbound_max_parts: int
+    inbound_hourly_limit: int
 
 
 def load(app: Flask) -> SupportDeskConfig:

@@ -143,8 +143,6 @@ class OutgoingNotification:
         A reply sent there (or answering ``message_id``) threads into the ticket.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.2
-        ``reply_address``.
     """
 
     kind: str

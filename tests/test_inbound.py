@@ -428,6 +428,27 @@ def test_two_auto_responders_do_not_loop(app: Flask, smtpd: SMTPServer) -> None:
     assert ours.message["Auto-Submitted"] == "auto-generated"
 
 
+@pytest.mark.settings(inbound_hourly_limit=3)
+def test_auto_responders_that_hide_what_they_are_stop_at_the_hourly_limit(
+    app: Flask, smtpd: SMTPServer
+) -> None:
+    """The customer's and an agent's responders send no loop headers at all and answer
+    every mail: each of our mails gets an answer, until the ticket's hourly limit."""
+    number = alice_ticket(app)
+    staff_reply(app, number)
+    outcomes = []
+    for _round in range(3):
+        [ours] = smtpd.to("alice@example.com")[-1:]
+        outcomes.append(ingest(app, reply_to_mail(ours, ALICE, "I am away.")).outcome)
+        [to_ann] = smtpd.to("ann@store.example")[-1:]
+        outcomes.append(ingest(app, reply_to_mail(to_ann, "Ann Agent <ann@store.example>", "Ann is away.")).outcome)
+    assert outcomes == ["posted", "posted", "posted", "ignored", "ignored", "ignored"]
+    before = counts(app), len(smtpd.mails)
+    [ours] = smtpd.to("alice@example.com")[-1:]
+    assert ingest(app, reply_to_mail(ours, ALICE, "I am away.")).reason == "loop"
+    assert (counts(app), len(smtpd.mails)) == before
+
+
 # -------------------------------------------------------------------------------------
 # What goes in: quotes, charsets, HTML, attachments, headers
 # -------------------------------------------------------------------------------------

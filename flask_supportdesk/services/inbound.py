@@ -11,7 +11,9 @@ the API's ``POST /inbound/email``; both are thin) and decides, in this order:
    ``Auto-Submitted`` (other than ``no``), ``Precedence: bulk|list|junk|auto_reply``,
    any ``List-*`` header, ``X-Auto-Response-Suppress``, ``X-Autoreply``/``X-Autorespond``,
    a ``multipart/report`` (delivery and read reports), a null envelope sender
-   (``Return-Path: <>``), a mailer daemon, and the desk's own addresses.
+   (``Return-Path: <>``), a mailer daemon, the desk's own addresses, and, after the
+   sender is checked, a ticket that took ``SUPPORTDESK_INBOUND_HOURLY_LIMIT`` mails in
+   the last hour (auto-responders that do not say what they are).
 3. **Redelivery.** A mail whose ``Message-ID`` a message already came in by is stored
    once (``Message.email_message_id`` is unique); a mail without one is known by a
    digest of its bytes.
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 import email
 import email.header
 import email.message
@@ -74,6 +77,7 @@ from ..models import Message
 from ..models import Notification
 from ..models import Source
 from ..models import Ticket
+from ..models import utcnow
 from ..values import Actor
 from . import attachments as _attachments
 from . import messages as _messages
@@ -141,7 +145,8 @@ class Ingested:
     :param ticket: The public number of the ticket written to, if any.
     :param reason: Why it was ignored (``auto_submitted``, ``precedence``, ``list``,
         ``auto_response_suppress``, ``auto_reply``, ``report``, ``null_sender``,
-        ``mailer_daemon``, ``own_address``).
+        ``mailer_daemon``, ``own_address``, ``loop``: the ticket took
+        ``SUPPORTDESK_INBOUND_HOURLY_LIMIT`` mails in the last hour).
     :param dropped: The names of attachments that were not taken.
     """
 
@@ -631,6 +636,23 @@ def _sender_on(target: _Target, address: str, name: str) -> Actor:
 # -------------------------------------------------------------------------------------
 
 
+def _looping(ticket: Ticket) -> bool:
+    """Whether the ticket took ``SUPPORTDESK_INBOUND_HOURLY_LIMIT`` mails in the last
+    hour already: two auto-responders that do not say so, answering each other."""
+    since = utcnow() - dt.timedelta(hours=1)
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(Message)
+        .where(
+            Message.ticket_id == ticket.id,
+            Message.email_message_id.is_not(None),
+            Message.created_at > since,
+        )
+    )
+    taken = get_state().db.session.scalar(stmt) or 0
+    return taken >= get_state().config.inbound_hourly_limit
+
+
 def _stored_before(mail_id: str) -> Ingested | None:
     stmt = (
         sa.select(Ticket.number)
@@ -672,6 +694,8 @@ def ingest(
     if target is None and not get_state().config.inbound_opens_tickets:
         raise MailRefused()
     actor = _sender_on(target, address, name) if target is not None else None
+    if target is not None and _looping(target.ticket):
+        return Ingested("ignored", reason="loop")
     found = content(message)
     try:
         if target is None or actor is None:
