@@ -30,6 +30,7 @@ from conftest import CanaryTicket
 from conftest import assert_no_canary
 from conftest import login
 from flask_supportdesk._state import get_state
+from flask_supportdesk.errors import TicketClosed
 from flask_supportdesk.models import Attachment
 from flask_supportdesk.models import Message
 from flask_supportdesk.models import Notification
@@ -359,10 +360,23 @@ def test_a_reply_to_a_closed_ticket_opens_a_linked_follow_up(app: Flask) -> None
     assert follow_up.follow_up_of_id == original.id and follow_up.source is Source.EMAIL
     assert follow_up.requester_id == "1"
     assert original.status is Status.CLOSED and len(thread(app, number)) == 1
-    # A stranger's reply to the closed ticket opens nothing.
+    # A stranger's reply to the closed ticket opens nothing, and staff answering a
+    # notification of it are told it is closed (only the requester continues it).
     before = counts(app)
     refused(app, eml("signature.eml", FROM="Bob <bob@example.com>", IN_REPLY_TO=root(number)))
+    with app.app_context():
+        row = get_state().db.session.scalars(
+            sa.select(Notification).filter_by(recipient_email="ann@store.example")
+        ).first()
+        ann_answers = row.message_id
+    with pytest.raises(TicketClosed):
+        ingest(app, eml("signature.eml", FROM="Ann Agent <ann@store.example>", IN_REPLY_TO=ann_answers))
     assert counts(app) == before
+    result = app.test_cli_runner().invoke(
+        args=["supportdesk", "ingest-email"],
+        input=eml("signature.eml", FROM="Ann Agent <ann@store.example>", IN_REPLY_TO=ann_answers),
+    )
+    assert result.exit_code == 65 and "This ticket is closed." in result.stderr
 
 
 @pytest.mark.settings(inbound_opens_tickets=True)
@@ -742,3 +756,28 @@ def test_notification_render_carries_the_reply_address(app: Flask) -> None:
         rendered = notifications.render(row)
         assert rendered.reply_address == inbound.reply_address(number)
         assert rendered.reply_address.startswith(f"support+{number.lower()}.")
+
+
+def test_a_host_with_csrfprotect_lets_the_mail_server_in(tmp_path: pathlib.Path) -> None:
+    from flask_wtf.csrf import CSRFProtect
+
+    import hostapp
+
+    host = hostapp.create_app(
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'csrf.sqlite'}",
+         "SUPPORTDESK_INBOUND_SECRET": SECRET, "SUPPORTDESK_PUBLIC_URL": "http://localhost",
+         "SUPPORTDESK_ATTACHMENT_FOLDER": str(tmp_path / "files"), "WTF_CSRF_ENABLED": True},
+        before_desk=CSRFProtect,
+    )  # fmt: skip
+    with host.app_context():
+        get_state().db.create_all()
+        get_state().desk.create_all()
+    number = alice_ticket(host)
+    response = post_mail(host, eml("signature.eml", IN_REPLY_TO=root(number)))
+    assert response.status_code == 201, response.json
+    assert "flask_supportdesk.blueprints.api.inbound.inbound_email" in host.extensions["csrf"]._exempt_views
+    # The rest of the API still wants its token.
+    client = host.test_client()
+    login(client, 1)
+    refused_post = client.post("/support/api/v1/tickets", json={"subject": "s", "body": "b"})
+    assert refused_post.status_code == 400 and refused_post.json["error"]["code"] == "csrf_failed"

@@ -35,8 +35,9 @@ the API's ``POST /inbound/email``; both are thin) and decides, in this order:
 6. **The message.** The text part (or the HTML part made plain text through nh3, never
    stored as HTML), without the quoted history and signature (mail-parser-reply).
    Attachments follow the portal's rules; a part that breaks them is dropped with a note
-   in the message text naming the file and the reason, and the rest goes in. A reply
-   to a closed ticket opens a follow-up linked to it. A mail that names no ticket opens
+   in the message text naming the file and the reason, and the rest goes in. The
+   requester's reply to a closed ticket opens a follow-up linked to it (anyone else's is
+   refused as :class:`~flask_supportdesk.errors.TicketClosed`). A mail that names no ticket opens
    a new ticket (source ``email``) when ``SUPPORTDESK_INBOUND_OPENS_TICKETS`` is on,
    else it is refused.
 """
@@ -69,6 +70,7 @@ from ..errors import NotFound
 from ..errors import PayloadTooLarge
 from ..errors import ServiceUnavailable
 from ..errors import SupportDeskError
+from ..errors import TicketClosed
 from ..errors import TooManyAttachments
 from ..errors import ValidationError
 from ..i18n import gettext as _
@@ -679,6 +681,8 @@ def ingest(
     :raises MailUnreadable: it is no mail, or has no single ``From`` address.
     :raises MailRefused: it answers no ticket (and opening one is off), or its sender
         may not write on the ticket it answers.
+    :raises TicketClosed: staff or a delegate answered a closed ticket (only its
+        requester opens a follow-up).
     :raises ServiceUnavailable: the attachment storage failed (retry later).
     """
     message = parse(raw)
@@ -701,6 +705,8 @@ def ingest(
         if target is None or actor is None:
             return _open_new(message, address, name, found, mail_id)
         if target.ticket.is_closed:
+            if not policy.is_requester(actor, target.ticket):
+                raise TicketClosed()  # only the requester continues a closed ticket
             follow_up = _tickets.open_follow_up(
                 actor, target.ticket.number, body=found.body, attachments=found.uploads,
                 source=Source.EMAIL, email_message_id=mail_id,
