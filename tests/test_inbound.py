@@ -14,13 +14,13 @@ import pathlib
 import subprocess
 import sys
 import typing as t
-import uuid
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from mailserver import Received
 from mailserver import SMTPServer
+from mailserver import eml
 from mailserver import mail_app
 from mailserver import outbox_rows
 from mailserver import portal_ticket
@@ -43,7 +43,6 @@ from flask_supportdesk.services import notifications
 from flask_supportdesk.services import tickets
 from flask_supportdesk.values import Actor
 
-MAIL = pathlib.Path(__file__).parent / "mail"
 TESTS = pathlib.Path(__file__).parent
 SECRET = "inbound-shared-secret"
 ALICE = "Alice Customer <alice@example.com>"
@@ -64,22 +63,6 @@ def app(request: pytest.FixtureRequest, tmp_path: t.Any, smtpd: SMTPServer) -> t
 def plain_app(request: pytest.FixtureRequest, tmp_path: t.Any, smtpd: SMTPServer) -> t.Iterator[Flask]:
     """The store mailing through ``smtpd``, without inbound mail set up."""
     yield from mail_app(request, tmp_path, smtpd)
-
-
-def eml(name: str, **values: str) -> bytes:
-    """A mail of tests/mail with its ``__PLACEHOLDERS__`` filled in."""
-    raw = (MAIL / name).read_bytes()
-    defaults = {
-        "FROM": ALICE,
-        "TO": "support@store.example",
-        "IN_REPLY_TO": "",
-        "REFERENCES": "",
-        "MESSAGE_ID": f"<{uuid.uuid4()}@mail.example.com>",
-    }
-    for key, value in {**defaults, **values}.items():
-        raw = raw.replace(f"__{key}__".encode(), value.encode())
-    assert b"__" not in raw.split(b"\n\n", 1)[0], "a placeholder is left"
-    return raw
 
 
 def ingest(app: Flask, raw: bytes, **options: t.Any) -> inbound.Ingested:
@@ -781,3 +764,28 @@ def test_a_host_with_csrfprotect_lets_the_mail_server_in(tmp_path: pathlib.Path)
     login(client, 1)
     refused_post = client.post("/support/api/v1/tickets", json={"subject": "s", "body": "b"})
     assert refused_post.status_code == 400 and refused_post.json["error"]["code"] == "csrf_failed"
+
+
+def test_ingest_keeps_to_the_unit_of_work(app: Flask) -> None:
+    """Beside the host's uncommitted work it refuses, like every service; inside
+    ``host_transaction()`` the message is the host's to commit or roll back."""
+    from flask_supportdesk import host_transaction
+    from flask_supportdesk.errors import UncommittedHostChanges
+    from flask_supportdesk.models import Department
+
+    number = alice_ticket(app)
+    with app.app_context():
+        session = get_state().db.session
+        session.add(Department(slug="returns", name="Returns"))
+        with pytest.raises(UncommittedHostChanges):
+            inbound.ingest(eml("signature.eml", IN_REPLY_TO=root(number)))
+        session.rollback()
+        with host_transaction():
+            assert inbound.ingest(eml("signature.eml", IN_REPLY_TO=root(number))).outcome == "posted"
+        session.rollback()
+    assert len(thread(app, number)) == 1
+    with app.app_context():
+        with host_transaction():
+            assert inbound.ingest(eml("signature.eml", IN_REPLY_TO=root(number))).outcome == "posted"
+        get_state().db.session.commit()
+    assert len(thread(app, number)) == 2

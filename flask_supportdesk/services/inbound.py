@@ -84,6 +84,7 @@ from ..values import Actor
 from . import attachments as _attachments
 from . import messages as _messages
 from . import tickets as _tickets
+from ._uow import transaction
 
 #: sysexits(3) codes an MTA understands (``flask supportdesk ingest-email``).
 EX_OK = 0
@@ -665,6 +666,32 @@ def _stored_before(mail_id: str) -> Ingested | None:
     return None if number is None else Ingested("duplicate", number)
 
 
+def _decide(
+    message: email.message.EmailMessage,
+    recipients: t.Sequence[str],
+    address: str,
+    name: str,
+    mail_id: str,
+) -> Ingested | tuple[_Target | None, Actor | None]:
+    """A duplicate or a loop (the answer), else the ticket and who writes on it (both
+    ``None``: a new ticket).
+
+    :raises MailRefused: no ticket and opening one is off, or a sender refused on it.
+    """
+    earlier = _stored_before(mail_id)
+    if earlier is not None:
+        return earlier
+    target = find_ticket(message, recipients)
+    if target is None:
+        if not get_state().config.inbound_opens_tickets:
+            raise MailRefused()
+        return None, None
+    actor = _sender_on(target, address, name)
+    if _looping(target.ticket):
+        return Ingested("ignored", reason="loop")
+    return target, actor
+
+
 def ingest(
     raw: bytes, *, sender: str | None = None, recipients: t.Sequence[str] = ()
 ) -> Ingested:
@@ -691,15 +718,14 @@ def ingest(
     if reason is not None:
         return Ingested("ignored", reason=reason)
     mail_id = message_id(message, raw)
-    earlier = _stored_before(mail_id)
-    if earlier is not None:
-        return earlier
-    target = find_ticket(message, recipients)
-    if target is None and not get_state().config.inbound_opens_tickets:
-        raise MailRefused()
-    actor = _sender_on(target, address, name) if target is not None else None
-    if target is not None and _looping(target.ticket):
-        return Ingested("ignored", reason="loop")
+    # The reads that decide, in a transaction of their own: ended (never left open
+    # while the mail is read), and refused like any service call when the session holds
+    # the host's uncommitted work.
+    with transaction():
+        decided = _decide(message, recipients, address, name, mail_id)
+    if isinstance(decided, Ingested):
+        return decided
+    target, actor = decided
     found = content(message)
     try:
         if target is None or actor is None:
@@ -718,8 +744,8 @@ def ingest(
         )  # fmt: skip
         return Ingested("posted", target.ticket.number, dropped=found.dropped)
     except sa.exc.IntegrityError:
-        # The same mail, delivered twice at once: the other delivery stored it.
-        get_state().db.session.rollback()
+        # The same mail, delivered twice at once: the other delivery stored it (the
+        # unit of work rolled this one back).
         again = _stored_before(mail_id)
         if again is None:
             raise

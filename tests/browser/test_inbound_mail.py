@@ -3,11 +3,10 @@ attachment named like markup stay inert on the portal and the desk (HOSTILE.md C
 
 from __future__ import annotations
 
-import pathlib
 import typing as t
-import uuid
 
 import pytest
+from mailserver import eml
 
 from .conftest import LiveStore
 from .conftest import log_in
@@ -15,23 +14,6 @@ from .conftest import record_csp_violations
 from .test_pages import assert_inert
 
 pytestmark = pytest.mark.browser
-
-MAIL = pathlib.Path(__file__).resolve().parent.parent / "mail"
-
-
-def _mail(name: str, in_reply_to: str) -> bytes:
-    raw = (MAIL / name).read_bytes()
-    values = {
-        "FROM": "Alice <alice@example.com>",
-        "TO": "support@example.com",
-        "IN_REPLY_TO": in_reply_to,
-        "REFERENCES": in_reply_to,
-        "MESSAGE_ID": f"<{uuid.uuid4()}@mail.example.com>",
-    }
-    for key, value in values.items():
-        raw = raw.replace(f"__{key}__".encode(), value.encode())
-    return raw
-
 
 def test_hostile_html_mail_and_attachment_names_are_inert(page: t.Any, live_store: LiveStore) -> None:
     from example_store.models import User
@@ -46,8 +28,9 @@ def test_hostile_html_mail_and_attachment_names_are_inert(page: t.Any, live_stor
         number = tickets.open_ticket(alice, subject="Invoice by mail", body="See my mail.").number
         root = thread_message_id(number)
     with live_store.app.app_context():
-        assert inbound.ingest(_mail("html_only.eml", root)).outcome == "posted"
-        assert inbound.ingest(_mail("attachments.eml", root)).outcome == "posted"
+        for name in ("html_only.eml", "attachments.eml"):
+            mail = eml(name, FROM="Alice <alice@example.com>", IN_REPLY_TO=root, REFERENCES=root)
+            assert inbound.ingest(mail).outcome == "posted"
 
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
