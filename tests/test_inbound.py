@@ -789,3 +789,26 @@ def test_ingest_keeps_to_the_unit_of_work(app: Flask) -> None:
             assert inbound.ingest(eml("signature.eml", IN_REPLY_TO=root(number))).outcome == "posted"
         get_state().db.session.commit()
     assert len(thread(app, number)) == 2
+
+
+@pytest.mark.settings(inbound_opens_tickets=True)
+def test_the_same_mail_delivered_twice_at_once_is_stored_once(app: Flask) -> None:
+    """Two MTA deliveries of one mail racing (HOSTILE H5): one message, one new ticket;
+    the loser answers ``duplicate``, whichever step it lost at."""
+    from test_concurrency import race
+
+    number = alice_ticket(app)
+    reply = eml("attachments.eml", IN_REPLY_TO=root(number))
+    outcomes = race([lambda: ingest(app, reply).outcome for _ in range(4)])
+    assert sorted(outcomes) == ["duplicate", "duplicate", "duplicate", "posted"]
+    assert len(thread(app, number)) == 2
+    new = eml("new_request.eml", FROM="Gustav Gast <gustav@example.org>")
+    outcomes = race([lambda: ingest(app, new).outcome for _ in range(4)])
+    assert sorted(outcomes) == ["duplicate", "duplicate", "duplicate", "opened"]
+    with app.app_context():
+        session = get_state().db.session
+        assert session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 2
+        assert session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 2
+    # The files a losing delivery stored before its commit failed are gone again.
+    stored = [f for f in pathlib.Path(app.config["SUPPORTDESK_ATTACHMENT_FOLDER"]).rglob("*") if f.is_file()]
+    assert len(stored) == 2
