@@ -14,6 +14,7 @@ import pathlib
 import subprocess
 import sys
 import typing as t
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -812,3 +813,25 @@ def test_the_same_mail_delivered_twice_at_once_is_stored_once(app: Flask) -> Non
     # The files a losing delivery stored before its commit failed are gone again.
     stored = [f for f in pathlib.Path(app.config["SUPPORTDESK_ATTACHMENT_FOLDER"]).rglob("*") if f.is_file()]
     assert len(stored) == 2
+
+
+def test_finding_the_ticket_costs_the_same_for_two_references_as_for_fifty(app: Flask) -> None:
+    number = alice_ticket(app)
+
+    def statements(references: int) -> int:
+        ids = [f"<ticket.t-nope{i}@localhost>" if i % 2 else f"<{i}.{uuid.uuid4()}@elsewhere.example>"
+               for i in range(references)]  # fmt: skip
+        mail = eml("signature.eml", IN_REPLY_TO=root(number), REFERENCES=" ".join(ids))
+        executed: list[str] = []
+        with app.app_context():
+            engine = get_state().db.engine
+            listener = lambda *args: executed.append(args[2])  # noqa: E731
+            sa.event.listen(engine, "before_cursor_execute", listener)
+            try:
+                assert inbound.ingest(mail).outcome == "posted"
+            finally:
+                sa.event.remove(engine, "before_cursor_execute", listener)
+        return len(executed)
+
+    statements(2)  # the first reply also moves the ticket to pending_admin
+    assert statements(2) == statements(50) <= 25

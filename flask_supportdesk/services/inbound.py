@@ -554,23 +554,42 @@ def _thread_root_number(value: str) -> str | None:
 
 
 def _by_message_ids(ids: t.Sequence[str]) -> _Target | None:
+    """The ticket of the first of ``ids`` the desk knows, in three queries whatever
+    their number: notifications, thread roots, earlier inbound mails."""
+    if not ids:
+        return None
     session = get_state().db.session
-    for value in ids:
-        rows = list(session.execute(
-            sa.select(Notification.ticket_id, Notification.recipient_email)
-            .where(Notification.message_id == value, Notification.ticket_id.is_not(None))
-        ))  # fmt: skip
-        if rows:
-            ticket = session.get(Ticket, rows[0][0])
-            if ticket is not None:
-                return _Target(ticket, frozenset(row[1].lower() for row in rows))
-        number = _thread_root_number(value)
-        ticket = _ticket_by_number(number) if number else None
-        if ticket is None:
-            earlier = session.scalar(sa.select(Message).where(Message.email_message_id == value))
-            ticket = earlier.ticket if earlier is not None else None
+    notified: dict[str, list[tuple[t.Any, str]]] = {}
+    for mail_id, ticket_id, address in session.execute(
+        sa.select(Notification.message_id, Notification.ticket_id, Notification.recipient_email)
+        .where(Notification.message_id.in_(ids), Notification.ticket_id.is_not(None))
+    ):  # fmt: skip
+        notified.setdefault(mail_id, []).append((ticket_id, address.lower()))
+    roots = {value: number for value in ids if (number := _thread_root_number(value))}
+    spellings = {value: _number_candidates(number) for value, number in roots.items()}
+    by_number: dict[str, Ticket] = {}
+    if spellings:
+        wanted = set().union(*spellings.values())
+        by_number = {
+            ticket.number: ticket
+            for ticket in session.scalars(sa.select(Ticket).where(Ticket.number.in_(wanted)))
+        }
+    earlier: dict[t.Any, int] = dict(session.execute(
+        sa.select(Message.email_message_id, Message.ticket_id)
+        .where(Message.email_message_id.in_(ids))
+    ).all())  # fmt: skip
+    for value in ids:  # the order of preference
+        ticket: Ticket | None = None
+        addresses: frozenset[str] = frozenset()
+        if value in notified:
+            ticket = session.get(Ticket, notified[value][0][0])
+            addresses = frozenset(address for _id, address in notified[value])
+        if ticket is None and value in spellings:
+            ticket = next((by_number[n] for n in spellings[value] if n in by_number), None)
+        if ticket is None and value in earlier:
+            ticket = session.get(Ticket, earlier[value])
         if ticket is not None:
-            return _Target(ticket, frozenset())
+            return _Target(ticket, addresses)
     return None
 
 
