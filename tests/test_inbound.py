@@ -562,14 +562,23 @@ def test_an_oversized_mail_is_refused(app: Flask) -> None:
     raw = eml("signature.eml", IN_REPLY_TO=root(number)) + b"x" * 5000
     with pytest.raises(inbound.MailTooLarge, match="larger than 4 KiB"):
         ingest(app, raw)
+    result = app.test_cli_runner().invoke(args=["supportdesk", "ingest-email"], input=raw)
+    assert result.exit_code == 65 and "refused: The mail is larger than 4 KiB." in result.stderr
+    response = post_mail(app, raw)
+    assert response.status_code == 413 and response.json["error"]["code"] == "payload_too_large"
     assert len(thread(app, number)) == 1
 
 
 @pytest.mark.settings(inbound_max_parts=4)
 def test_a_mail_with_too_many_parts_is_refused(app: Flask) -> None:
     number = alice_ticket(app)
+    raw = eml("attachments.eml", IN_REPLY_TO=root(number))
     with pytest.raises(inbound.TooManyParts, match="more than 4 parts"):
-        ingest(app, eml("attachments.eml", IN_REPLY_TO=root(number)))
+        ingest(app, raw)
+    result = app.test_cli_runner().invoke(args=["supportdesk", "ingest-email"], input=raw)
+    assert result.exit_code == 65 and "more than 4 parts" in result.stderr
+    response = post_mail(app, raw)
+    assert response.status_code == 413 and response.json["error"]["code"] == "too_many_parts"
     assert len(thread(app, number)) == 1
 
 
