@@ -1,7 +1,9 @@
-"""``flask supportdesk ...``: database migrations, departments, notification delivery."""
+"""``flask supportdesk ...``: database migrations, departments, notification delivery,
+inbound e-mail."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -112,3 +114,49 @@ def prune_notifications(days: float | None, failed: bool) -> None:
         days = get_state().config.notification_retention_days
     deleted = prune(older_than_days=days, include_failed=failed)
     click.echo(f"deleted {deleted}")
+
+
+@supportdesk_cli.command("ingest-email")
+@click.option(
+    "--sender",
+    default=None,
+    help="The envelope sender (Postfix ${sender}); empty for the null sender of a bounce.",
+)
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    help="An envelope recipient (Postfix ${original_recipient}); repeatable.",
+)
+def ingest_email(sender: str | None, recipients: tuple[str, ...]) -> None:
+    """Read one RFC 822 mail from standard input and thread it into its ticket.
+
+    For an MTA's pipe transport; one line on standard error says what happened. Exit
+    codes (sysexits): 0 taken, a duplicate or deliberately ignored (an auto-reply, a
+    bounce); 65 unreadable or too large; 67 no ticket takes it from this sender; 75 a
+    temporary failure (the database is unavailable): the MTA tries again later.
+    """
+    import logging
+
+    from sqlalchemy import exc as sa_exc
+
+    from ._state import get_state
+    from .errors import SupportDeskError
+    from .services import inbound
+
+    limit = get_state().config.inbound_max_size
+    raw = sys.stdin.buffer.read(limit + 1)
+    try:
+        result = inbound.ingest(raw, sender=sender, recipients=recipients)
+    except SupportDeskError as exc:
+        click.echo(f"refused: {exc.message}", err=True)
+        raise SystemExit(inbound.exit_code(exc)) from None
+    except (sa_exc.OperationalError, sa_exc.TimeoutError):
+        click.echo("temporary failure: the database is unavailable", err=True)
+        raise SystemExit(inbound.EX_TEMPFAIL) from None
+    except Exception:
+        # Whatever went wrong, the mail must not be lost: the MTA keeps it and retries.
+        logging.getLogger("flask_supportdesk").exception("Ingesting a mail failed")
+        click.echo("temporary failure: the mail could not be processed", err=True)
+        raise SystemExit(inbound.EX_TEMPFAIL) from None
+    click.echo(inbound.summary(result), err=True)

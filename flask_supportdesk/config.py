@@ -124,6 +124,16 @@ def _public_url(value: t.Any) -> str | None:
     return url
 
 
+def _optional_address(value: t.Any) -> str | None:
+    if value in (None, ""):
+        return None
+    address = str(value).strip()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or "." not in domain or any(c in address for c in " <>\r\n,+"):
+        raise ValueError("must be a plain address such as support@shop.example, without '+'")
+    return address
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("url_prefix", "/support", "Where the customer portal is mounted.", _prefix),
     Setting("desk_url_prefix", "/support/desk", "Where the staff desk is mounted.", _prefix),
@@ -309,6 +319,48 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds,
     ),
     Setting(
+        "inbound_address",
+        None,
+        "The support address mail comes in at (``support@shop.example``). When set, the "
+        "desk's mails carry a signed per-ticket ``Reply-To`` (``support+<token>@shop."
+        "example``) that threads a reply into its ticket; deliver every ``support+...`` "
+        "address to ``flask supportdesk ingest-email`` (:doc:`notifications`).",
+        _optional_address,
+    ),
+    Setting(
+        "inbound_opens_tickets",
+        False,
+        "Whether a mail that answers no ticket opens a new one (source ``email``; a guest "
+        "requester when the sender has no account). Off: such mail is refused.",
+        _flag,
+    ),
+    Setting(
+        "inbound_secret",
+        None,
+        "The shared secret of the inbound e-mail HTTP endpoint (``POST /inbound/email`` "
+        "of the API, ``Authorization: Bearer <secret>``); ``None`` turns the endpoint off.",
+        _optional_str,
+    ),
+    Setting(
+        "inbound_max_size",
+        25 * 1024 * 1024,
+        "Largest inbound mail accepted, in bytes (the raw RFC 822 message).",
+        _positive,
+    ),
+    Setting(
+        "inbound_hourly_limit",
+        20,
+        "Most mails taken into one ticket within an hour; more are ignored as a mail loop "
+        "(two auto-responders that do not say so answering each other).",
+        _positive,
+    ),
+    Setting(
+        "inbound_max_parts",
+        100,
+        "Most MIME parts an inbound mail may have; a mail with more is refused.",
+        _positive,
+    ),
+    Setting(
         "content_security_policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -363,6 +415,12 @@ class SupportDeskConfig:
     notification_retry_delay: float
     notification_lease: float
     content_security_policy: str | None
+    inbound_address: str | None
+    inbound_opens_tickets: bool
+    inbound_secret: str | None
+    inbound_max_size: int
+    inbound_max_parts: int
+    inbound_hourly_limit: int
 
 
 def load(app: Flask) -> SupportDeskConfig:

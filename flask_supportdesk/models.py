@@ -316,6 +316,9 @@ class Message(Base):
     author_name: Mapped[str] = mapped_column(sa.String(200), default="")
     author_is_staff: Mapped[bool] = mapped_column(default=False)
     client_id: Mapped[str | None] = mapped_column(sa.String(64))
+    #: The ``Message-ID`` of the mail this message came in by (``None``: not by mail);
+    #: unique, so a mail the MTA delivers twice is stored once (migration 0010).
+    email_message_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     edited_at: Mapped[dt.datetime | None]
 

@@ -137,6 +137,10 @@ class OutgoingNotification:
     :param message_id: This notification's own ``Message-ID`` (``<...@domain>``).
     :param reply_to: The ``Message-ID`` it answers: the ticket's thread root, for
         ``In-Reply-To`` and ``References``, so every mail of a ticket threads together.
+    :param reply_address: Where a reply to this notification should go (set it as the
+        mail's ``Reply-To``): the ticket's signed inbound address
+        ``support+<token>@...`` when ``SUPPORTDESK_INBOUND_ADDRESS`` is set, else ``None``.
+        A reply sent there (or answering ``message_id``) threads into the ticket.
 
     .. versionadded:: 0.1
     """
@@ -151,3 +155,4 @@ class OutgoingNotification:
     key: str
     message_id: str
     reply_to: str | None
+    reply_address: str | None = None

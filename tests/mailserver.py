@@ -8,10 +8,12 @@ import dataclasses
 import email
 import email.message
 import email.policy
+import pathlib
 import socket
 import threading
 import typing as t
 import urllib.parse
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +25,8 @@ from flask_supportdesk._state import get_state
 from flask_supportdesk.models import Notification
 
 PUBLIC_URL = "http://localhost"
+#: Real mails of several clients (tests/mail/*.eml), with ``__PLACEHOLDERS__`` to fill.
+MAIL_FOLDER = pathlib.Path(__file__).parent / "mail"
 
 
 # -------------------------------------------------------------------------------------
@@ -165,3 +169,21 @@ def portal_ticket(
     )  # fmt: skip
     assert response.status_code == 302, response.get_data(as_text=True)
     return response.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+
+
+def eml(name: str, **values: str) -> bytes:
+    """A mail of tests/mail with its ``__FROM__``, ``__TO__``, ``__IN_REPLY_TO__``,
+    ``__REFERENCES__`` and ``__MESSAGE_ID__`` filled in (Alice to the support address,
+    answering nothing, a fresh Message-ID, unless given)."""
+    raw = (MAIL_FOLDER / name).read_bytes()
+    defaults = {
+        "FROM": "Alice Customer <alice@example.com>",
+        "TO": "support@store.example",
+        "IN_REPLY_TO": "",
+        "REFERENCES": "",
+        "MESSAGE_ID": f"<{uuid.uuid4()}@mail.example.com>",
+    }
+    for key, value in {**defaults, **values}.items():
+        raw = raw.replace(f"__{key}__".encode(), value.encode())
+    assert b"__" not in raw.split(b"\n\n", 1)[0], "a placeholder is left"
+    return raw

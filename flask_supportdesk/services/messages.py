@@ -52,6 +52,7 @@ def post(
     changes: t.Mapping[str, t.Any] | None = None,
     client_id: t.Any = None,
     attachments: t.Sequence[_attachments.Upload] = (),
+    email_message_id: str | None = None,
 ) -> Posted:
     """Post a public reply or an internal note, and apply the status rules.
 
@@ -61,7 +62,8 @@ def post(
 
     Staff may change other fields in the same transaction with ``changes`` (e.g.
     ``{"priority": "high", "assignee": "7"}``). A repeated ``client_id`` returns the first
-    message and writes nothing (``created`` is then ``False``).
+    message and writes nothing (``created`` is then ``False``). ``email_message_id`` is
+    the ``Message-ID`` of the mail the message came in by (:mod:`.inbound`).
 
     The body is rendered before the transaction: on SQLite the write lock is held from
     the ticket's lock to the commit, and a slow render there would stall every writer.
@@ -88,6 +90,7 @@ def post(
         author_id=actor.user_id,
         author_name=actor.name,
         client_id=client_id,
+        email_message_id=email_message_id,
     )
 
     with transaction() as uow:

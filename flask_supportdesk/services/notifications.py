@@ -70,6 +70,7 @@ from ..values import Actor
 from ..values import OutgoingNotification
 from ..values import Recipient
 from . import _validate
+from . import inbound
 from . import notification_settings
 from ._uow import transaction
 
@@ -799,4 +800,5 @@ def render(row: Notification) -> OutgoingNotification:
         key=row.key,
         message_id=row.message_id,
         reply_to=thread_message_id(number) if number else None,
+        reply_address=inbound.reply_address(number) if number else None,
     )

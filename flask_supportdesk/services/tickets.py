@@ -158,6 +158,7 @@ def open(
     attachments: t.Sequence[_attachments.Upload] = (),
     follow_up_of: Ticket | None = None,
     client_id: t.Any = None,
+    email_message_id: str | None = None,
 ) -> Opened:
     """Open a ticket with its first message.
 
@@ -168,6 +169,8 @@ def open(
 
     :param reference: ``{"kind": "order", "id": "1042"}``, resolved through
         ``supportdesk_resolve_reference`` for the requester: only their own objects.
+    :param email_message_id: The ``Message-ID`` of the mail the ticket was opened by
+        (:mod:`.inbound`), kept on its first message.
     :raises ValidationError: a field breaks a rule (all checked before anything is saved).
     :raises ForbiddenField: a customer set the priority or another requester.
     """
@@ -232,6 +235,7 @@ def open(
         author_id=actor.user_id,
         author_name=actor.name,
         author_is_staff=requester is not actor,
+        email_message_id=email_message_id,
         created_at=now,
     )
     try:
@@ -265,6 +269,7 @@ def open_follow_up(
     attachments: t.Sequence[_attachments.Upload] = (),
     source: Source = Source.CUSTOMER_PORTAL,
     client_id: t.Any = None,
+    email_message_id: str | None = None,
 ) -> Ticket:
     """Open a new ticket that continues a closed one (closed tickets stay closed).
 
@@ -292,6 +297,7 @@ def open_follow_up(
         attachments=attachments,
         follow_up_of=previous,
         client_id=client_id,
+        email_message_id=email_message_id,
     )
 
 

@@ -17,6 +17,7 @@ bp = make_blueprint("supportdesk_api", __name__)
 from . import account  # noqa: E402,F401
 from . import attachments  # noqa: E402,F401
 from . import errors  # noqa: E402,F401
+from . import inbound  # noqa: E402,F401
 from . import messages  # noqa: E402,F401
 from . import openapi  # noqa: E402,F401
 from . import tickets  # noqa: E402,F401

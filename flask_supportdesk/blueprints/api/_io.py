@@ -212,6 +212,10 @@ class Operation:
     binary: bool = False
     #: Further success statuses (a replayed idempotent request answers 200, not 201).
     also: tuple[int, ...] = ()
+    #: The media type of a raw request body (not JSON), e.g. ``message/rfc822``.
+    raw_body: str | None = None
+    #: Authenticated by the inbound shared secret (a bearer token), not the session.
+    secret: bool = False
 
 
 #: Operations by view function name (the endpoint without the blueprint name).

@@ -33,6 +33,7 @@ _ERROR_TEXT = {
     404: "Not found, or not visible to this actor (the same answer)",
     409: "The ticket is closed, or the state conflicts",
     413: "Body or file too large",
+
     415: "File type not allowed",
 }
 _ID_PARAMS = {"message_id", "attachment_id"}
@@ -121,7 +122,9 @@ def _operation(
         "parameters": parameters,
         "responses": responses,
     }
-    if op.public:
+    if op.secret:
+        document["security"] = [{"inboundSecret": []}]
+    elif op.public:
         document["security"] = []
     elif method in UNSAFE_METHODS:
         document["security"] = [{"cookieAuth": [], "csrfToken": []}]
@@ -130,6 +133,9 @@ def _operation(
         if op.multipart:
             media["multipart/form-data"] = {"schema": _form_schema(components[op.body])}
         document["requestBody"] = {"required": True, "content": media}
+    if op.raw_body is not None:
+        raw = {"schema": {"type": "string", "contentMediaType": op.raw_body}}
+        document["requestBody"] = {"required": True, "content": {op.raw_body: raw}}
     return document
 
 
@@ -169,6 +175,11 @@ def build_document() -> dict[str, t.Any]:
                     "name": current_app.config.get("SESSION_COOKIE_NAME", "session"),
                 },
                 "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRFToken"},
+                "inboundSecret": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "SUPPORTDESK_INBOUND_SECRET, for the mail server only.",
+                },
             },
         },
     }

@@ -134,6 +134,18 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
             },
             ["error"],
         ),
+        "InboundResult": _obj(
+            {
+                "outcome": {
+                    "type": "string",
+                    "enum": ["posted", "follow_up", "opened", "duplicate", "ignored"],
+                },
+                "ticket": {"type": ["string", "null"]},
+                "reason": {"type": ["string", "null"]},
+                "dropped": {"type": "array", "items": {"type": "string"}},
+            },
+            ["outcome", "ticket", "reason", "dropped"],
+        ),
         "Me": _obj(
             {
                 "id": {"type": "string"},

@@ -4,8 +4,9 @@ One SMTP connection serves a whole delivery batch. Every header is set through
 :class:`email.message.EmailMessage` and :mod:`email.headerregistry`, which encode any
 name or subject and refuse a line break in a header value: a customer's name cannot add
 a header. Each mail has its own ``Message-ID`` and answers the ticket's thread root
-(``In-Reply-To``, ``References``), and says ``Auto-Submitted: auto-generated`` so
-auto-responders stay quiet.
+(``In-Reply-To``, ``References``), carries the ticket's signed ``Reply-To`` when
+inbound mail is set up (``SUPPORTDESK_INBOUND_ADDRESS``), and says ``Auto-Submitted:
+auto-generated`` so auto-responders stay quiet.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def build_message(notification: OutgoingNotification, sender: str) -> EmailMessa
         display_name=one_line(notification.recipient.name),
         addr_spec=notification.recipient.email,
     )
+    if notification.reply_address:
+        # The ticket's signed inbound address: a reply threads into the ticket.
+        message["Reply-To"] = Address(
+            display_name=one_line(name), addr_spec=notification.reply_address
+        )
     message["Subject"] = one_line(notification.subject, 250)
     message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = notification.message_id
