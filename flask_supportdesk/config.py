@@ -287,6 +287,13 @@ SETTINGS: tuple[Setting, ...] = (
         "host sets its own).",
         _optional_str,
     ),
+    Setting(
+        "delegate_invitation_max_age",
+        72 * 3600,
+        "Seconds a delegate invitation link stays valid (it works once, and only for the "
+        "invited account).",
+        _positive,
+    ),
 )
 
 SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -331,6 +338,7 @@ class SupportDeskConfig:
     notification_retry_delay: float
     notification_lease: float
     content_security_policy: str | None
+    delegate_invitation_max_age: int
 
 
 def load(app: Flask) -> SupportDeskConfig:

@@ -309,6 +309,12 @@ class ConfirmForm(DeskForm):
     """A button that changes state (close, resolve): only the CSRF token."""
 
 
+class DelegateInviteForm(DeskForm):
+    """The requester's invitation of a delegate: the address of their account."""
+
+    email = StringField(_l("E-mail address"), validators=[DataRequired()])
+
+
 # -------------------------------------------------------------------------------------
 # Desk (staff)
 # -------------------------------------------------------------------------------------
