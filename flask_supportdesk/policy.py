@@ -35,6 +35,7 @@ import typing as t
 
 import sqlalchemy as sa
 from flask import g
+from sqlalchemy import orm
 
 from ._state import get_state
 from .errors import Conflict
@@ -180,26 +181,27 @@ def requester_filter(actor: Actor) -> sa.ColumnElement[bool]:
     return Ticket.requester_id == actor.id
 
 
-def delegate_filter(actor: Actor) -> sa.ColumnElement[bool]:
-    """SQL condition: the tickets ``actor`` accepted an invitation to as a delegate.
-
-    A subquery on the delegate table, evaluated by every statement: cached statements
-    that contain it still see a revocation at once.
-    """
-    if not actor.is_user:
-        return sa.false()
-    accepted = sa.select(Delegate.ticket_id).where(
-        Delegate.user_id == actor.id, Delegate.status == DelegateStatus.ACCEPTED
-    )
-    return Ticket.id.in_(accepted)
+#: The ticket table once more, for subqueries inside a query of tickets.
+_OwnTicket = orm.aliased(Ticket, name="supportdesk_own_ticket")
 
 
 def customer_filter(actor: Actor) -> sa.ColumnElement[bool]:
     """SQL condition: the tickets ``actor`` follows as a customer: requested, or shared
-    with them (the portal's list; their public channel only)."""
+    with them (the portal's list; their public channel only). The delegate part is a
+    subquery on the delegate table, evaluated by every statement: cached statements that
+    contain it still see a revocation at once.
+
+    One ``IN`` of the ids of both, not an ``OR``: PostgreSQL cannot combine an index
+    with the delegate subquery in an ``OR``, and read every ticket of the store for a
+    customer's list (28 ms at 200,000 tickets, against 0.2 ms this way).
+    """
     if not actor.is_user:
         return requester_filter(actor)
-    return sa.or_(requester_filter(actor), delegate_filter(actor))
+    requested = sa.select(_OwnTicket.id).where(_OwnTicket.requester_id == actor.id)
+    shared = sa.select(Delegate.ticket_id).where(
+        Delegate.user_id == actor.id, Delegate.status == DelegateStatus.ACCEPTED
+    )
+    return Ticket.id.in_(sa.union_all(requested, shared))
 
 
 def ticket_filter(actor: Actor) -> sa.ColumnElement[bool]:

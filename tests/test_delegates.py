@@ -700,3 +700,28 @@ def test_e1_every_delegate_form_needs_this_sessions_csrf_token(app, alice, bob, 
         response = api.client.open(f"/support/api/v1{path}", method=method, json=body)
         assert response.status_code == 400 and response.json["error"]["code"] == "csrf_failed"
     assert delegate_rows(app) == [("bob@example.com", "invited"), ("ann@store.example", "accepted")]
+
+
+def test_a_customers_list_is_served_by_indexes_with_delegates(app, ctx, alice, bob) -> None:
+    """The delegate condition must not turn a customer's list into a scan of every
+    ticket of the store (an OR with a subquery did, on PostgreSQL)."""
+    share(app, alice, open_one(alice), bob)
+    stmt = (
+        sa.select(Ticket.id)
+        .where(policy.customer_filter(bob), Ticket.status != Status.CLOSED)
+        .order_by(Ticket.updated_at.desc())
+        .limit(26)
+    )
+    session = get_state().db.session
+    engine = session.get_bind()
+    sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
+    if engine.dialect.name == "sqlite":
+        plan = " | ".join(row[3] for row in session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
+        assert "SCAN supportdesk_ticket" not in plan and "SCAN supportdesk_own_ticket" not in plan, plan
+    else:
+        session.execute(sa.text("SET LOCAL enable_seqscan = off"))  # an index if there is one
+        plan = " | ".join(row[0] for row in session.execute(sa.text(f"EXPLAIN {sql}")))
+        session.rollback()
+        # The requester's index is searched, not a filter applied to every row.
+        assert "Seq Scan on supportdesk_ticket" not in plan, plan
+        assert "Index Cond: ((requester_id)::text" in plan, plan
