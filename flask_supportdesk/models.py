@@ -532,6 +532,8 @@ class Delegate(Base):
         # What policy asks on every request of a delegate: their accepted tickets.
         sa.Index("ix_supportdesk_delegate_user_status", "user_id", "status", "ticket_id"),
         sa.Index("ix_supportdesk_delegate_ticket", "ticket_id", "id"),
+        # The requester's invitations of the last hour (the cap on invitations).
+        sa.Index("ix_supportdesk_delegate_inviter", "invited_by_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

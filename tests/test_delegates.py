@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from test_api import Api
 from test_api import as_user
 from test_api import conforms
+from test_concurrency import race
 
 import hostapp
 from conftest import CANARY
@@ -234,6 +235,17 @@ def test_a7c_another_account_cannot_use_the_link(app, ctx, alice, bob, carol, ag
         policy.get_ticket(carol, number)
     delegates.accept(bob, token)  # the link still works for the invited account
     assert delegate_rows(app) == [("bob@example.com", "accepted")]
+
+
+def test_a7a_two_simultaneous_accepts_one_wins(app, alice, bob) -> None:
+    with app.test_request_context():
+        number = open_one(alice)
+        token = token_of(app, delegates.invite(alice, number, bob.email).id)
+    clients = [as_user(app, bob) for _ in range(4)]
+    responses = race([lambda c=c: c.post("/delegates/accept", {"token": token}) for c in clients])
+    assert sorted(r.status_code for r in responses) == [200, 410, 410, 410]
+    assert delegate_rows(app) == [("bob@example.com", "accepted")]
+    assert timeline_kinds(app, number).count("delegate_accepted") == 1
 
 
 def test_a7d_tampered_links_are_not_found(app, ctx, alice, bob) -> None:
@@ -725,3 +737,30 @@ def test_a_customers_list_is_served_by_indexes_with_delegates(app, ctx, alice, b
         # The requester's index is searched, not a filter applied to every row.
         assert "Seq Scan on supportdesk_ticket" not in plan, plan
         assert "Index Cond: ((requester_id)::text" in plan, plan
+
+
+def test_f3_invitations_are_capped_per_account_and_hour(app, alice, carol, monkeypatch) -> None:
+    """HOSTILE F3: the invitation mail is no way to mail many addresses; inviting and
+    revoking in turn does not get round the cap."""
+    monkeypatch.setattr(delegates, "MAX_PER_HOUR", 3)
+    with app.test_request_context():
+        number = open_one(alice)
+    api = as_user(app, alice)
+    for _ in range(3):
+        invited = api.post(f"/tickets/{number}/delegates", {"email": carol.email})
+        assert invited.status_code == 201
+        revoked = api.client.delete(
+            f"/support/api/v1/tickets/{number}/delegates/{invited.json['id']}",
+            headers={"X-CSRFToken": api.token},
+        )
+        assert revoked.status_code == 200
+    refused = api.post(f"/tickets/{number}/delegates", {"email": carol.email})
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3601
+    assert len(delegate_rows(app)) == 3
+    client = login(app.test_client(), alice)
+    page = client.post(
+        f"{PORTAL}/tickets/{number}/delegates",
+        data={"email": carol.email, "csrf_token": csrf_token(client)},
+    )
+    assert page.status_code == 429

@@ -12,6 +12,7 @@ commit. Each call is one transaction with its domain event (timeline, outbox, si
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import typing as t
 
@@ -27,6 +28,7 @@ from .. import policy
 from .._state import get_state
 from ..errors import EmailMismatch
 from ..errors import NotFound
+from ..errors import RateLimited
 from ..errors import TokenExpired
 from ..errors import TokenUsed
 from ..errors import ValidationError
@@ -43,6 +45,9 @@ from ._uow import transaction
 SALT = "flask-supportdesk.delegate-invitation"
 #: The most invitations (pending or accepted) one ticket may have at once.
 MAX_ACTIVE = 10
+#: The most invitations one account may send in an hour, over all its tickets: the
+#: invitation mail must not become a way to send mail to many addresses.
+MAX_PER_HOUR = 20
 #: The longest token the desk reads (a real one is about 90 characters).
 MAX_TOKEN_LENGTH = 500
 
@@ -89,11 +94,13 @@ def invite(actor: Actor, number: str, email: t.Any) -> Delegate:
     :raises Forbidden: the actor is not its requester (delegates invite nobody).
     :raises ValidationError: not an address, no account uses it, it is the requester's
         own, it is invited already, or the ticket has :data:`MAX_ACTIVE` delegates.
+    :raises RateLimited: the actor sent :data:`MAX_PER_HOUR` invitations in the last hour.
     """
     address = _address(email)
     with transaction() as uow:
         ticket = policy.get_ticket(actor, number, for_update=True)
         policy.check_invite_delegates(actor, ticket)
+        _check_rate(actor)
         invitee = get_state().hooks.find_user(address)
         if invitee is None or not invitee.is_user:
             raise ValidationError(
@@ -124,6 +131,23 @@ def invite(actor: Actor, number: str, email: t.Any) -> Delegate:
         session.flush()
         uow.record(events.DelegateInvited(actor, ticket, delegate))
     return delegate
+
+
+def _check_rate(actor: Actor) -> None:
+    """:raises RateLimited: ``actor`` sent :data:`MAX_PER_HOUR` invitations in the last
+    hour (revoked ones count: inviting and revoking must not get round it)."""
+    since = utcnow() - dt.timedelta(hours=1)
+    stmt = sa.select(Delegate.created_at).where(
+        Delegate.invited_by_id == actor.user_id, Delegate.created_at > since
+    )
+    recent = list(
+        get_state().db.session.scalars(stmt.order_by(Delegate.created_at).limit(MAX_PER_HOUR))
+    )
+    if len(recent) >= MAX_PER_HOUR:
+        error = RateLimited(_("You sent many invitations. Please try again later."))
+        # When the oldest of them leaves the hour.
+        error.retry_after = max(1, int((recent[0] - since).total_seconds()) + 1)
+        raise error
 
 
 def _read_token(token: t.Any) -> tuple[int, str]:

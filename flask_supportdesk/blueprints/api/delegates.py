@@ -47,7 +47,7 @@ def list_delegates(number: str) -> ResponseReturnValue:
     "Delegate",
     status=201,
     body="DelegateInvite",
-    errors=(400, 401, 403, 404, 409),
+    errors=(400, 401, 403, 404, 409, 429),
 )
 def invite_delegate(number: str) -> ResponseReturnValue:
     """``POST /tickets/<number>/delegates``: the requester invites ``{email}``."""

@@ -35,6 +35,7 @@ _ERROR_TEXT = {
     410: "The invitation link was used, withdrawn or has expired",
     413: "Body or file too large",
     415: "File type not allowed",
+    429: "Too many requests: retry after Retry-After seconds",
 }
 _ID_PARAMS = {"message_id", "attachment_id", "delegate_id"}
 

@@ -5,7 +5,8 @@ invitee's host user id, the status (``invited``, ``accepted``, ``revoked``), who
 them, and ``nonce``, the one-time part of the signed invitation link (unique; cleared
 once the link is used or the invitation revoked). The index on
 ``(user_id, status, ticket_id)`` serves the policy's question on every request of a
-delegate: which tickets did they accept?
+delegate: which tickets did they accept? The one on ``(invited_by_id, created_at)``
+counts a requester's invitations of the last hour (the cap on invitations).
 
 Revision ID: 0009
 Revises: 0008
@@ -65,6 +66,9 @@ def upgrade() -> None:
             "ix_supportdesk_delegate_user_status", ["user_id", "status", "ticket_id"], unique=False
         )
         batch_op.create_index("ix_supportdesk_delegate_ticket", ["ticket_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_supportdesk_delegate_inviter", ["invited_by_id", "created_at"], unique=False
+        )
 
 
 def downgrade() -> None:
