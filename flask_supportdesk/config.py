@@ -368,6 +368,13 @@ SETTINGS: tuple[Setting, ...] = (
         "host sets its own).",
         _optional_str,
     ),
+    Setting(
+        "delegate_invitation_max_age",
+        72 * 3600,
+        "Seconds a delegate invitation link stays valid (it works once, and only for the "
+        "invited account).",
+        _positive,
+    ),
 )
 
 SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -421,6 +428,7 @@ class SupportDeskConfig:
     inbound_max_size: int
     inbound_max_parts: int
     inbound_hourly_limit: int
+    delegate_invitation_max_age: int
 
 
 def load(app: Flask) -> SupportDeskConfig:

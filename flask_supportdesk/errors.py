@@ -85,6 +85,29 @@ class NotFound(SupportDeskError):
     default_message = _l("Not found.")
 
 
+class EmailMismatch(Forbidden):
+    """A delegate invitation opened by another account than the one it invites."""
+
+    code = "email_mismatch"
+    default_message = _l(
+        "This invitation is for another account. Log in with the invited address."
+    )
+
+
+class TokenUsed(SupportDeskError):
+    """A one-time link (a delegate invitation) was used already, or withdrawn."""
+
+    code, status = "token_used", 410
+    default_message = _l("This invitation was already used or withdrawn.")
+
+
+class TokenExpired(SupportDeskError):
+    """A signed link (a delegate invitation) is older than it may be."""
+
+    code, status = "token_expired", 410
+    default_message = _l("This invitation has expired. Ask for a new one.")
+
+
 class Conflict(SupportDeskError):
     """The request is valid but the resource's current state refuses it."""
 

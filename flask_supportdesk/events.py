@@ -32,6 +32,7 @@ from flask import Flask
 from . import signals
 
 if t.TYPE_CHECKING:
+    from .models import Delegate
     from .models import Department
     from .models import Message
     from .models import Ticket
@@ -156,6 +157,36 @@ class DepartmentChanged(DomainEvent):
     signal = signals.department_changed
 
 
+@dataclasses.dataclass(frozen=True)
+class DelegateInvited(DomainEvent):
+    """The requester invited an account holder to ``ticket`` (``delegate`` is invited)."""
+
+    ticket: Ticket
+    delegate: Delegate
+
+    signal = signals.delegate_invited
+
+
+@dataclasses.dataclass(frozen=True)
+class DelegateAccepted(DomainEvent):
+    """The invitee (``actor``) accepted: ``delegate`` is accepted."""
+
+    ticket: Ticket
+    delegate: Delegate
+
+    signal = signals.delegate_accepted
+
+
+@dataclasses.dataclass(frozen=True)
+class DelegateRevoked(DomainEvent):
+    """A delegate or pending invitation was revoked (by the requester or staff)."""
+
+    ticket: Ticket
+    delegate: Delegate
+
+    signal = signals.delegate_revoked
+
+
 def send_signals(app: Flask, events: t.Sequence[DomainEvent]) -> None:
     """After commit: send each event's signal, every receiver isolated from the others."""
     for event in events:
@@ -189,6 +220,9 @@ def run_after_commit(consumers: t.Sequence[Consumer], events: t.Sequence[DomainE
 
 
 __all__ = [
+    "DelegateAccepted",
+    "DelegateInvited",
+    "DelegateRevoked",
     "DepartmentChanged",
     "DomainEvent",
     "FollowUpOpened",

@@ -319,6 +319,10 @@ class NotificationSettingsForm(DeskForm):
 
     hear = SelectMultipleField(_l("E-mail me when"), choices=[])
     locale = SelectField(_l("Language of my e-mails"), choices=[], validate_choice=False)
+class DelegateInviteForm(DeskForm):
+    """The requester's invitation of a delegate: the address of their account."""
+
+    email = StringField(_l("E-mail address"), validators=[DataRequired()])
 
 
 # -------------------------------------------------------------------------------------

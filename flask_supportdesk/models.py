@@ -483,6 +483,8 @@ __all__ = [
     "Attachment",
     "Base",
     "Channel",
+    "Delegate",
+    "DelegateStatus",
     "Department",
     "Event",
     "Message",
@@ -516,3 +518,67 @@ class TicketRead(Base):
     )
     read_at: Mapped[dt.datetime]
     note_id: Mapped[int | None]
+
+
+class DelegateStatus(str, enum.Enum):
+    """Where a delegate's access to a ticket is: invited, accepted, or revoked."""
+
+    INVITED = "invited"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+
+    @property
+    def label(self) -> str:
+        """The status in words, in the current locale."""
+        return str(_DELEGATE_STATUS_LABELS[self])
+
+
+_DELEGATE_STATUS_LABELS = {
+    DelegateStatus.INVITED: _l("Invited"),
+    DelegateStatus.ACCEPTED: _l("Accepted"),
+    DelegateStatus.REVOKED: _l("Revoked"),
+}
+
+
+class Delegate(Base):
+    """An account holder the requester shared one ticket with (migration 0009).
+
+    ``invited`` until the invitee accepts the signed link of the invitation mail,
+    ``accepted`` while they may read and post public messages, ``revoked`` for good (a
+    new invitation is a new row). ``nonce`` is the one-time part of the link: it is
+    cleared when the invitation is accepted or revoked, so a link works once.
+    """
+
+    __tablename__ = "supportdesk_delegate"
+    __table_args__ = (
+        # What policy asks on every request of a delegate: their accepted tickets.
+        sa.Index("ix_supportdesk_delegate_user_status", "user_id", "status", "ticket_id"),
+        sa.Index("ix_supportdesk_delegate_ticket", "ticket_id", "id"),
+        # The requester's invitations of the last hour (the cap on invitations).
+        sa.Index("ix_supportdesk_delegate_inviter", "invited_by_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supportdesk_ticket.id", ondelete="CASCADE")
+    )
+    ticket: Mapped[Ticket] = relationship(lazy="select")
+    #: The address the requester typed (normalised to lower case).
+    email: Mapped[str] = mapped_column(sa.String(254))
+    #: The invitee's host user id (``supportdesk_find_user`` found it) and name.
+    user_id: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    status: Mapped[DelegateStatus] = _enum_column(DelegateStatus, default=DelegateStatus.INVITED)
+    invited_by_id: Mapped[str | None] = mapped_column(sa.String(64))
+    invited_by_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    #: The one-time part of the invitation link; ``None`` once used or revoked.
+    nonce: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    accepted_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_by_id: Mapped[str | None] = mapped_column(sa.String(64))
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the invitation is pending or accepted (not revoked)."""
+        return self.status is not DelegateStatus.REVOKED

@@ -10,6 +10,10 @@ The rules (DESIGN §3):
 - **Staff** see the tickets of their departments (and tickets without one) whose entry
   level is at or below their own role, plus tickets assigned to them or filed by them;
   the top role sees everything. They see both channels.
+- A **delegate** (an account holder the requester invited, who accepted) sees that
+  ticket's ``public`` channel, posts public messages there, and changes nothing else.
+  Their condition is a subquery on the delegate table, so a revocation takes effect on
+  the next statement, whatever this module keeps built.
 - A **guest** (a contact without an account, identified by a signed token or a
   verified address) is the requester of the guest tickets opened with their e-mail.
 - The **system** (the CLI, jobs, the host's own code) sees and may do everything the top
@@ -31,6 +35,7 @@ import typing as t
 
 import sqlalchemy as sa
 from flask import g
+from sqlalchemy import orm
 
 from ._state import get_state
 from .errors import Conflict
@@ -42,6 +47,8 @@ from .i18n import gettext as _
 from .i18n import lazy_gettext as _l
 from .models import Attachment
 from .models import Channel
+from .models import Delegate
+from .models import DelegateStatus
 from .models import Department
 from .models import Message
 from .models import Status
@@ -174,9 +181,32 @@ def requester_filter(actor: Actor) -> sa.ColumnElement[bool]:
     return Ticket.requester_id == actor.id
 
 
+#: The ticket table once more, for subqueries inside a query of tickets.
+_OwnTicket = orm.aliased(Ticket, name="supportdesk_own_ticket")
+
+
+def customer_filter(actor: Actor) -> sa.ColumnElement[bool]:
+    """SQL condition: the tickets ``actor`` follows as a customer: requested, or shared
+    with them (the portal's list; their public channel only). The delegate part is a
+    subquery on the delegate table, evaluated by every statement: cached statements that
+    contain it still see a revocation at once.
+
+    One ``IN`` of the ids of both, not an ``OR``: PostgreSQL cannot combine an index
+    with the delegate subquery in an ``OR``, and read every ticket of the store for a
+    customer's list (28 ms at 200,000 tickets, against 0.2 ms this way).
+    """
+    if not actor.is_user:
+        return requester_filter(actor)
+    requested = sa.select(_OwnTicket.id).where(_OwnTicket.requester_id == actor.id)
+    shared = sa.select(Delegate.ticket_id).where(
+        Delegate.user_id == actor.id, Delegate.status == DelegateStatus.ACCEPTED
+    )
+    return Ticket.id.in_(sa.union_all(requested, shared))
+
+
 def ticket_filter(actor: Actor) -> sa.ColumnElement[bool]:
-    """SQL condition: every ticket ``actor`` may see, as requester or as staff (built
-    once per actor and scope, as :func:`staff_ticket_filter`)."""
+    """SQL condition: every ticket ``actor`` may see, as requester, delegate or staff
+    (built once per actor and scope, as :func:`staff_ticket_filter`)."""
     return _ticket_filter(actor, staff_scope(actor))
 
 
@@ -184,7 +214,7 @@ def ticket_filter(actor: Actor) -> sa.ColumnElement[bool]:
 def _ticket_filter(actor: Actor, scope: StaffScope | None) -> sa.ColumnElement[bool]:
     if actor.kind is ActorKind.SYSTEM:
         return sa.true()
-    own = requester_filter(actor)
+    own = customer_filter(actor)
     if scope is None:
         return own
     return sa.or_(own, staff_ticket_filter(actor, scope))
@@ -233,13 +263,46 @@ def is_requester(actor: Actor, ticket: Ticket) -> bool:
     return actor.is_user and ticket.requester_id == actor.id
 
 
+def is_delegate(actor: Actor, ticket: Ticket) -> bool:
+    """Whether ``actor`` is an accepted delegate of ``ticket`` (asked of the database
+    each time: a revocation counts at once)."""
+    if not actor.is_user:
+        return False
+    stmt = sa.select(Delegate.id).where(
+        Delegate.ticket_id == ticket.id,
+        Delegate.user_id == actor.id,
+        Delegate.status == DelegateStatus.ACCEPTED,
+    )
+    return get_state().db.session.scalar(stmt.limit(1)) is not None
+
+
+def handles(actor: Actor, ticket: Ticket) -> bool:
+    """Whether staff member ``actor`` handles ``ticket``: :func:`staff_ticket_filter`
+    on the loaded row, without a query (the same rule, kept beside it)."""
+    scope = staff_scope(actor)
+    if scope is None or is_requester(actor, ticket):
+        return False
+    if scope.is_top or actor.id in (ticket.assignee_id, ticket.created_by_id):
+        return True
+    if ticket.entry_level not in scope.levels_at_or_below:
+        return False
+    department = ticket.department
+    return scope.departments is None or department is None or department.slug in scope.departments
+
+
 def audience(actor: Actor, ticket: Ticket) -> Audience:
-    """How ``actor`` sees a ticket it may see (:func:`get_ticket` checked that)."""
+    """How ``actor`` sees a ticket it may see (:func:`get_ticket` checked that).
+
+    Anyone who may see a ticket and neither requested nor handles it sees it as a
+    delegate: the public channel, no fields.
+    """
     if actor.kind is ActorKind.SYSTEM:
         return Audience.SYSTEM
-    if is_requester(actor, ticket) or not is_staff(actor):
+    if is_requester(actor, ticket):
         return Audience.REQUESTER
-    return Audience.STAFF
+    if handles(actor, ticket):
+        return Audience.STAFF
+    return Audience.DELEGATE
 
 
 def visible_channels(actor: Actor, ticket: Ticket) -> tuple[Channel, ...]:
@@ -269,9 +332,9 @@ def message_search_filter(actor: Actor) -> sa.ColumnElement[bool]:
         return sa.true()
     scope = staff_scope(actor)
     if scope is None:
-        return sa.and_(requester_filter(actor), public)
+        return sa.and_(customer_filter(actor), public)
     handled = staff_ticket_filter(actor, scope)
-    return sa.or_(handled, sa.and_(requester_filter(actor), public))
+    return sa.or_(handled, sa.and_(customer_filter(actor), public))
 
 
 def get_attachment(actor: Actor, attachment_id: int) -> Attachment:
@@ -352,13 +415,46 @@ def handlers_among(ticket: Ticket, members: t.Sequence[Actor]) -> set[Actor]:
     candidates = [m for m in members if is_staff(m) and not is_requester(m, ticket)]
     if not candidates:
         return set()
-    conditions = [sa.case((ticket_filter(m), 1), else_=0) for m in candidates]
+    # What they handle as staff: a staff member who is also a delegate of the ticket
+    # is not a handler of it.
+    conditions = [
+        sa.case((staff_ticket_filter(m, t.cast(StaffScope, staff_scope(m))), 1), else_=0)
+        for m in candidates
+    ]
     row = (
         get_state().db.session.execute(sa.select(*conditions).where(Ticket.id == ticket.id)).first()
     )
     if row is None:
         return set()
     return {member for member, sees in zip(candidates, row, strict=True) if sees}
+
+
+def can_invite_delegates(actor: Actor, ticket: Ticket) -> bool:
+    """Whether ``actor`` may invite delegates to ``ticket``: its requester (an account
+    holder), while it is open. Delegates invite nobody."""
+    return actor.is_user and audience(actor, ticket) is Audience.REQUESTER and not ticket.is_closed
+
+
+def check_invite_delegates(actor: Actor, ticket: Ticket) -> None:
+    """:raises TicketClosed: the ticket is closed.
+    :raises Forbidden: ``actor`` is not the ticket's requester."""
+    if can_invite_delegates(actor, ticket):
+        return
+    require_open(ticket)
+    raise Forbidden(_("Only the requester may invite delegates."))
+
+
+def can_manage_delegates(actor: Actor, ticket: Ticket) -> bool:
+    """Whether ``actor`` may list and revoke the delegates of ``ticket``: its requester,
+    and the staff who handle it (also once it is closed)."""
+    seen_as = audience(actor, ticket)
+    return seen_as is Audience.REQUESTER or seen_as.handles
+
+
+def check_manage_delegates(actor: Actor, ticket: Ticket) -> None:
+    """:raises Forbidden: ``actor`` is neither the requester nor staff handling it."""
+    if not can_manage_delegates(actor, ticket):
+        raise Forbidden(_("Only the requester and staff may manage delegates."))
 
 
 def require_staff(actor: Actor, ticket: Ticket, refusal: str | None = None) -> StaffScope:

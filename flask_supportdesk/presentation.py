@@ -424,6 +424,12 @@ def _event_text(event: Event) -> str:
         return _("edited an internal note") if note else _("edited a message")
     if kind == "follow_up_opened":
         return _("Follow-up %(number)s opened", number=data.get("number"))
+    if kind == "delegate_invited":
+        return _("invited %(email)s as a delegate", email=data.get("email"))
+    if kind == "delegate_accepted":
+        return _("accepted the invitation as a delegate (%(email)s)", email=data.get("email"))
+    if kind == "delegate_revoked":
+        return _("revoked the delegate %(email)s", email=data.get("email"))
     return kind.replace("_", " ")
 
 

@@ -73,7 +73,32 @@ department_changed = _signals.signal("department-changed")
 Receivers get ``department`` and ``actor``.
 """
 
+delegate_invited = _signals.signal("delegate-invited")
+"""Sent after the requester invited someone to a ticket (the invitation mail is in the
+outbox).
+
+Receivers get ``ticket``, ``delegate`` (:class:`~flask_supportdesk.models.Delegate`)
+and ``actor`` (who invited).
+"""
+
+delegate_accepted = _signals.signal("delegate-accepted")
+"""Sent after an invitee accepted their invitation: they now read and post on the
+ticket's public channel.
+
+Receivers get ``ticket``, ``delegate`` and ``actor`` (the delegate).
+"""
+
+delegate_revoked = _signals.signal("delegate-revoked")
+"""Sent after a delegate (or a pending invitation) was revoked, by the requester or
+staff; their access ended with the commit.
+
+Receivers get ``ticket``, ``delegate`` and ``actor`` (who revoked).
+"""
+
 __all__ = [
+    "delegate_accepted",
+    "delegate_invited",
+    "delegate_revoked",
     "department_changed",
     "follow_up_opened",
     "message_edited",

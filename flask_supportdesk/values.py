@@ -123,7 +123,9 @@ class OutgoingNotification:
     :param kind: What happened: ``ticket_opened`` (to staff), ``ticket_acknowledged``
         (to the customer who opened it), ``reply_posted`` (a staff reply, to the
         requester), ``customer_replied`` (to the assignee or the level's staff),
-        ``ticket_escalated`` (to the new level's staff).
+        ``ticket_escalated`` (to the new level's staff), ``delegate_invited`` (to the
+        invitee of a delegate invitation; ``url`` is the link that accepts it; a
+        security mail, never muted). ``reply_posted`` also goes to accepted delegates.
     :param recipient: Who it is for.
     :param subject: A one-line subject, already translated (may contain any character
         a customer typed: set it through an API that encodes headers).

@@ -844,3 +844,39 @@ def test_finding_the_ticket_costs_the_same_for_two_references_as_for_fifty(app: 
 
     statements(2)  # the first reply also moves the ticket to pending_admin
     assert statements(2) == statements(50) <= 25
+
+
+# -------------------------------------------------------------------------------------
+# Delegates by mail
+# -------------------------------------------------------------------------------------
+
+
+def test_an_accepted_delegate_answers_by_mail_and_a_revoked_one_cannot(
+    app: Flask, smtpd: SMTPServer
+) -> None:
+    """Bob follows Alice's ticket: he answers the reply notification he got, and his text
+    goes in as a delegate's (the ticket waits for staff). Revoked, the same answer to
+    the same mail writes nothing."""
+    from flask_supportdesk.services import delegates
+
+    alice = Actor("1", "Alice Customer", "alice@example.com")
+    bob = Actor("2", "Bob Customer", "bob@example.com")
+    number = alice_ticket(app)
+    with app.test_request_context():
+        invited = delegates.invite(alice, number, "bob@example.com")
+        delegate_id = invited.id
+        delegates.accept(bob, delegates.invitation_token(invited))
+    staff_reply(app, number, "Which colour would you like instead?")
+    [mail] = smtpd.to("bob@example.com")[-1:]
+    assert "Which colour would you like instead?" in mail.text
+    assert ingest(app, reply_to_mail(mail, "Bob Customer <bob@example.com>", "Blue, please.")).outcome == "posted"
+    last = thread(app, number)[-1]
+    assert last.body == "Blue, please." and last.author_id == "2"
+    assert ticket_row(app, number).status is Status.PENDING_ADMIN
+
+    with app.test_request_context():
+        delegates.revoke(alice, number, delegate_id)
+    before = counts(app)
+    refused(app, reply_to_mail(mail, "Bob Customer <bob@example.com>", "And a bigger size."))
+    assert counts(app) == before
+    assert thread(app, number)[-1].body == "Blue, please."

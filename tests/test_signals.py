@@ -33,6 +33,9 @@ DOCUMENTED = {
     "ticket_closed": {"ticket", "actor"},
     "ticket_escalated": {"ticket", "actor", "from_level", "to_level", "reason"},
     "department_changed": {"department", "actor"},
+    "delegate_invited": {"ticket", "delegate", "actor"},
+    "delegate_accepted": {"ticket", "delegate", "actor"},
+    "delegate_revoked": {"ticket", "delegate", "actor"},
 }
 
 
@@ -254,3 +257,19 @@ def test_a_failing_receiver_does_not_fail_the_request(app, client, alice) -> Non
             },
         )
     assert response.status_code == 302
+
+
+def test_delegate_signals(app, alice, bob, agent) -> None:
+    from flask_supportdesk.services import delegates
+
+    ticket = _open(alice)
+    with record_signals(app) as sent:
+        invited = delegates.invite(alice, ticket.number, bob.email)
+        delegates.accept(bob, delegates.invitation_token(invited))
+        delegates.revoke(agent, ticket.number, invited.id)
+    assert sent.names() == ["delegate_invited", "delegate_accepted", "delegate_revoked"]
+    for name, actor in (("delegate_invited", alice), ("delegate_accepted", bob),
+                        ("delegate_revoked", agent)):  # fmt: skip
+        kwargs = _check(sent, name)
+        assert kwargs["actor"] == actor and kwargs["delegate"].id == invited.id
+        assert kwargs["ticket"].number == ticket.number

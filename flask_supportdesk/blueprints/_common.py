@@ -182,6 +182,7 @@ _TITLES = {
     403: _l("Not allowed"),
     404: _l("Not found"),
     409: _l("This cannot be changed"),
+    410: _l("Link no longer valid"),
     413: _l("Too large"),
     415: _l("File type not allowed"),
     429: _l("Slow down"),

@@ -53,6 +53,7 @@ from ..models import Ticket
 from ..models import category_label
 from ..presentation import thread_views
 from ..presentation import timeline_view
+from ..services import delegates as _delegates
 from ..services import departments as _departments
 from ..services import escalation
 from ..services import listing
@@ -532,6 +533,8 @@ def _render_ticket(
         edit_urls=edit_urls,
         events=timeline_view(timeline.list_events(actor, ticket)),
         follow_ups=_tickets.follow_ups(actor, ticket),
+        delegates=_delegates.list_delegates(actor, ticket),
+        revoke_delegate_form=ConfirmForm(formdata=None),
         escalation=_escalation_action(actor, ticket),
         reply_form=composers[Channel.PUBLIC],
         note_form=composers[Channel.INTERNAL],
@@ -665,6 +668,18 @@ def resolve(number: str) -> ResponseReturnValue:
     except SupportDeskError as exc:
         return _failed(actor, number, form, exc, resolve_form=form)
     flash(_("Ticket resolved."), "success")
+    return redirect(url_for(".ticket", number=number))
+
+
+@bp.post(f"/tickets/<number>/delegates/<{ID_CONVERTER}:delegate_id>/revoke")
+def revoke_delegate(number: str, delegate_id: int) -> ResponseReturnValue:
+    """Revoke a delegate (or a pending invitation) of the ticket: their access ends now."""
+    actor = _actor()
+    _staff_ticket(actor, number)
+    if not ConfirmForm().validate():
+        raise ValidationError()
+    revoked = _delegates.revoke(actor, number, delegate_id)  # errors become error pages
+    flash(_("%(email)s no longer has access to this ticket.", email=revoked.email), "success")
     return redirect(url_for(".ticket", number=number))
 
 

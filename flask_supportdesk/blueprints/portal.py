@@ -1,9 +1,11 @@
-"""Customer portal: my tickets, new ticket, thread with reply, edit, close, follow-up.
+"""Customer portal: my tickets, new ticket, thread with reply, edit, close, follow-up,
+delegates (invite, revoke, accept an invitation).
 
 Every view needs a logged-in actor. The portal shows an actor's *own* requests only, in
 customer words, even when the actor is staff: a staff member who opens the portal is a
 customer of their own tickets, and someone else's ticket is "not found" here (staff
-handle those in the desk). Each view parses a form, calls one service function and
+handle those in the desk). Tickets shared with the actor as a delegate are listed and
+open too, for reading and replying only. Each view parses a form, calls one service function and
 redirects (POST/redirect/GET); a service error goes back onto the form, or becomes an
 error page (404 invisible, 409 closed).
 """
@@ -23,12 +25,14 @@ from flask_wtf import FlaskForm
 from .. import policy
 from .._state import get_state
 from ..errors import FileTypeNotAllowed
+from ..errors import Forbidden
 from ..errors import NotFound
 from ..errors import PayloadTooLarge
 from ..errors import SupportDeskError
 from ..errors import Unauthorized
 from ..errors import ValidationError
 from ..forms import ConfirmForm
+from ..forms import DelegateInviteForm
 from ..forms import EditMessageForm
 from ..forms import EditSubjectForm
 from ..forms import FollowUpForm
@@ -41,6 +45,7 @@ from ..models import Message
 from ..models import Ticket
 from ..models import category_label
 from ..presentation import thread_views
+from ..services import delegates
 from ..services import listing
 from ..services import messages
 from ..services import tickets
@@ -85,15 +90,27 @@ def _actor() -> Actor:
     return t.cast(Actor, current_actor())
 
 
-def _own_ticket(actor: Actor, number: str) -> Ticket:
-    """The actor's own ticket (as its requester).
+def _shared_ticket(actor: Actor, number: str) -> Ticket:
+    """A ticket the actor follows here: their own, or one shared with them (delegate).
 
     :raises NotFound: no such ticket, another customer's, or one the actor only handles
         as staff: the same error, so the portal never reveals that a ticket exists.
     """
     ticket = policy.get_ticket(actor, number)
-    if policy.audience(actor, ticket) is not policy.Audience.REQUESTER:
+    if policy.audience(actor, ticket) not in (policy.Audience.REQUESTER, policy.Audience.DELEGATE):
         raise NotFound(policy.NOT_FOUND_TICKET)
+    return ticket
+
+
+def _own_ticket(actor: Actor, number: str) -> Ticket:
+    """The actor's own ticket (as its requester).
+
+    :raises NotFound: as :func:`_shared_ticket`.
+    :raises Forbidden: a ticket shared with the actor: only its requester may do that.
+    """
+    ticket = _shared_ticket(actor, number)
+    if policy.audience(actor, ticket) is not policy.Audience.REQUESTER:
+        raise Forbidden(_("Only the requester of this ticket may do that."))
     return ticket
 
 
@@ -131,7 +148,9 @@ def my_tickets() -> ResponseReturnValue:
     tab = "closed" if request.args.get("tab") == "closed" else "active"
     q = request.args.get("q", "")
     page = listing.portal_tickets(actor, closed=tab == "closed", page=request.args.get("page"), q=q)
-    return render("supportdesk/portal/tickets.html", page=page, tab=tab, q=q.strip())
+    # Tickets someone shared with the actor carry a mark (no query: the rows say it).
+    shared = {ticket.id for ticket in page.items if not policy.is_requester(actor, ticket)}
+    return render("supportdesk/portal/tickets.html", page=page, tab=tab, q=q.strip(), shared=shared)
 
 
 # -------------------------------------------------------------------------------------
@@ -210,8 +229,10 @@ def _render_thread(
     """The thread page with its forms.
 
     :param failed: A form that failed, by its name in the page (``reply_form``,
-        ``subject_form``, ``follow_up_form``): shown again with its input and errors.
+        ``subject_form``, ``follow_up_form``, ``invite_form``): shown again with its
+        input and errors.
     """
+    requester = policy.audience(actor, ticket) is policy.Audience.REQUESTER
     latest = messages.latest_messages(actor, ticket, before=request.args.get("before"))
     rows = latest.messages
     thread = thread_views(actor, ticket, rows)  # what the API shows this customer
@@ -219,6 +240,8 @@ def _render_thread(
         "reply_form": ReplyForm(formdata=None),
         "subject_form": EditSubjectForm(formdata=None, subject=ticket.subject),
         "follow_up_form": FollowUpForm(formdata=None),
+        "invite_form": DelegateInviteForm(formdata=None),
+        "revoke_form": ConfirmForm(formdata=None),
         **failed,
     }
     return (
@@ -228,6 +251,9 @@ def _render_thread(
             thread=thread,
             earlier=latest.earlier,
             follow_ups=tickets.follow_ups(actor, ticket),
+            is_requester=requester,
+            delegates=delegates.list_delegates(actor, ticket) if requester else [],
+            can_invite=policy.can_invite_delegates(actor, ticket),
             edit_urls={
                 m.id: url_for(".edit_message", number=ticket.number, message_id=m.id)
                 for m in rows
@@ -241,9 +267,10 @@ def _render_thread(
 
 @bp.get("/tickets/<number>")
 def ticket(number: str) -> ResponseReturnValue:
-    """The thread of one of my tickets (public messages only), with its forms."""
+    """The thread of one of my tickets, or one shared with me (public messages only),
+    with its forms."""
     actor = _actor()
-    return _render_thread(actor, _own_ticket(actor, number))
+    return _render_thread(actor, _shared_ticket(actor, number))
 
 
 def _submit_on_thread(
@@ -271,9 +298,9 @@ def _submit_on_thread(
 
 @bp.post("/tickets/<number>/reply")
 def reply(number: str) -> ResponseReturnValue:
-    """Post a reply (the ticket then awaits support)."""
+    """Post a reply (the ticket then awaits support); delegates reply too."""
     actor = _actor()
-    found = _own_ticket(actor, number)
+    found = _shared_ticket(actor, number)
     form = ReplyForm()
 
     def post() -> tuple[str, str]:
@@ -307,7 +334,7 @@ def edit_subject(number: str) -> ResponseReturnValue:
 def edit_message(number: str, message_id: int) -> ResponseReturnValue:
     """Edit one of my messages; the earlier text is kept as a revision."""
     actor = _actor()
-    found = _own_ticket(actor, number)
+    found = _shared_ticket(actor, number)
     message = _own_message(actor, found, message_id)
     # Refuse early (403 not the author, 409 closed) rather than show a form that cannot work.
     policy.check_edit_message(actor, found, message)
@@ -374,3 +401,58 @@ def notification_settings() -> ResponseReturnValue:
     """Which e-mails I get about my requests, and in which language."""
     template = "supportdesk/portal/notification_settings.html"
     return settings_page(_actor(), staff=False, template=template)
+
+
+# -------------------------------------------------------------------------------------
+# Delegates
+# -------------------------------------------------------------------------------------
+
+
+@bp.post("/tickets/<number>/delegates")
+def invite_delegate(number: str) -> ResponseReturnValue:
+    """Invite an account holder, by e-mail, to read and reply on my ticket."""
+    actor = _actor()
+    found = _own_ticket(actor, number)
+    form = DelegateInviteForm()
+
+    def invite() -> tuple[str, str]:
+        invited = delegates.invite(actor, found.number, form.email.data)
+        done = _("%(email)s was invited. They can follow the ticket once they accept.",
+                 email=invited.email)  # fmt: skip
+        return url_for(".ticket", number=found.number, _anchor="delegates"), done
+
+    return _submit_on_thread(actor, found, form, "invite_form", invite)
+
+
+@bp.post(f"/tickets/<number>/delegates/<{ID_CONVERTER}:delegate_id>/revoke")
+def revoke_delegate(number: str, delegate_id: int) -> ResponseReturnValue:
+    """Revoke a delegate (or a pending invitation) of my ticket, at once."""
+    actor = _actor()
+    found = _own_ticket(actor, number)
+    form = ConfirmForm()
+
+    def revoke() -> tuple[str, str]:
+        revoked = delegates.revoke(actor, found.number, delegate_id)
+        done = _("%(email)s no longer has access to this ticket.", email=revoked.email)
+        return url_for(".ticket", number=found.number, _anchor="delegates"), done
+
+    return _submit_on_thread(actor, found, form, "revoke_form", revoke)
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+def invitation(token: str) -> ResponseReturnValue:
+    """Accept an invitation from its mail: the page names the ticket, the button accepts
+    (a GET never changes anything). Only the invited account may; a visitor who is not
+    logged in is sent to the host's login first, and comes back here."""
+    actor = _actor()
+    invited = delegates.invitation(actor, token)  # 404, 410 or 403 before any form
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        number = delegates.accept(actor, token).ticket.number
+        flash(_("You can now follow this ticket and reply to it."), "success")
+        return redirect(url_for(".ticket", number=number))
+    return (
+        render("supportdesk/portal/invitation.html", invitation=invited, form=form),
+        400 if form.is_submitted() else 200,
+    )
+

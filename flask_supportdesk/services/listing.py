@@ -269,7 +269,8 @@ def portal_tickets(
     page_size: t.Any = None,
     q: t.Any = None,
 ) -> Page[Ticket]:
-    """The actor's own tickets (Active or Closed), most recently updated first.
+    """The actor's own tickets and those shared with them (Active or Closed), most
+    recently updated first.
 
     :param q: Search words: the tickets whose number, subject or public messages match,
         best match first.
@@ -278,7 +279,7 @@ def portal_tickets(
     page, size = page_args(page, page_size)
     search_text = TicketFilters.parse({"q": q}).q
     status = Ticket.status == Status.CLOSED if closed else Ticket.status != Status.CLOSED
-    stmt = sa.select(Ticket).where(policy.requester_filter(actor), status)
+    stmt = sa.select(Ticket).where(policy.customer_filter(actor), status)
     stmt, score = _search(stmt, actor, search_text, narrow=True)  # their own tickets
     stmt = stmt.order_by(*_sort(None, score))
     return _paginate(stmt, page, size, (actor, search_text) if search_text else None)

@@ -7,8 +7,11 @@ hears what (:func:`recipients_of`):
 
 - a new ticket: the staff of its department at its level, and an acknowledgement to its
   requester (a receipt: the one notification of someone's own action);
-- a staff public reply: the requester;
-- a requester's reply: the assignee, or the staff of the ticket's level when unassigned;
+- a staff public reply: the requester and the ticket's accepted delegates;
+- a requester's or delegate's reply: the assignee, or the staff of the ticket's level
+  when unassigned;
+- a delegate invitation: the invitee, with the signed link that accepts it (a security
+  mail: it is never muted);
 - an escalation: the staff of the new level.
 
 An escalation beyond the top writes a row of the kind ``escalated_beyond`` instead: the
@@ -70,6 +73,7 @@ from ..values import Actor
 from ..values import OutgoingNotification
 from ..values import Recipient
 from . import _validate
+from . import delegates
 from . import inbound
 from . import notification_settings
 from ._uow import transaction
@@ -86,6 +90,7 @@ KINDS = (
     "customer_replied",
     "ticket_escalated",
     "conversation_started",
+    "delegate_invited",
 )
 #: The hand-off of a ticket beyond the top level: an outbox row, but no notification.
 HAND_OFF = "escalated_beyond"
@@ -111,6 +116,8 @@ class Planned:
     cause: str
     body: str = ""
     author: str = ""
+    #: Where the recipient acts on it, when not their view of the ticket.
+    url: str | None = None
 
 
 def _same_person(a: Actor, b: Actor) -> bool:
@@ -177,10 +184,19 @@ def recipients_of(event: _events.DomainEvent) -> list[Planned]:
         if message.author_is_staff:
             requester = _requester(ticket)
             planned = [about("reply_posted", requester)] if requester is not None else []
+            planned += [about("reply_posted", d) for d in delegates.accepted_delegates(ticket)]
         else:
             assignee = _assignee(ticket)
             members = [assignee] if assignee is not None else level_staff(ticket, ticket.level)
             planned = [about("customer_replied", member) for member in members]
+    elif isinstance(event, _events.DelegateInvited):
+        ticket, invitation = event.ticket, event.delegate
+        cause = _cause(f"delegate:{invitation.id}", ticket, invitation.created_at)
+        invitee = Actor(invitation.user_id, invitation.name, invitation.email)
+        url = invitation_url(delegates.invitation_token(invitation))
+        planned = [
+            Planned("delegate_invited", invitee, ticket, cause, author=event.actor.name, url=url)
+        ]
     elif isinstance(event, _events.TicketEscalated) and event.to_level is not None:
         ticket = event.ticket
         cause = _cause(f"escalation:{event.to_level}", ticket, ticket.updated_at)
@@ -223,9 +239,11 @@ def _may_receive(planned: Planned, staff_who_see: t.Container[Actor]) -> bool:
     recipient, ticket = planned.recipient, planned.ticket
     if not recipient.email:
         return False
+    if planned.kind == "delegate_invited":
+        return True  # the ticket's subject and the link: what the requester shared
     if planned.kind not in STAFF_KINDS:
-        # What a requester sees of their ticket is exactly what policy.is_requester says.
-        return policy.is_requester(recipient, ticket)
+        # What a requester or delegate sees of the ticket: its public side (policy).
+        return policy.is_requester(recipient, ticket) or policy.is_delegate(recipient, ticket)
     return recipient in staff_who_see
 
 
@@ -296,6 +314,15 @@ def settings_url(*, staff: bool) -> str:
     return _absolute(path)
 
 
+def invitation_url(token: str) -> str:
+    """The absolute link that accepts a delegate invitation (the portal's page)."""
+    if has_request_context():
+        path = url_for("supportdesk_portal.invitation", token=token)
+    else:
+        path = f"{get_state().config.url_prefix}/invitations/{urllib.parse.quote(token)}"
+    return _absolute(path)
+
+
 def _current_locale() -> str | None:
     if not has_request_context():
         return None
@@ -304,13 +331,22 @@ def _current_locale() -> str | None:
     return None if locale is None else str(locale)
 
 
+#: The events that may notify someone.
+_OUTBOX_EVENTS = (
+    _events.TicketOpened,
+    _events.MessagePosted,
+    _events.TicketEscalated,
+    _events.DelegateInvited,
+)
+
+
 def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
     """Before commit: write the notifications of a unit of work's events (see the module
     doc), and remember the requester's locale for the mails they get."""
     interesting = [
         e
         for e in events
-        if isinstance(e, (_events.TicketOpened, _events.MessagePosted, _events.TicketEscalated))
+        if isinstance(e, _OUTBOX_EVENTS)
     ]
     if not interesting:
         return
@@ -378,7 +414,7 @@ def _row(planned: Planned, key: str, locale: str | None = None) -> dict[str, t.A
     payload = {
         "ticket_number": ticket.number,
         "ticket_subject": ticket.subject,
-        "url": ticket_url(ticket.number, staff=staff),
+        "url": planned.url or ticket_url(ticket.number, staff=staff),
         "body": planned.body,
         "author": planned.author,
         "level": ticket.level,
@@ -734,6 +770,8 @@ def _subject(kind: str, number: str, subject: str) -> str:
         text = _("We received your request %(number)s: %(subject)s", number=number, subject=subject)
     elif kind == "reply_posted":
         text = _("New reply on %(number)s: %(subject)s", number=number, subject=subject)
+    elif kind == "delegate_invited":
+        text = _("You are invited to follow the support request %(number)s", number=number)
     elif kind == "customer_replied":
         text = _("Customer replied on %(number)s: %(subject)s", number=number, subject=subject)
     elif kind == "conversation_started":

@@ -15,6 +15,13 @@ from ..models import Event
 from ..models import Ticket
 from ..values import Actor
 
+#: The timeline kind of each delegate event (the invitee's address is kept with it).
+_DELEGATE_EVENTS: dict[type[t.Any], str] = {
+    _events.DelegateInvited: "delegate_invited",
+    _events.DelegateAccepted: "delegate_accepted",
+    _events.DelegateRevoked: "delegate_revoked",
+}
+
 
 def record_events(events: t.Sequence[_events.DomainEvent]) -> None:
     """Before commit: write the timeline rows of a unit of work's domain events.
@@ -42,6 +49,11 @@ def record_events(events: t.Sequence[_events.DomainEvent]) -> None:
                 event.ticket, "message_edited", event.actor,
                 message=event.message.id, channel=event.message.channel.value,
             )  # fmt: skip
+        elif isinstance(
+            event, (_events.DelegateInvited, _events.DelegateAccepted, _events.DelegateRevoked)
+        ):
+            kind = _DELEGATE_EVENTS[type(event)]
+            record(event.ticket, kind, event.actor, email=event.delegate.email)
         elif isinstance(event, _events.TicketEscalated):
             if event.to_level is None:
                 record(

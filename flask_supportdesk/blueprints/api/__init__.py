@@ -1,4 +1,5 @@
-"""JSON API v1 (``/support/api/v1``): tickets, messages, attachments, departments.
+"""JSON API v1 (``/support/api/v1``): tickets, messages, attachments, delegates,
+departments.
 
 Cookie-authenticated like the pages: the host's Flask-Login session identifies the
 actor, and every unsafe request carries Flask-WTF's CSRF token in ``X-CSRFToken``
@@ -16,6 +17,7 @@ bp = make_blueprint("supportdesk_api", __name__)
 # The route modules register their views on ``bp``; imported for that effect only.
 from . import account  # noqa: E402,F401
 from . import attachments  # noqa: E402,F401
+from . import delegates  # noqa: E402,F401
 from . import errors  # noqa: E402,F401
 from . import inbound  # noqa: E402,F401
 from . import messages  # noqa: E402,F401

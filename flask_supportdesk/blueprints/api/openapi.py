@@ -32,11 +32,13 @@ _ERROR_TEXT = {
     403: "Visible, but not allowed for this actor",
     404: "Not found, or not visible to this actor (the same answer)",
     409: "The ticket is closed, or the state conflicts",
+    410: "The invitation link was used, withdrawn or has expired",
     413: "Body or file too large",
 
     415: "File type not allowed",
+    429: "Too many requests: retry after Retry-After seconds",
 }
-_ID_PARAMS = {"message_id", "attachment_id"}
+_ID_PARAMS = {"message_id", "attachment_id", "delegate_id"}
 
 
 def openapi_path(rule: Rule, prefix: str) -> str:

@@ -19,6 +19,7 @@ from ...errors import ValidationError
 from ...i18n import format_number
 from ...i18n import gettext as _
 from ...models import Channel
+from ...models import DelegateStatus
 from ...models import Priority
 from ...models import Source
 from ...models import Status
@@ -270,6 +271,24 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
             ["body"],
         ),
         "MessageEdit": _obj({"body": body}, ["body"]),
+        "Delegate": _obj(
+            {
+                "id": {"type": "integer"},
+                "email": {"type": "string"},
+                "status": {"type": "string", "enum": _values(DelegateStatus)},
+                "created_at": TIMESTAMP,
+                "accepted_at": NULLABLE_TIMESTAMP,
+                "revoked_at": NULLABLE_TIMESTAMP,
+            },
+            ["id", "email", "status", "created_at", "accepted_at", "revoked_at"],
+        ),
+        "DelegateList": _obj({"items": {"type": "array", "items": ref("Delegate")}}, ["items"]),
+        "DelegateInvite": _obj(
+            {"email": {"type": "string", "minLength": 1, "maxLength": 254}}, ["email"]
+        ),
+        "DelegateAccept": _obj(
+            {"token": {"type": "string", "minLength": 1, "maxLength": 500}}, ["token"]
+        ),
     }
 
 

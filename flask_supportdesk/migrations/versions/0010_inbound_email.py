@@ -6,7 +6,7 @@ unique: a mail the MTA delivers twice (a retry, two support addresses) is stored
 NULL for every message that did not come by mail.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
