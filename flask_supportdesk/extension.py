@@ -79,7 +79,9 @@ class SupportDesk:
             )
         config = _config.load(app)
         hooks = Hooks(make_plugin_manager(config, self._plugins))
-        state = State(desk=self, config=config, hooks=hooks, db=db)
+        from .ratelimit import make_limiter
+
+        state = State(desk=self, config=config, hooks=hooks, db=db, limiter=make_limiter(config))
         app.extensions[EXTENSION_KEY] = state
 
         from .blueprints.desk import note_own_changes
@@ -105,9 +107,11 @@ class SupportDesk:
         from .blueprints import register_blueprints
         from .cli import supportdesk_cli
         from .i18n import init_i18n
+        from .identity import init_guest_sessions
         from .templating import init_templating
 
         init_i18n(app)
+        init_guest_sessions(app)
         register_blueprints(app, config)
         init_templating(app)
         app.cli.add_command(supportdesk_cli)

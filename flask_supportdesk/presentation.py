@@ -424,6 +424,10 @@ def _event_text(event: Event) -> str:
         return _("edited an internal note") if note else _("edited a message")
     if kind == "follow_up_opened":
         return _("Follow-up %(number)s opened", number=data.get("number"))
+    if kind == "pin_verified":
+        return _("PIN verified")
+    if kind == "pin_mismatch":
+        return _("PIN did not match")
     return kind.replace("_", " ")
 
 

@@ -73,11 +73,28 @@ department_changed = _signals.signal("department-changed")
 Receivers get ``department`` and ``actor``.
 """
 
+pin_checked = _signals.signal("pin-checked")
+"""Sent after a staff member checked a customer's support PIN (on a ticket or not), for
+the store's own audit log.
+
+Receivers get ``actor`` (the staff member), ``customer_id`` (the host user id whose PIN
+was checked), ``matched`` (whether it matched) and ``ticket`` (the ticket it was checked
+on, or ``None``). Never the PIN.
+"""
+
+pin_changed = _signals.signal("pin-changed")
+"""Sent after a customer regenerated their support PIN (the old one no longer matches).
+
+Receivers get ``actor`` (the customer). Never the PIN.
+"""
+
 __all__ = [
     "department_changed",
     "follow_up_opened",
     "message_edited",
     "message_posted",
+    "pin_changed",
+    "pin_checked",
     "ticket_closed",
     "ticket_escalated",
     "ticket_opened",

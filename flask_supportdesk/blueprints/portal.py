@@ -23,6 +23,7 @@ from flask_wtf import FlaskForm
 from .. import policy
 from .._state import get_state
 from ..errors import FileTypeNotAllowed
+from ..errors import Forbidden
 from ..errors import NotFound
 from ..errors import PayloadTooLarge
 from ..errors import SupportDeskError
@@ -43,6 +44,7 @@ from ..models import category_label
 from ..presentation import thread_views
 from ..services import listing
 from ..services import messages
+from ..services import pins
 from ..services import tickets
 from ..values import Actor
 from ._common import ID_CONVERTER
@@ -82,6 +84,18 @@ def _login_required() -> ResponseReturnValue | None:
 def _actor() -> Actor:
     # _login_required ran before every view, so there is an actor.
     return t.cast(Actor, current_actor())
+
+
+def _account_holder() -> Actor:
+    """The actor, if they have a host account: a guest (signed in by a guest link)
+    answers their tickets but opens new ones through the contact form, and has no PIN.
+
+    :raises Forbidden: the actor is a guest.
+    """
+    actor = _actor()
+    if actor.user_id is None:
+        raise Forbidden(_("This page needs a customer account."))
+    return actor
 
 
 def _own_ticket(actor: Actor, number: str) -> Ticket:
@@ -174,7 +188,7 @@ def _render_new_ticket(actor: Actor, form: NewTicketForm, status: int = 200) -> 
 @bp.route("/new", methods=["GET", "POST"])
 def new_ticket() -> ResponseReturnValue:
     """Open a ticket: subject, department (when there are any), category, message, files."""
-    actor = _actor()
+    actor = _account_holder()
     form = _new_ticket_form()
     if not form.validate_on_submit():
         return _render_new_ticket(actor, form, 400 if form.is_submitted() else 200)
@@ -361,3 +375,32 @@ def follow_up(number: str) -> ResponseReturnValue:
         return url_for(".ticket", number=new.number), done
 
     return _submit_on_thread(actor, found, form, "follow_up_form", open_follow_up)
+
+
+# -------------------------------------------------------------------------------------
+# Support PIN
+# -------------------------------------------------------------------------------------
+
+
+@bp.get("/pin")
+def pin() -> ResponseReturnValue:
+    """My support PIN, to read to staff on the phone, with a button to regenerate it."""
+    actor = _account_holder()
+    own = pins.pin_for_owner(actor)
+    response = current_app.make_response(
+        render("supportdesk/portal/pin.html", own_pin=own, form=ConfirmForm(formdata=None))
+    )
+    response.headers["Cache-Control"] = "no-store"  # a secret: not kept by caches
+    return response
+
+
+@bp.post("/pin/regenerate")
+def regenerate_pin() -> ResponseReturnValue:
+    """Replace my support PIN with a new one (the old one stops matching at once)."""
+    actor = _account_holder()
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        raise ValidationError()
+    pins.regenerate(actor)
+    flash(_("Your support PIN was changed. The old one no longer works."), "success")
+    return redirect(url_for(".pin"))

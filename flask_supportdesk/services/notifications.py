@@ -66,9 +66,11 @@ from ..models import NotificationStatus
 from ..models import Ticket
 from ..models import utcnow
 from ..values import Actor
+from ..values import ActorKind
 from ..values import OutgoingNotification
 from ..values import Recipient
 from . import _validate
+from . import guests
 from ._uow import transaction
 
 log = logging.getLogger("flask_supportdesk")
@@ -262,6 +264,12 @@ def _absolute(path: str) -> str:
     return path
 
 
+def absolute_url(path: str) -> str:
+    """``path`` on the desk's public address (``SUPPORTDESK_PUBLIC_URL``, else the
+    request's), for links in mails."""
+    return _absolute(path)
+
+
 def ticket_url(number: str, *, staff: bool) -> str:
     """Where a recipient opens the ticket: the desk for staff, the portal otherwise."""
     endpoint = "supportdesk_desk.ticket" if staff else "supportdesk_portal.ticket"
@@ -330,10 +338,14 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
 def _row(planned: Planned, key: str) -> Notification:
     ticket, recipient = planned.ticket, planned.recipient
     staff = planned.kind in STAFF_KINDS
+    url = ticket_url(ticket.number, staff=staff)
+    if recipient.kind is ActorKind.GUEST:
+        # A guest has no account to log in with: their link signs them in (once).
+        url = guests.guest_url(recipient.email, ticket.number)
     payload = {
         "ticket_number": ticket.number,
         "ticket_subject": ticket.subject,
-        "url": ticket_url(ticket.number, staff=staff),
+        "url": url,
         "body": planned.body,
         "author": planned.author,
         "level": ticket.level,

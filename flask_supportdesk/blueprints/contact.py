@@ -1,0 +1,148 @@
+"""The public contact form and guest links (DESIGN §5): pages for people without an
+account.
+
+``/support/contact`` (only with ``SUPPORTDESK_CONTACT_FORM_CREATES_TICKET``) opens a
+``contact_form`` ticket for a guest; its answer page says a link was sent and nothing
+about the ticket. ``/support/guest/<token>`` is the one-time link of the guest's mails:
+it shows a "Continue" button (a mail scanner that fetches the link spends nothing), whose
+POST spends the token and signs the guest in to the portal, where they read and answer
+their tickets. The views are thin: one service call each.
+"""
+
+from __future__ import annotations
+
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from .. import policy
+from .._state import get_state
+from ..errors import Forbidden
+from ..errors import NotFound
+from ..errors import RateLimited
+from ..errors import ValidationError
+from ..forms import ConfirmForm
+from ..forms import ContactForm
+from ..forms import show_error
+from ..i18n import gettext as _
+from ..identity import current_actor
+from ..identity import sign_in_guest
+from ..identity import sign_out_guest
+from ..services import contact
+from ..services import guests
+from ._common import make_blueprint
+from ._common import register_html_errors
+from ._common import render
+from ._common import with_retry_after
+
+bp = make_blueprint("supportdesk_contact", __name__)
+register_html_errors(bp)
+
+
+def _require_contact_form() -> None:
+    if not get_state().config.contact_form_creates_ticket:
+        abort(404)
+
+
+@bp.route("/contact", methods=["GET", "POST"])
+def contact_form() -> ResponseReturnValue:
+    """The contact form: name, e-mail, subject, message (and a honeypot)."""
+    _require_contact_form()
+    form = ContactForm()
+    if not form.validate_on_submit():
+        return render("supportdesk/contact/form.html", form=form), (
+            400 if form.is_submitted() else 200
+        )
+    if form.website.data:
+        # A bot filled the field people never see: it gets the usual answer, nothing else.
+        current_app.logger.info("Contact form honeypot filled; nothing was written.")
+        return redirect(url_for(".contact_sent"))
+    try:
+        contact.submit(
+            name=form.name.data,
+            email=form.email.data,
+            subject=form.subject.data,
+            body=form.body.data,
+            client_ip=request.remote_addr or "",
+            client_id=form.client_id.data,
+        )
+    except (ValidationError, RateLimited) as exc:
+        show_error(form, exc)
+        page = current_app.make_response(
+            (render("supportdesk/contact/form.html", form=form), exc.status)
+        )
+        return with_retry_after(page, exc)
+    return redirect(url_for(".contact_sent"))
+
+
+@bp.get("/contact/sent")
+def contact_sent() -> ResponseReturnValue:
+    """The answer to a sent form: a link is on its way (nothing about the ticket)."""
+    _require_contact_form()
+    return render("supportdesk/contact/sent.html")
+
+
+def _no_account() -> None:
+    """A guest link is for a browser without a host login (else the login would win)."""
+    if current_user and current_user.is_authenticated:
+        raise Forbidden(
+            _("This link is for a guest without an account. Log out of your account to use it.")
+        )
+
+
+def _token_page(template: str, **context: object) -> ResponseReturnValue:
+    response = current_app.make_response(render(template, **context))
+    # The token must not leave in a Referer header (the page links nowhere else anyway).
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/guest/<token>")
+def guest(token: str) -> ResponseReturnValue:
+    """A guest link: checks it (spends nothing) and offers to continue."""
+    _no_account()
+    guests.read(token)
+    return _token_page("supportdesk/contact/guest.html", token=token, form=ConfirmForm())
+
+
+@bp.post("/guest/<token>")
+def guest_sign_in(token: str) -> ResponseReturnValue:
+    """Spend the guest link, sign the guest in and show the ticket it came with."""
+    _no_account()
+    form = ConfirmForm()
+    if not form.validate():
+        raise ValidationError()
+    link = guests.redeem(token)
+    sign_in_guest(link.actor)
+    actor = current_actor() or link.actor
+    try:
+        ticket = policy.get_ticket(actor, link.ticket_number)
+    except NotFound:
+        return redirect(url_for("supportdesk_portal.tickets"))
+    return redirect(url_for("supportdesk_portal.ticket", number=ticket.number))
+
+
+@bp.post("/guest/sign-out")
+def guest_sign_out() -> ResponseReturnValue:
+    """End the guest's session in this browser."""
+    form = ConfirmForm()
+    if not form.validate():
+        raise ValidationError()
+    sign_out_guest()
+    flash(_("You are signed out. Use the link in our next e-mail to come back."), "success")
+    if get_state().config.contact_form_creates_ticket:
+        return redirect(url_for(".contact_form"))
+    return redirect(url_for(".signed_out"))
+
+
+@bp.get("/guest/signed-out")
+def signed_out() -> ResponseReturnValue:
+    """Where a guest lands after signing out when there is no contact form."""
+    return render("supportdesk/contact/signed_out.html")
+
