@@ -90,12 +90,14 @@ class SupportDesk:
         from .services.listing import forget_counters
         from .services.notifications import deliver_written
         from .services.notifications import write_outbox
+        from .services.notifications import write_security_notices
         from .services.reads import record_own_changes
         from .services.timeline import record_events
 
         state.before_commit.append(record_events)
         state.before_commit.append(record_own_changes)
         state.before_commit.append(write_outbox)
+        state.before_commit.append(write_security_notices)
         # The desk's kept counts first: a signal receiver may already show the desk.
         state.after_commit.append(forget_counters)
         state.after_commit.append(forget_departments)

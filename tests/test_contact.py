@@ -154,10 +154,11 @@ def test_a_guest_asks_gets_a_link_follows_it_and_answers(app: Flask, smtpd: SMTP
     (updated,) = all_tickets(app)
     assert updated.status.value == "pending_admin"
     with app.app_context():
-        bodies = get_state().db.session.scalars(
-            sa.select(Message.body).where(Message.ticket_id == ticket.id).order_by(Message.id)
-        ).all()
-    assert bodies[-1] == "Great, thank you!"
+        last = get_state().db.session.execute(
+            sa.select(Message.body, Message.author_name, Message.author_id, Message.author_is_staff)
+            .where(Message.ticket_id == ticket.id).order_by(Message.id.desc()).limit(1)
+        ).one()
+    assert tuple(last) == ("Great, thank you!", "Gina Guest", None, False)
 
     # And may close it.
     closed = client.post(f"/support/tickets/{ticket.number}/close", data={"csrf_token": csrf_token(client)})
@@ -262,13 +263,16 @@ def test_a_flood_from_one_client_address_hits_its_limit(app: Flask, smtpd: SMTPS
 
 
 def test_a_used_link_is_spent(app: Flask, smtpd: SMTPServer) -> None:
-    _client, number = guest_client(app, smtpd)
+    client, number = guest_client(app, smtpd)
     link = mail_link(smtpd.to(GUEST)[0])
     other = app.test_client()
     again = other.get(link)
     assert again.status_code == 410 and "already used" in again.get_data(as_text=True)
     replayed = other.post(link, data={"csrf_token": csrf_token(other)})
     assert replayed.status_code == 410
+    # The guest who used it, clicking it again in the same browser, goes on to the ticket.
+    back = client.get(link)
+    assert back.status_code == 302 and back.headers["Location"].endswith(f"/support/tickets/{number}")
     assert other.get(f"/support/tickets/{number}").status_code in (302, 401)
     assert count(app, GuestLinkUse) == 1
 
@@ -385,12 +389,21 @@ def test_guest_pages_never_show_internal_notes(app: Flask, smtpd: SMTPServer, ag
 
 
 def test_a_guest_has_no_account_pages(app: Flask, smtpd: SMTPServer) -> None:
-    gina, _number = guest_client(app, smtpd)
+    gina, number = guest_client(app, smtpd)
     assert gina.get("/support/new").status_code == 403
     assert gina.post("/support/new", data={"subject": "x", "body": "y", "csrf_token": csrf_token(gina)}).status_code == 403
     assert gina.get("/support/pin").status_code == 403
     assert gina.post("/support/pin/regenerate", data={"csrf_token": csrf_token(gina)}).status_code == 403
     assert gina.get("/support/desk/").status_code in (302, 401, 403)
+    api = gina.post("/support/api/v1/tickets", json={"subject": "Spam", "body": "Spam"},
+                    headers={"X-CSRFToken": csrf_token(gina)})  # fmt: skip
+    assert api.status_code == 403 and api.get_json()["error"]["code"] == "forbidden"
+    # A closed ticket offers the contact form again, not a follow-up without limits.
+    assert gina.post(f"/support/tickets/{number}/close", data={"csrf_token": csrf_token(gina)}).status_code == 302
+    closed = gina.get(f"/support/tickets/{number}").get_data(as_text=True)
+    assert 'href="/support/contact"' in closed and f"/support/tickets/{number}/follow-up" not in closed
+    follow = gina.post(f"/support/tickets/{number}/follow-up", data={"body": "Again", "csrf_token": csrf_token(gina)})
+    assert follow.status_code == 403
     assert len(all_tickets(app)) == 1
     page = gina.get("/support/").get_data(as_text=True)
     assert "/support/new" not in page and "Sign out" in page

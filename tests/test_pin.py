@@ -12,6 +12,7 @@ import redis
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from mailserver import SMTPServer
 
 from conftest import REDIS_URL
 from conftest import csrf_token
@@ -99,7 +100,7 @@ def test_regenerate_needs_csrf_and_invalidates_the_old_pin(app: Flask, alice: Ac
     with record_signals(app) as sent:
         done = client.post("/support/pin/regenerate", data={"csrf_token": csrf_token(client)})
     assert done.status_code == 302
-    assert sent.one("pin_changed")["actor"].id == "1"
+    assert sent.one("pin_changed") == {"actor": alice}
     assert "The old one no longer works." in client.get(done.headers["Location"]).get_data(as_text=True)
     new = portal_pin(client)
     assert new != old  # a new random PIN (the same six digits: one chance in a million)
@@ -140,6 +141,7 @@ def test_staff_check_a_pin_on_a_ticket_and_never_see_it(app: Flask, alice: Actor
         missed = check_on_ticket(agent, number, wrong)
     assert missed.status_code == 302
     checked = sent.one("pin_checked")
+    assert set(checked) == {"actor", "customer_id", "matched", "ticket"}
     assert (checked["matched"], checked["customer_id"], checked["ticket"].number) == (False, "1", number)
     assert pin not in str(checked) and wrong not in str(checked)
     shown = agent.get(missed.headers["Location"]).get_data(as_text=True)
@@ -279,3 +281,26 @@ def test_pin_lockout_is_shared_by_processes_through_redis(
         assert locked.value.retry_after and locked.value.retry_after > 800
         keys = list(redis.Redis.from_url(REDIS_URL).scan_iter(f"{redis_prefix}*"))
         assert keys and not any(b"alice" in key for key in keys)
+
+
+def test_regenerating_mails_the_customer_a_notice_without_the_pin(
+    request: pytest.FixtureRequest, tmp_path: t.Any, smtpd: SMTPServer
+) -> None:
+    from mailserver import mail_app
+    from mailserver import mail_link
+
+    build = mail_app(request, tmp_path, smtpd)
+    app = next(build)
+    try:
+        client = login(app.test_client(), 1)
+        first = portal_pin(client)
+        assert smtpd.mails == []  # the first look makes a PIN and tells nobody
+        assert client.post("/support/pin/regenerate", data={"csrf_token": csrf_token(client)}).status_code == 302
+        new = portal_pin(client)
+        (notice,) = smtpd.to("alice@example.com")
+        assert notice.message["Subject"] == "Your support PIN was changed"
+        assert "The old PIN no longer works" in notice.text
+        assert new not in notice.everything() and first not in notice.everything()
+        assert mail_link(notice) == "/support/pin"
+    finally:
+        next(build, None)

@@ -33,6 +33,8 @@ DOCUMENTED = {
     "ticket_closed": {"ticket", "actor"},
     "ticket_escalated": {"ticket", "actor", "from_level", "to_level", "reason"},
     "department_changed": {"department", "actor"},
+    "pin_checked": {"actor", "customer_id", "matched", "ticket"},
+    "pin_changed": {"actor"},
 }
 
 

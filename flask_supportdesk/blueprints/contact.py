@@ -11,7 +11,6 @@ their tickets. The views are thin: one service call each.
 
 from __future__ import annotations
 
-from flask import abort
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -23,6 +22,7 @@ from flask_login import current_user
 from .. import policy
 from .._state import get_state
 from ..errors import Forbidden
+from ..errors import GuestLinkUsed
 from ..errors import NotFound
 from ..errors import RateLimited
 from ..errors import ValidationError
@@ -35,6 +35,7 @@ from ..identity import sign_in_guest
 from ..identity import sign_out_guest
 from ..services import contact
 from ..services import guests
+from ..values import Actor
 from ._common import make_blueprint
 from ._common import register_html_errors
 from ._common import render
@@ -46,7 +47,7 @@ register_html_errors(bp)
 
 def _require_contact_form() -> None:
     if not get_state().config.contact_form_creates_ticket:
-        abort(404)
+        raise NotFound()
 
 
 @bp.route("/contact", methods=["GET", "POST"])
@@ -103,11 +104,38 @@ def _token_page(template: str, **context: object) -> ResponseReturnValue:
     return response
 
 
+def _to_ticket(link: guests.GuestLink) -> ResponseReturnValue:
+    """The ticket the link came with, if the signed-in guest sees it; else their list."""
+    actor = current_actor() or link.actor
+    try:
+        ticket = policy.get_ticket(actor, link.ticket_number)
+    except NotFound:
+        return redirect(url_for("supportdesk_portal.tickets"))
+    return redirect(url_for("supportdesk_portal.ticket", number=ticket.number))
+
+
+def _read_link(token: str) -> guests.GuestLink | None:
+    """The link, unused; ``None`` when it was used by the guest signed in here (who
+    clicked their mail's link again: they go on to the ticket).
+
+    :raises GuestLinkUsed: used, by someone else or in another browser.
+    """
+    try:
+        return guests.read(token)
+    except GuestLinkUsed:
+        link = guests.read(token, used_ok=True)
+        actor = current_actor()
+        if actor is None or actor.user_id is not None or actor.email != link.email:
+            raise
+        return None
+
+
 @bp.get("/guest/<token>")
 def guest(token: str) -> ResponseReturnValue:
     """A guest link: checks it (spends nothing) and offers to continue."""
     _no_account()
-    guests.read(token)
+    if _read_link(token) is None:
+        return _to_ticket(guests.read(token, used_ok=True))
     return _token_page("supportdesk/contact/guest.html", token=token, form=ConfirmForm())
 
 
@@ -118,14 +146,18 @@ def guest_sign_in(token: str) -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate():
         raise ValidationError()
+    if _read_link(token) is None:
+        return _to_ticket(guests.read(token, used_ok=True))
     link = guests.redeem(token)
-    sign_in_guest(link.actor)
-    actor = current_actor() or link.actor
+    guest = link.actor
     try:
-        ticket = policy.get_ticket(actor, link.ticket_number)
+        # Greeted and shown by the name they gave on the form.
+        ticket = policy.get_ticket(guest, link.ticket_number)
+        guest = Actor.guest(link.email, ticket.requester_name)
     except NotFound:
-        return redirect(url_for("supportdesk_portal.tickets"))
-    return redirect(url_for("supportdesk_portal.ticket", number=ticket.number))
+        pass
+    sign_in_guest(guest)
+    return _to_ticket(link)
 
 
 @bp.post("/guest/sign-out")

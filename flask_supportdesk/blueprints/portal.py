@@ -23,7 +23,6 @@ from flask_wtf import FlaskForm
 from .. import policy
 from .._state import get_state
 from ..errors import FileTypeNotAllowed
-from ..errors import Forbidden
 from ..errors import NotFound
 from ..errors import PayloadTooLarge
 from ..errors import SupportDeskError
@@ -93,8 +92,7 @@ def _account_holder() -> Actor:
     :raises Forbidden: the actor is a guest.
     """
     actor = _actor()
-    if actor.user_id is None:
-        raise Forbidden(_("This page needs a customer account."))
+    policy.require_account(actor)
     return actor
 
 
@@ -359,7 +357,7 @@ def close(number: str) -> ResponseReturnValue:
 @bp.post("/tickets/<number>/follow-up")
 def follow_up(number: str) -> ResponseReturnValue:
     """Open a new ticket that continues my closed one and links to it."""
-    actor = _actor()
+    actor = _account_holder()
     found = _own_ticket(actor, number)
     form = FollowUpForm()
 

@@ -93,8 +93,9 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def read(token: t.Any) -> GuestLink:
-    """What ``token`` says, if it is valid and unused; spends nothing.
+def read(token: t.Any, *, used_ok: bool = False) -> GuestLink:
+    """What ``token`` says, if it is valid and unused (or, with ``used_ok``, used);
+    spends nothing.
 
     :raises NotFound: not a guest link of this app (tampered, another secret or salt).
     :raises GuestLinkExpired: older than ``SUPPORTDESK_GUEST_LINK_MAX_AGE``.
@@ -113,7 +114,7 @@ def read(token: t.Any) -> GuestLink:
         raise NotFound(_("This link is not valid."))
     session = get_state().db.session
     used = sa.select(GuestLinkUse.id).where(GuestLinkUse.digest == _digest(token))
-    if session.scalar(used) is not None:
+    if not used_ok and session.scalar(used) is not None:
         raise GuestLinkUsed()
     return GuestLink(email=data["e"], ticket_number=str(data.get("t") or ""), token=token)
 

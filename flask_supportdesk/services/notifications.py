@@ -84,7 +84,11 @@ KINDS = (
     "reply_posted",
     "customer_replied",
     "ticket_escalated",
+    "pin_changed",
 )
+#: Security notices about the recipient's own account (not a ticket): always sent, a
+#: recipient cannot turn them off.
+SECURITY_KINDS = frozenset({"pin_changed"})
 #: The hand-off of a ticket beyond the top level: an outbox row, but no notification.
 HAND_OFF = "escalated_beyond"
 #: Kinds whose recipient is staff (linked to the desk, not the portal).
@@ -365,6 +369,44 @@ def _row(planned: Planned, key: str) -> Notification:
         attempts=0,
         next_attempt_at=utcnow(),
     )
+
+
+def write_security_notices(events: t.Sequence[_events.DomainEvent]) -> None:
+    """Before commit: tell a customer that their support PIN was changed
+    (``pin_changed``), so a change they did not make does not go unnoticed."""
+    changed = [e for e in events if isinstance(e, _events.PinChanged) and e.actor.email]
+    if not changed:
+        return
+    state = get_state()
+    if not state.hooks.delivers_notifications(mail_configured=bool(state.config.mail_server)):
+        return
+    if has_request_context():
+        path = url_for("supportdesk_portal.pin")
+    else:
+        path = f"{state.config.url_prefix}/pin"
+    rows = []
+    for event in changed:
+        who = event.actor
+        key = notification_key("pin_changed", f"pin:{utcnow().isoformat()}", who)
+        row = Notification(
+            key=key,
+            kind="pin_changed",
+            ticket_id=None,
+            recipient_id=who.user_id,
+            recipient_email=who.email,
+            recipient_name=who.name,
+            recipient_role=who.role,
+            locale=_current_locale(),
+            payload={"url": _absolute(path)},
+            message_id=f"<n.{key[:32]}@{mail_domain()}>",
+            status=NotificationStatus.QUEUED,
+            attempts=0,
+            next_attempt_at=utcnow(),
+        )
+        rows.append(row)
+    state.db.session.add_all(rows)
+    state.db.session.flush()
+    state.db.session.info.setdefault(_WRITTEN, []).extend(row.id for row in rows)
 
 
 def _hand_off_row(event: _events.TicketEscalated) -> Notification:
@@ -670,6 +712,8 @@ def _subject(kind: str, number: str, subject: str) -> str:
         text = _("New reply on %(number)s: %(subject)s", number=number, subject=subject)
     elif kind == "customer_replied":
         text = _("Customer replied on %(number)s: %(subject)s", number=number, subject=subject)
+    elif kind == "pin_changed":
+        text = _("Your support PIN was changed")
     else:
         text = _("Ticket %(number)s escalated to you: %(subject)s", number=number, subject=subject)
     return one_line(text, 250)
