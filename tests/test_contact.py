@@ -102,6 +102,15 @@ def test_without_the_setting_there_is_no_contact_form(app: Flask) -> None:
     assert all_tickets(app) == []
 
 
+@pytest.mark.settings(mail_server=None)
+def test_without_a_way_to_mail_the_link_there_is_no_contact_form(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    client = app.test_client()
+    assert client.get("/support/contact").status_code == 404
+    assert send(client).status_code == 404
+    assert all_tickets(app) == []
+    assert "nothing delivers notifications" in caplog.text
+
+
 def test_a_guest_asks_gets_a_link_follows_it_and_answers(app: Flask, smtpd: SMTPServer, agent: Actor) -> None:
     client = app.test_client()
     page = client.get("/support/contact")
@@ -120,8 +129,11 @@ def test_a_guest_asks_gets_a_link_follows_it_and_answers(app: Flask, smtpd: SMTP
     assert ticket.requester_id is None and ticket.requester_email == GUEST
     assert ticket.requester_name == "Gina Guest" and ticket.created_by_id is None
 
-    # Staff hear of it like of any new ticket; the guest gets a receipt with their link.
-    assert smtpd.to("ann@store.example"), "the level's staff were not told"
+    # Staff hear of it like of any new ticket (a desk link, no guest token); the guest
+    # gets a receipt with their link.
+    (staff_mail,) = smtpd.to("ann@store.example")
+    assert mail_link(staff_mail) == f"/support/desk/tickets/{ticket.number}"
+    assert "/support/guest/" not in staff_mail.everything()
     (receipt,) = smtpd.to(GUEST)
     assert ticket.number in receipt.message["Subject"]
     assert "I would like to order a lamp." in receipt.text
@@ -444,4 +456,21 @@ def test_a_link_is_spent_once_even_by_the_service(app: Flask, smtpd: SMTPServer)
         assert guests.redeem(token).email == GUEST
         with pytest.raises(GuestLinkUsed):
             guests.redeem(token)
+    assert count(app, GuestLinkUse) == 1
+
+
+def test_two_browsers_racing_with_one_link_sign_in_once(app: Flask, smtpd: SMTPServer) -> None:
+    from test_concurrency import race
+
+    assert send(app.test_client()).status_code == 302
+    link = mail_link(smtpd.to(GUEST)[0])
+    clients = [app.test_client() for _ in range(4)]
+    tokens = [csrf_token(c) for c in clients]
+    for c in clients:
+        assert c.get(link).status_code == 200
+    answers = race([lambda c=c, tok=tok: c.post(link, data={"csrf_token": tok}) for c, tok in zip(clients, tokens, strict=True)])
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [302, 410, 410, 410]
+    signed_in = [c for c, r in zip(clients, answers, strict=True) if r.status_code == 302]
+    assert len(signed_in) == 1 and GUEST_SESSION_KEY in _session(signed_in[0])
     assert count(app, GuestLinkUse) == 1

@@ -13,9 +13,11 @@ from flask import Flask
 from limits import parse_many
 from limits.storage import MemoryStorage
 from limits.storage import RedisStorage
+from mailserver import SMTPServer
 
 import hostapp
 from conftest import REDIS_URL
+from conftest import build_app
 from conftest import csrf_token
 from conftest import two_processes
 from flask_supportdesk import ratelimit
@@ -75,8 +77,17 @@ def test_bad_limit_settings_fail_at_init_app(key: str, value: t.Any) -> None:
         hostapp.create_app({key: value})
 
 
+def mail_to(smtpd: SMTPServer) -> dict[str, t.Any]:
+    """The settings that mail through ``smtpd`` (the contact form needs a way to send)."""
+    return {
+        "SUPPORTDESK_MAIL_SERVER": "127.0.0.1",
+        "SUPPORTDESK_MAIL_PORT": smtpd.port,
+        "SUPPORTDESK_MAIL_DEFAULT_SENDER": "support@store.example",
+    }
+
+
 def test_limits_are_shared_by_processes_through_redis(
-    request: pytest.FixtureRequest, tmp_path: t.Any, redis_prefix: str
+    request: pytest.FixtureRequest, tmp_path: t.Any, redis_prefix: str, smtpd: SMTPServer
 ) -> None:
     """Two apps on one Redis (two gunicorn workers): a flood spread over both is counted
     once, the keys hold no address, and one app's counts never reach another prefix."""
@@ -85,6 +96,7 @@ def test_limits_are_shared_by_processes_through_redis(
         "SUPPORTDESK_RATELIMIT_KEY_PREFIX": redis_prefix,
         "SUPPORTDESK_CONTACT_FORM_CREATES_TICKET": True,
         "SUPPORTDESK_CONTACT_RATE_LIMIT_PER_ADDRESS": "3 per hour",
+        **mail_to(smtpd),
     }
     with two_processes(request, tmp_path, **settings) as (one, two):
         with one.app_context():
@@ -109,10 +121,23 @@ def test_limits_are_shared_by_processes_through_redis(
         assert sum(totals) == 3 or totals == [3, 3]  # own SQLite files, or one PostgreSQL
 
 
-@pytest.mark.settings(ratelimit_storage_uri="redis://127.0.0.1:1/0", contact_form_creates_ticket=True)
-def test_a_storage_that_is_down_refuses_and_writes_nothing(app: Flask) -> None:
+def test_a_storage_that_is_down_refuses_and_writes_nothing(
+    request: pytest.FixtureRequest, tmp_path: t.Any, smtpd: SMTPServer
+) -> None:
     """Redis unreachable: the form answers 503 (nothing saved, try again), never lets the
     submission through uncounted nor fails with a 500."""
+    build = build_app(
+        request, tmp_path, SUPPORTDESK_RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
+        SUPPORTDESK_CONTACT_FORM_CREATES_TICKET=True, **mail_to(smtpd),
+    )  # fmt: skip
+    app = next(build)
+    try:
+        _post_while_down(app, smtpd)
+    finally:
+        next(build, None)
+
+
+def _post_while_down(app: Flask, smtpd: SMTPServer) -> None:
     client = app.test_client()
     response = client.post("/support/contact", data={
         "name": "Flo", "email": "flo@guest.example", "subject": "Hi", "body": "Hello",
@@ -122,3 +147,4 @@ def test_a_storage_that_is_down_refuses_and_writes_nothing(app: Flask) -> None:
         assert get_state().db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 0
         with pytest.raises(ServiceUnavailable):
             ratelimit.hit("x", "y", THREE)
+    assert smtpd.mails == []

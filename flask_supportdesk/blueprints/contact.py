@@ -46,7 +46,17 @@ register_html_errors(bp)
 
 
 def _require_contact_form() -> None:
-    if not get_state().config.contact_form_creates_ticket:
+    """The form exists when it is switched on and its guests can be sent their link."""
+    state = get_state()
+    if not state.config.contact_form_creates_ticket:
+        raise NotFound()
+    if not state.hooks.delivers_notifications(mail_configured=bool(state.config.mail_server)):
+        # A guest could never follow their ticket: no form rather than a false promise.
+        current_app.logger.error(
+            "SUPPORTDESK_CONTACT_FORM_CREATES_TICKET is on, but nothing delivers"
+            " notifications (set SUPPORTDESK_MAIL_SERVER or add a"
+            " supportdesk_deliver_notification plugin): the contact form is off."
+        )
         raise NotFound()
 
 
