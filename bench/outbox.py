@@ -1,14 +1,16 @@
 """What the notification outbox costs (issue #8): a staff reply with notifications off,
-with their rows written, and delivered in the request; then mails per second from the
-outbox to a local SMTP server, with one and with two workers.
+with their rows written for a worker, delivered by the background thread (the default)
+and delivered in the request; then mails per second from the outbox to a local SMTP
+server, with one and with two workers.
 
     .venv/bin/python bench/outbox.py                 # SQLite in a temporary folder
     .venv/bin/python bench/outbox.py --replies 400 --mails 1000
     .venv/bin/python bench/outbox.py --database postgresql+psycopg://postgres@127.0.0.1:5432/sd_outbox
 
 The SMTP server is aiosmtpd on loopback (the ``test`` extra), accepting every mail. A
-reply is ``messages.post_message`` by a staff member in a request context, timed in
-thread CPU (median, after a warm-up); each notifies the requester. The throughput pass
+reply is timed twice: the desk's reply request (the form's POST through the WSGI app)
+and the service call alone (``messages.post_message`` in a request context), each in
+the CPU of the request's thread (median, after a warm-up); each notifies the requester. The throughput pass
 writes ``--mails`` replies with delivery left to the worker, then drains the outbox
 with ``deliver_notifications()`` from one thread, then again from two at once.
 The PostgreSQL database is emptied first: give one of its own.
@@ -94,6 +96,24 @@ def reply_cost(app: Flask, replies: int) -> float:
     return statistics.median(samples[len(samples) // 5 :])  # after a warm-up
 
 
+def reply_request_cost(app: Flask, replies: int) -> float:
+    """Median thread CPU (ms) of the desk's reply request (the form a staff member
+    sends: ``POST /support/desk/tickets/<number>/reply``, answered with a redirect)."""
+    customer, _agent = _actors(app)
+    with app.test_request_context():
+        number = tickets.open_ticket(customer, subject="Outbox bench", body="Where is it?").number
+    http = app.test_client()
+    token = http.get(f"/_bench/login/{benchapp.AGENT_ID}").get_data(as_text=True)
+    samples = []
+    for n in range(replies):
+        form = {"csrf_token": token, "channel": "public", "body": f"Reply {n}: on its way."}
+        started = time.thread_time()
+        response = http.post(f"/support/desk/tickets/{number}/reply", data=form)
+        samples.append((time.thread_time() - started) * 1000)
+        assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    return statistics.median(samples[len(samples) // 5 :])
+
+
 def throughput(app: Flask, mails: int, workers: int) -> tuple[float, int]:
     """Mails per second draining ``mails`` notifications with ``workers`` threads."""
     customer, agent = _actors(app)
@@ -136,13 +156,21 @@ def main(argv: t.Sequence[str] | None = None) -> int:
           f"load {os.getloadavg()[0]:.2f}; {sa.make_url(url).get_backend_name()}")
     try:
         reply_cost(_app(url, port, mail_server=None), args.replies // 4)  # warm the process
-        off = reply_cost(_app(url, port, mail_server=None), args.replies)
-        rows = reply_cost(_app(url, port, deliver_after_commit=False), args.replies)
-        sent = reply_cost(_app(url, port, deliver_after_commit=True), args.replies)
-        print(f"staff reply, CPU ms (median of {args.replies}):")
-        print(f"  notifications off        {off:6.2f}")
-        print(f"  rows written (worker)    {rows:6.2f}  (+{(rows / off - 1) * 100:.0f} %)")
-        print(f"  delivered in the request {sent:6.2f}  (+{(sent / off - 1) * 100:.0f} %)")
+        reply_request_cost(_app(url, port, mail_server=None), args.replies // 4)
+        for what, measure in (("reply request (desk form)", reply_request_cost),
+                              ("reply service call", reply_cost)):  # fmt: skip
+            off = measure(_app(url, port, mail_server=None), args.replies)
+            rows = measure(_app(url, port, deliver_after_commit=False), args.replies)
+            threaded = _app(url, port)  # the defaults: delivered by the background thread
+            background = measure(threaded, args.replies)
+            get_state(threaded).delivery.stop()  # type: ignore[union-attr]
+            sent = measure(_app(url, port, deliver_in_background=False), args.replies)
+            print(f"{what}, CPU ms of the request's thread (median of {args.replies}):")
+            print(f"  notifications off          {off:6.2f}")
+            for label, cost in (("rows written (worker)", rows),
+                                ("delivered in background", background),
+                                ("delivered in the request", sent)):  # fmt: skip
+                print(f"  {label:26s} {cost:6.2f}  (+{(cost / off - 1) * 100:.0f} %)")
         for workers in (1, 2):
             rate, count = throughput(_app(url, port, deliver_after_commit=False), args.mails, workers)
             print(f"outbox to SMTP, {workers} worker{'s' if workers > 1 else ''}: {rate:7.1f} mails/s ({count} sent)")

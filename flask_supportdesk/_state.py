@@ -19,6 +19,7 @@ if t.TYPE_CHECKING:
     from .extension import SupportDesk
     from .hooks.manager import Hooks
     from .ratelimit import RateLimiter
+    from .services.delivery_thread import DeliveryThread
 
 EXTENSION_KEY = "supportdesk"
 
@@ -39,6 +40,8 @@ class State:
     counters: CounterCache = dataclasses.field(default_factory=CounterCache)
     #: The departments the desk's lists offer, kept a few seconds (per process).
     departments: KeptValue[t.Any] = dataclasses.field(default_factory=KeptValue)
+    #: Delivers each change's notifications after commit, in the background.
+    delivery: DeliveryThread | None = None
     #: Parts of pages rendered once per language (``supportdesk.fragment(name)``).
     fragments: dict[tuple[str, str, str], t.Any] = dataclasses.field(default_factory=dict)
     #: The rate limiter over ``SUPPORTDESK_RATELIMIT_STORAGE_URI`` (:mod:`..ratelimit`).

@@ -92,3 +92,23 @@ def deliver(loop: bool, now: bool, limit: int, interval: float) -> None:
         time.sleep(interval)
     if given_up:
         raise SystemExit(1)
+
+
+@supportdesk_cli.command("prune-notifications")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Days after delivery (default: SUPPORTDESK_NOTIFICATION_RETENTION_DAYS).",
+)
+@click.option("--failed", is_flag=True, help="Also delete given-up notifications that old.")
+def prune_notifications(days: float | None, failed: bool) -> None:
+    """Delete delivered notifications older than the retention (queued ones stay)."""
+    from ._state import get_state
+    from .services.notifications import prune
+
+    if days is None:
+        days = get_state().config.notification_retention_days
+    deleted = prune(older_than_days=days, include_failed=failed)
+    click.echo(f"deleted {deleted}")

@@ -91,6 +91,13 @@ def _seconds(value: t.Any) -> float:
     return number
 
 
+def _interval(value: t.Any) -> float:
+    number = float(value)
+    if not 1 <= number <= 3600:  # NaN fails both comparisons
+        raise ValueError("must be a number of seconds from 1 to 3600")
+    return number
+
+
 def _flag(value: t.Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes", "on"}
@@ -268,16 +275,38 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "deliver_after_commit",
         True,
-        "Try to deliver a change's notifications right after it is committed, in the "
-        "same process (the request). Turn it off to leave all delivery to ``flask "
-        "supportdesk deliver`` or a task queue; failed attempts are retried by those anyway.",
+        "Deliver a change's notifications right after it is committed, from this "
+        "process (in a background thread unless ``SUPPORTDESK_DELIVER_IN_BACKGROUND`` is "
+        "off). Turn it off to leave all delivery to ``flask supportdesk deliver`` or a "
+        "task queue.",
         _flag,
+    ),
+    Setting(
+        "deliver_in_background",
+        True,
+        "Deliver after commit from one background thread per process, so a request never "
+        "waits for the mail server; the thread also retries what is due every "
+        "``SUPPORTDESK_DELIVER_INTERVAL`` seconds. Off: in the request, after its commit.",
+        _flag,
+    ),
+    Setting(
+        "deliver_interval",
+        30,
+        "Seconds between the background thread's rounds of what is due again (retries).",
+        _interval,
     ),
     Setting(
         "notification_max_attempts",
         8,
         "Delivery attempts of a notification before it is given up (marked failed, with "
         "the last error, for the store owner to retry).",
+        _positive,
+    ),
+    Setting(
+        "notification_retention_days",
+        30,
+        "Days a delivered notification stays in the outbox before ``flask supportdesk "
+        "prune-notifications`` deletes it (run it daily, e.g. from cron).",
         _positive,
     ),
     Setting(
@@ -407,7 +436,10 @@ class SupportDeskConfig:
     mail_default_sender: str | None
     mail_timeout: float
     deliver_after_commit: bool
+    deliver_in_background: bool
+    deliver_interval: float
     notification_max_attempts: int
+    notification_retention_days: int
     notification_retry_delay: float
     notification_lease: float
     content_security_policy: str | None

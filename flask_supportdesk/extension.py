@@ -80,8 +80,17 @@ class SupportDesk:
         config = _config.load(app)
         hooks = Hooks(make_plugin_manager(config, self._plugins))
         from .ratelimit import make_limiter
+        from .services.delivery_thread import DeliveryThread
 
-        state = State(desk=self, config=config, hooks=hooks, db=db, limiter=make_limiter(config))
+        delivery = DeliveryThread(app, config.deliver_interval)
+        state = State(
+            desk=self,
+            config=config,
+            hooks=hooks,
+            db=db,
+            delivery=delivery,
+            limiter=make_limiter(config),
+        )
         app.extensions[EXTENSION_KEY] = state
 
         from .blueprints.desk import note_own_changes

@@ -21,6 +21,7 @@ from flask_wtf.file import MultipleFileField as _WTFMultipleFileField
 from markupsafe import Markup
 from markupsafe import escape
 from wtforms import BooleanField
+from wtforms import SelectMultipleField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in stubs
 from wtforms.i18n import messages_path
 from wtforms.validators import AnyOf
@@ -307,6 +308,17 @@ class EditMessageForm(DeskForm):
 
 class ConfirmForm(DeskForm):
     """A button that changes state (close, resolve): only the CSRF token."""
+
+
+class NotificationSettingsForm(DeskForm):
+    """Which notifications I get, and in which language (portal and desk).
+
+    ``hear`` holds the kinds left on (ticked boxes); the page sets both fields' choices
+    from :mod:`~flask_supportdesk.services.notification_settings`.
+    """
+
+    hear = SelectMultipleField(_l("E-mail me when"), choices=[])
+    locale = SelectField(_l("Language of my e-mails"), choices=[], validate_choice=False)
 
 
 # -------------------------------------------------------------------------------------

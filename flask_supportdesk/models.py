@@ -455,6 +455,24 @@ class Notification(Base):
     sent_at: Mapped[dt.datetime | None]
 
 
+class NotificationSettings(Base):
+    """What one host user wants to hear: the kinds they muted and the language of their
+    mails (``None``: the language they last used, else the desk's default).
+
+    One row per user, read for all of a change's recipients in one query when the
+    outbox is written. Security kinds (``SECURITY_KINDS`` of
+    :mod:`~flask_supportdesk.services.notification_settings`) are delivered whatever
+    ``muted_kinds`` says.
+    """
+
+    __tablename__ = "supportdesk_notification_settings"
+
+    user_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    muted_kinds: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    locale: Mapped[str | None] = mapped_column(sa.String(16))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 # The full-text index is the database's own structure beside the message table.
 _search_index.attach(t.cast(sa.Table, Message.__table__))
 
@@ -467,6 +485,7 @@ __all__ = [
     "Message",
     "MessageRevision",
     "Notification",
+    "NotificationSettings",
     "NotificationStatus",
     "Priority",
     "Source",

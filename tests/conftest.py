@@ -113,6 +113,9 @@ def build_app(
             _reset(engine)
     yield app
     with app.app_context():
+        delivery = get_state().delivery
+        if delivery is not None:
+            delivery.stop()
         get_state().db.session.remove()
         if DATABASE_URL:
             _reset(get_state().db.engine)

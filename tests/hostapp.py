@@ -108,6 +108,9 @@ def create_app(
         TESTING=True,
         SQLALCHEMY_DATABASE_URI="sqlite://",
         SUPPORTDESK_LOAD_ENTRY_POINTS=False,
+        # In the request, after its commit: a test reads the mail right after its change
+        # (tests/test_notifications.py tests the background thread itself).
+        SUPPORTDESK_DELIVER_IN_BACKGROUND=False,
     )
     app.config.update(config or {})
     db = SQLAlchemy(app)

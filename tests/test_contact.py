@@ -405,6 +405,7 @@ def test_a_guest_has_no_account_pages(app: Flask, smtpd: SMTPServer) -> None:
     assert gina.get("/support/new").status_code == 403
     assert gina.post("/support/new", data={"subject": "x", "body": "y", "csrf_token": csrf_token(gina)}).status_code == 403
     assert gina.get("/support/pin").status_code == 403
+    assert gina.get("/support/notifications/settings").status_code == 403
     assert gina.post("/support/pin/regenerate", data={"csrf_token": csrf_token(gina)}).status_code == 403
     assert gina.get("/support/desk/").status_code in (302, 401, 403)
     api = gina.post("/support/api/v1/tickets", json={"subject": "Spam", "body": "Spam"},

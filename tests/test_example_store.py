@@ -29,6 +29,7 @@ from example_store.models import PlatformSupportCase
 from example_store.models import User
 from example_store.models import db
 from example_store.support_plugin import actor_for
+from flask_supportdesk._state import get_state
 from flask_supportdesk.migrations import VERSION_TABLE
 from flask_supportdesk.models import Attachment
 from flask_supportdesk.models import Base as DeskBase
@@ -68,6 +69,7 @@ def store(tmp_path: t.Any, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[Flask]
         drop_everything()
     yield app
     with app.app_context():
+        get_state().delivery.stop()  # type: ignore[union-attr]
         db.session.remove()
         drop_everything()
         db.engine.dispose()
@@ -401,9 +403,13 @@ def test_escalation_beyond_the_owner_records_a_platform_case(seeded: Flask) -> N
         ticket = db.session.scalars(sa.select(Ticket).filter_by(subject="Refund for the rain jacket")).one()
         owner = actor_for(user("owner@example.com"))
         escalation.escalate(owner, ticket.number, reason="Manager wants a second opinion")
-        escalated = escalation.escalate(owner, ticket.number, reason="Payment provider bug")
+        escalation.escalate(owner, ticket.number, reason="Payment provider bug")
+        # The hand-off is made after commit by the store's background delivery thread.
+        assert get_state().delivery.flush(timeout=20)  # type: ignore[union-attr]
+        db.session.expire_all()
+        escalated = db.session.get(Ticket, ticket.id)
         case = db.session.scalars(sa.select(PlatformSupportCase)).one()
-        assert escalated.escalated_beyond_ref == case.reference
+        assert escalated is not None and escalated.escalated_beyond_ref == case.reference
         assert case.ticket_number == ticket.number and case.reason == "Payment provider bug"
         assert case.escalated_by == "Olga Owner"
 

@@ -733,3 +733,63 @@ def test_an_untrusted_certificate_is_refused(app: Flask, smtpd: SMTPServer, alic
         tickets.open_ticket(alice, subject="TLS", body="x")
     assert smtpd.mails == []
     assert all("CERTIFICATE_VERIFY_FAILED" in (r.last_error or "") for r in outbox_rows(app))
+
+
+# -------------------------------------------------------------------------------------
+# Delivery in the background (the default)
+# -------------------------------------------------------------------------------------
+
+
+@pytest.mark.settings(deliver_in_background=True)
+def test_the_request_answers_before_the_mail_server_and_the_thread_delivers(
+    app: Flask, smtpd: SMTPServer
+) -> None:
+    """A mail server that takes its time holds no request up: the background thread
+    sends the mail once the request has answered, and every mail arrives once."""
+    release = threading.Event()
+    handler = smtpd.handler
+    original = handler.handle_DATA
+
+    async def slow(server: t.Any, session: t.Any, envelope: t.Any) -> str:
+        import asyncio
+
+        while not release.is_set():  # the server answers only when the test lets it
+            await asyncio.sleep(0.01)
+        return await original(server, session, envelope)
+
+    handler.handle_DATA = slow  # type: ignore[method-assign]
+    customer = login(app.test_client(), 1)
+    started = time.monotonic()
+    number = portal_ticket(customer)
+    assert time.monotonic() - started < 5  # answered while the server still waits
+    assert smtpd.mails == []
+    release.set()
+    delivery = get_state(app).delivery
+    assert delivery is not None and delivery.flush(timeout=20)
+    assert {r for m in smtpd.mails for r in m.rcpt} == {
+        "alice@example.com", "ann@store.example", "otto@store.example", "lena@store.example",
+    }  # fmt: skip
+    assert all(number in m.message["Subject"] for m in smtpd.mails)
+    assert {r.status for r in outbox_rows(app)} == {NotificationStatus.SENT}
+
+
+@pytest.mark.settings(deliver_in_background=True, deliver_interval=1)
+def test_the_background_thread_retries_what_failed_without_a_worker(
+    app: Flask, smtpd: SMTPServer
+) -> None:
+    smtpd.stop()  # the mail server is down when the ticket is opened
+    customer = login(app.test_client(), 1)
+    portal_ticket(customer)
+    delivery = get_state(app).delivery
+    assert delivery is not None and delivery.flush(timeout=20)
+    assert {r.status for r in outbox_rows(app)} == {NotificationStatus.QUEUED}
+    smtpd.start()
+    with app.app_context():  # make the retries due now rather than after the backoff
+        session = get_state().db.session
+        session.execute(sa.update(Notification).values(next_attempt_at=dt.datetime(2000, 1, 1)))
+        session.commit()
+    deadline = time.monotonic() + 20
+    while len(smtpd.mails) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(smtpd.mails) == 4
+    assert {r.status for r in outbox_rows(app)} == {NotificationStatus.SENT}

@@ -71,6 +71,7 @@ from ._common import register_html_errors
 from ._common import render
 from ._common import with_retry_after
 from ._desk_rows import desk_rows
+from ._settings_page import settings_page
 
 bp = make_blueprint("supportdesk_desk", __name__)
 register_html_errors(bp)
@@ -835,6 +836,13 @@ def retry_notification(notification_id: int) -> ResponseReturnValue:
     _notifications.retry_failed(actor, notification_id)
     flash(_("The notification will be sent again."), "success")
     return redirect(url_for(".failed_notifications"))
+
+
+@bp.route("/notifications/settings", methods=["GET", "POST"])
+def notification_settings() -> ResponseReturnValue:
+    """Which notifications I get as staff, and the language of my e-mails."""
+    template = "supportdesk/desk/notification_settings.html"
+    return settings_page(_actor(), staff=True, template=template)
 
 
 # -------------------------------------------------------------------------------------

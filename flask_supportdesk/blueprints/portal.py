@@ -50,6 +50,7 @@ from ._common import ID_CONVERTER
 from ._common import make_blueprint
 from ._common import register_html_errors
 from ._common import render
+from ._settings_page import settings_page
 
 bp = make_blueprint("supportdesk_portal", __name__)
 register_html_errors(bp)
@@ -376,6 +377,15 @@ def follow_up(number: str) -> ResponseReturnValue:
 
 
 # -------------------------------------------------------------------------------------
+# Notification settings
+# -------------------------------------------------------------------------------------
+
+
+@bp.route("/notifications/settings", methods=["GET", "POST"])
+def notification_settings() -> ResponseReturnValue:
+    """Which e-mails I get about my requests, and in which language."""
+    template = "supportdesk/portal/notification_settings.html"
+    return settings_page(_account_holder(), staff=False, template=template)
 # Support PIN
 # -------------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import logging
 import re
@@ -71,6 +72,7 @@ from ..values import OutgoingNotification
 from ..values import Recipient
 from . import _validate
 from . import guests
+from . import notification_settings
 from ._uow import transaction
 
 log = logging.getLogger("flask_supportdesk")
@@ -84,11 +86,9 @@ KINDS = (
     "reply_posted",
     "customer_replied",
     "ticket_escalated",
+    "conversation_started",
     "pin_changed",
 )
-#: Security notices about the recipient's own account (not a ticket): always sent, a
-#: recipient cannot turn them off.
-SECURITY_KINDS = frozenset({"pin_changed"})
 #: The hand-off of a ticket beyond the top level: an outbox row, but no notification.
 HAND_OFF = "escalated_beyond"
 #: Kinds whose recipient is staff (linked to the desk, not the portal).
@@ -165,8 +165,10 @@ def recipients_of(event: _events.DomainEvent) -> list[Planned]:
         planned = [about("ticket_opened", member) for member in level_staff(ticket, ticket.level)]
         planned = [p for p in planned if not _is(p, event)]
         requester = _requester(ticket)
-        if requester is not None:  # the receipt, even of one's own request
-            planned.append(about("ticket_acknowledged", requester))
+        if requester is not None and _same_person(requester, event.actor):
+            planned.append(about("ticket_acknowledged", requester))  # the receipt
+        elif requester is not None:  # staff opened it for the customer: news to them
+            planned.append(about("conversation_started", requester))
         return planned
     if isinstance(event, _events.MessagePosted):
         ticket, message = event.ticket, event.message
@@ -244,9 +246,14 @@ def mail_domain() -> str:
     """The domain of the desk's ``Message-ID``\\ s: the public URL's host, else the
     sender's domain, else ``supportdesk.invalid``."""
     config = get_state().config
-    host = urllib.parse.urlsplit(config.public_url).hostname if config.public_url else None
-    if not host and config.mail_default_sender:
-        host = config.mail_default_sender.rpartition("@")[2].strip(" >")
+    return _mail_domain(config.public_url, config.mail_default_sender)
+
+
+@functools.lru_cache(maxsize=16)
+def _mail_domain(public_url: str | None, sender: str | None) -> str:
+    host = urllib.parse.urlsplit(public_url).hostname if public_url else None
+    if not host and sender:
+        host = sender.rpartition("@")[2].strip(" >")
     host = re.sub(r"[^A-Za-z0-9.-]", "", host or "")
     return host or "supportdesk.invalid"
 
@@ -286,6 +293,17 @@ def ticket_url(number: str, *, staff: bool) -> str:
     return _absolute(path)
 
 
+def settings_url(*, staff: bool) -> str:
+    """Where an account holder chooses which notifications they get."""
+    blueprint = "supportdesk_desk" if staff else "supportdesk_portal"
+    if has_request_context():
+        path = url_for(f"{blueprint}.notification_settings")
+    else:
+        config = get_state().config
+        path = (config.desk_url_prefix if staff else config.url_prefix) + "/notifications/settings"
+    return _absolute(path)
+
+
 def _current_locale() -> str | None:
     if not has_request_context():
         return None
@@ -305,20 +323,24 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
     if not interesting:
         return
     state = get_state()
-    locale = _current_locale()
     for event in interesting:
         ticket = t.cast(Ticket, getattr(event, "ticket"))  # noqa: B009
-        if locale is not None and policy.is_requester(event.actor, ticket):
-            ticket.requester_locale = locale
+        if policy.is_requester(event.actor, ticket):
+            locale = _current_locale()  # asked only then: it parses Accept-Language
+            if locale is not None:
+                ticket.requester_locale = locale
     # Nobody to deliver to (no mail server, no delivery plugin): notifications are off,
     # and a change pays nothing for them. The hand-off beyond the top still goes out.
     delivers = state.hooks.delivers_notifications(mail_configured=bool(state.config.mail_server))
     session = state.db.session
-    rows: dict[str, Notification] = {}
+    rows: dict[str, dict[str, t.Any]] = {}
+    planned_rows: list[tuple[Planned, str]] = []
+    keys: set[str] = set()
     for event in interesting:
         if isinstance(event, _events.TicketEscalated) and event.to_level is None:
             row = _hand_off_row(event)
-            rows.setdefault(row.key, row)
+            rows.setdefault(row["key"], row)
+            keys.add(row["key"])
             continue
         if not delivers:
             continue
@@ -329,17 +351,43 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
         seeing = policy.handlers_among(ticket, staff)
         for planned in planned_here:
             key = notification_key(planned.kind, planned.cause, planned.recipient)
-            if key in rows or not _may_receive(planned, seeing):
+            if key in keys or not _may_receive(planned, seeing):
                 continue
-            rows[key] = _row(planned, key)
+            keys.add(key)
+            planned_rows.append((planned, key))
+    # Everyone's settings in one query: what they muted, the language of their mails.
+    settings = notification_settings.for_recipients(p.recipient.user_id for p, _k in planned_rows)
+    for planned, key in planned_rows:
+        chosen = settings.get(planned.recipient.user_id or "", notification_settings.DEFAULT)
+        if chosen.hears(planned.kind):
+            rows[key] = _row(planned, key, chosen.locale)
     if not rows:
         return
-    session.add_all(rows.values())
-    session.flush()
-    session.info.setdefault(_WRITTEN, []).extend(row.id for row in rows.values())
+    _insert(list(rows.values()))
 
 
-def _row(planned: Planned, key: str) -> Notification:
+_INSERT = sa.insert(t.cast(sa.Table, Notification.__table__))
+
+
+def _insert(values: list[dict[str, t.Any]]) -> None:
+    """Write outbox rows in the unit of work's transaction, noting their ids for the
+    delivery after commit."""
+    # One INSERT of plain rows: the ORM's unit of work for new objects cost more than
+    # everything else the outbox does in a request (bench/outbox.py).
+    state = get_state()
+    session = state.db.session
+    table = t.cast(sa.Table, Notification.__table__)
+    connection = session.connection()  # Core, in the unit of work's transaction
+    if not state.config.deliver_after_commit:
+        connection.execute(_INSERT, values)  # the worker finds them: no ids needed
+        return
+    written = connection.execute(_INSERT.returning(table.c.id), values)
+    session.info.setdefault(_WRITTEN, []).extend(written.scalars())
+
+
+def _row(planned: Planned, key: str, locale: str | None = None) -> dict[str, t.Any]:
+    """The outbox row of ``planned``, in the recipient's chosen ``locale`` (else, for a
+    requester, the language they last used; for staff, the desk's default)."""
     ticket, recipient = planned.ticket, planned.recipient
     staff = planned.kind in STAFF_KINDS
     url = ticket_url(ticket.number, staff=staff)
@@ -354,7 +402,7 @@ def _row(planned: Planned, key: str) -> Notification:
         "author": planned.author,
         "level": ticket.level,
     }
-    return Notification(
+    return _queued(
         key=key,
         kind=planned.kind,
         ticket_id=ticket.id,
@@ -362,18 +410,15 @@ def _row(planned: Planned, key: str) -> Notification:
         recipient_email=recipient.email,
         recipient_name=recipient.name,
         recipient_role=recipient.role,
-        locale=None if staff else ticket.requester_locale,
+        locale=locale or (None if staff else ticket.requester_locale),
         payload=payload,
-        message_id=f"<n.{key[:32]}@{mail_domain()}>",
-        status=NotificationStatus.QUEUED,
-        attempts=0,
-        next_attempt_at=utcnow(),
     )
 
 
 def write_security_notices(events: t.Sequence[_events.DomainEvent]) -> None:
     """Before commit: tell a customer that their support PIN was changed
-    (``pin_changed``), so a change they did not make does not go unnoticed."""
+    (``pin_changed``, a security kind nobody mutes), so a change they did not make does
+    not go unnoticed."""
     changed = [e for e in events if isinstance(e, _events.PinChanged) and e.actor.email]
     if not changed:
         return
@@ -384,37 +429,49 @@ def write_security_notices(events: t.Sequence[_events.DomainEvent]) -> None:
         path = url_for("supportdesk_portal.pin")
     else:
         path = f"{state.config.url_prefix}/pin"
+    settings = notification_settings.for_recipients(e.actor.user_id for e in changed)
     rows = []
     for event in changed:
         who = event.actor
+        chosen = settings.get(who.user_id or "", notification_settings.DEFAULT)
         key = notification_key("pin_changed", f"pin:{utcnow().isoformat()}", who)
-        row = Notification(
-            key=key,
-            kind="pin_changed",
-            ticket_id=None,
-            recipient_id=who.user_id,
-            recipient_email=who.email,
-            recipient_name=who.name,
-            recipient_role=who.role,
-            locale=_current_locale(),
-            payload={"url": _absolute(path)},
-            message_id=f"<n.{key[:32]}@{mail_domain()}>",
-            status=NotificationStatus.QUEUED,
-            attempts=0,
-            next_attempt_at=utcnow(),
+        rows.append(
+            _queued(
+                key=key,
+                kind="pin_changed",
+                ticket_id=None,
+                recipient_id=who.user_id,
+                recipient_email=who.email,
+                recipient_name=who.name,
+                recipient_role=who.role,
+                locale=chosen.locale or _current_locale(),
+                payload={"url": _absolute(path)},
+            )
         )
-        rows.append(row)
-    state.db.session.add_all(rows)
-    state.db.session.flush()
-    state.db.session.info.setdefault(_WRITTEN, []).extend(row.id for row in rows)
+    _insert(rows)
 
 
-def _hand_off_row(event: _events.TicketEscalated) -> Notification:
+def _queued(**values: t.Any) -> dict[str, t.Any]:
+    """An outbox row's values, queued and due now, with its own ``Message-ID``."""
+    moment = utcnow()
+    return {
+        "message_id": f"<n.{values['key'][:32]}@{mail_domain()}>",
+        "status": NotificationStatus.QUEUED,
+        "attempts": 0,
+        "next_attempt_at": moment,
+        "created_at": moment,
+        "recipient_role": None,
+        "locale": None,
+        **values,
+    }
+
+
+def _hand_off_row(event: _events.TicketEscalated) -> dict[str, t.Any]:
     # What the hook needs after commit: who escalated and why. The reason is internal:
     # this row is handed to supportdesk_escalate_beyond only, never rendered or mailed.
     ticket, actor = event.ticket, event.actor
     key = notification_key(HAND_OFF, f"ticket:{ticket.number}", Actor.system())  # once per ticket
-    return Notification(
+    return _queued(
         key=key,
         kind=HAND_OFF,
         ticket_id=ticket.id,
@@ -432,10 +489,6 @@ def _hand_off_row(event: _events.TicketEscalated) -> Notification:
                 "kind": actor.kind.value,
             },
         },
-        message_id=f"<n.{key[:32]}@{mail_domain()}>",
-        status=NotificationStatus.QUEUED,
-        attempts=0,
-        next_attempt_at=utcnow(),
     )
 
 
@@ -467,11 +520,15 @@ def _hand_off(session: orm.Session, row: Notification) -> None:
 
 
 def deliver_written(events: t.Sequence[_events.DomainEvent]) -> None:
-    """After commit: try to deliver the notifications just written, in this process
-    (``SUPPORTDESK_DELIVER_AFTER_COMMIT``). What fails waits for the worker's retry."""
-    session = get_state().db.session()
-    ids: list[int] = session.info.pop(_WRITTEN, [])
-    if not ids or not get_state().config.deliver_after_commit:
+    """After commit: deliver the notifications just written, from this process
+    (``SUPPORTDESK_DELIVER_AFTER_COMMIT``): handed to the background thread, or in the
+    request. What fails is retried later."""
+    state = get_state()
+    ids: list[int] = state.db.session().info.pop(_WRITTEN, [])
+    if not ids or not state.config.deliver_after_commit:
+        return
+    if state.config.deliver_in_background and state.delivery is not None:
+        state.delivery.submit(ids)  # the request answers now (services/delivery_thread.py)
         return
     deliver(limit=len(ids), ids=ids)
 
@@ -675,6 +732,28 @@ def retry_failed(actor: Actor, notification_id: t.Any) -> None:
             raise NotFound(_("No failed delivery with this id."))
 
 
+def prune(*, older_than_days: float, include_failed: bool = False) -> int:
+    """Delete the outbox rows delivered more than ``older_than_days`` ago (and, with
+    ``include_failed``, those given up that were written that long ago); the number
+    deleted.
+
+    Queued rows are never deleted: they are still owed to someone. A pruned row only
+    loses the record of the delivery: replies to its mail still thread into the ticket
+    by the ticket's own ``Message-ID`` in ``References``. Uses its own session.
+    """
+    cutoff = utcnow() - dt.timedelta(days=older_than_days)
+    table = t.cast(sa.Table, Notification.__table__)
+    done = sa.and_(table.c.status == NotificationStatus.SENT.value, table.c.sent_at < cutoff)
+    if include_failed:
+        given_up = sa.and_(
+            table.c.status == NotificationStatus.FAILED.value, table.c.created_at < cutoff
+        )
+        done = sa.or_(done, given_up)
+    with orm.Session(get_state().db.engine) as session, session.begin():
+        result = t.cast("sa.CursorResult[t.Any]", session.execute(sa.delete(table).where(done)))
+        return int(result.rowcount or 0)
+
+
 def list_failed(actor: Actor, *, limit: int = 100) -> list[Notification]:
     """The notifications given up, newest first, for the store owner's desk page.
 
@@ -712,6 +791,10 @@ def _subject(kind: str, number: str, subject: str) -> str:
         text = _("New reply on %(number)s: %(subject)s", number=number, subject=subject)
     elif kind == "customer_replied":
         text = _("Customer replied on %(number)s: %(subject)s", number=number, subject=subject)
+    elif kind == "conversation_started":
+        text = _(
+            "Support wrote to you about %(number)s: %(subject)s", number=number, subject=subject
+        )
     elif kind == "pin_changed":
         text = _("Your support PIN was changed")
     else:
@@ -754,6 +837,10 @@ def render(row: Notification) -> OutgoingNotification:
             "author": one_line(str(payload.get("author") or "")),
             "level": str(payload.get("level") or ""),
             "staff": row.kind in STAFF_KINDS,
+            # Guests have no account to keep settings in.
+            "settings_url": (
+                settings_url(staff=row.kind in STAFF_KINDS) if row.recipient_id is not None else ""
+            ),
             **i18n.template_callables(),
         }
         text = render_template(f"supportdesk/mail/{row.kind}.txt", **context)

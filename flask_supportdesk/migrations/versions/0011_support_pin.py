@@ -6,7 +6,7 @@ it up again and staff can check a PIN they are told. ``supportdesk_guest_link_us
 the digest of every guest link that was used, so a link signs its guest in only once.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
