@@ -178,6 +178,14 @@ def test_a_guest_asks_gets_a_link_follows_it_and_answers(app: Flask, smtpd: SMTP
     assert all_tickets(app)[0].status.value == "closed"
 
 
+def test_a_logged_in_customer_is_sent_to_the_portals_new_ticket(app: Flask, smtpd: SMTPServer) -> None:
+    alice = login(app.test_client(), 1)
+    page = alice.get("/support/contact")
+    assert page.status_code == 302 and page.headers["Location"].endswith("/support/new")
+    assert send(alice, email="alice@example.com").status_code == 302
+    assert all_tickets(app) == [] and smtpd.mails == []
+
+
 def test_a_double_submit_opens_one_ticket_and_sends_one_receipt(app: Flask, smtpd: SMTPServer) -> None:
     client = app.test_client()
     data = form(client, client_id="form-once-1")

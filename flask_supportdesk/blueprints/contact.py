@@ -62,8 +62,14 @@ def _require_contact_form() -> None:
 
 @bp.route("/contact", methods=["GET", "POST"])
 def contact_form() -> ResponseReturnValue:
-    """The contact form: name, e-mail, subject, message (and a honeypot)."""
+    """The contact form: name, e-mail, subject, message (and a honeypot).
+
+    A logged-in customer is sent to the portal's new ticket instead: their request
+    belongs to their account, where they follow it without links.
+    """
     _require_contact_form()
+    if current_user and current_user.is_authenticated:
+        return redirect(url_for("supportdesk_portal.new_ticket"))
     form = ContactForm()
     if not form.validate_on_submit():
         return render("supportdesk/contact/form.html", form=form), (
