@@ -309,6 +309,7 @@ def test_an_expired_link_is_refused(app: Flask, smtpd: SMTPServer, monkeypatch: 
     client = app.test_client()
     expired = client.get(f"/support/guest/{token}")
     assert expired.status_code == 410 and "expired" in expired.get_data(as_text=True)
+    assert expired.headers["Referrer-Policy"] == "no-referrer"  # error pages at a token too
     assert client.post(f"/support/guest/{token}", data={"csrf_token": csrf_token(client)}).status_code == 410
     assert count(app, GuestLinkUse) == 0
     assert GUEST_SESSION_KEY not in _session(client)

@@ -11,6 +11,7 @@ their tickets. The views are thin: one service call each.
 
 from __future__ import annotations
 
+from flask import Response
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -112,11 +113,13 @@ def _no_account() -> None:
         )
 
 
-def _token_page(template: str, **context: object) -> ResponseReturnValue:
-    response = current_app.make_response(render(template, **context))
-    # The token must not leave in a Referer header (the page links nowhere else anyway).
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
+@bp.after_request
+def _token_headers(response: Response) -> Response:
+    """A page at a token's URL (error pages too) never sends the token on in a Referer
+    header, and is kept by no cache."""
+    if request.endpoint in ("supportdesk_contact.guest", "supportdesk_contact.guest_sign_in"):
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -130,29 +133,30 @@ def _to_ticket(link: guests.GuestLink) -> ResponseReturnValue:
     return redirect(url_for("supportdesk_portal.ticket", number=ticket.number))
 
 
-def _read_link(token: str) -> guests.GuestLink | None:
-    """The link, unused; ``None`` when it was used by the guest signed in here (who
-    clicked their mail's link again: they go on to the ticket).
+def _usable_link(token: str) -> tuple[guests.GuestLink, bool]:
+    """The link, and whether it is still to be spent: ``False`` when the guest signed in
+    in this browser used it already (clicking their mail's link again goes on).
 
     :raises GuestLinkUsed: used, by someone else or in another browser.
     """
     try:
-        return guests.read(token)
+        return guests.read(token), True
     except GuestLinkUsed:
         link = guests.read(token, used_ok=True)
         actor = current_actor()
         if actor is None or actor.user_id is not None or actor.email != link.email:
             raise
-        return None
+        return link, False
 
 
 @bp.get("/guest/<token>")
 def guest(token: str) -> ResponseReturnValue:
     """A guest link: checks it (spends nothing) and offers to continue."""
     _no_account()
-    if _read_link(token) is None:
-        return _to_ticket(guests.read(token, used_ok=True))
-    return _token_page("supportdesk/contact/guest.html", token=token, form=ConfirmForm())
+    link, unused = _usable_link(token)
+    if not unused:
+        return _to_ticket(link)
+    return render("supportdesk/contact/guest.html", token=token, form=ConfirmForm())
 
 
 @bp.post("/guest/<token>")
@@ -162,8 +166,9 @@ def guest_sign_in(token: str) -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate():
         raise ValidationError()
-    if _read_link(token) is None:
-        return _to_ticket(guests.read(token, used_ok=True))
+    link, unused = _usable_link(token)
+    if not unused:
+        return _to_ticket(link)
     link = guests.redeem(token)
     guest = link.actor
     try:
