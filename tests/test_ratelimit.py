@@ -19,7 +19,10 @@ import hostapp
 from conftest import REDIS_URL
 from conftest import build_app
 from conftest import csrf_token
+from conftest import login
 from conftest import two_processes
+from flask_supportdesk import Reference
+from flask_supportdesk import hookimpl
 from flask_supportdesk import ratelimit
 from flask_supportdesk._state import get_state
 from flask_supportdesk.errors import ConfigurationError
@@ -148,3 +151,35 @@ def _post_while_down(app: Flask, smtpd: SMTPServer) -> None:
         with pytest.raises(ServiceUnavailable):
             ratelimit.hit("x", "y", THREE)
     assert smtpd.mails == []
+
+
+class OrderLookupLimit:
+    """A host plugin that limits its own order look-ups with the desk's rate limiter."""
+
+    @hookimpl
+    def supportdesk_resolve_reference(self, kind: str, ref: str, actor: t.Any) -> Reference | None:
+        ratelimit.hit("order-lookup", actor.id, tuple(parse_many("1 per minute")))
+        return Reference(f"Order #{ref}")
+
+
+def test_the_api_answers_a_used_up_limit_with_429_and_the_error_shape(
+    request: pytest.FixtureRequest, tmp_path: t.Any
+) -> None:
+    build = build_app(request, tmp_path)
+    app = next(build)
+    try:
+        app.extensions["supportdesk"].desk.register(OrderLookupLimit(), app=app)
+        client = app.test_client()
+        login(client, 1)
+        body = {"subject": "Where is it?", "body": "Late.", "reference": {"kind": "order", "id": "7"}}
+        headers = {"X-CSRFToken": csrf_token(client)}
+        assert client.post("/support/api/v1/tickets", json=body, headers=headers).status_code == 201
+        limited = client.post("/support/api/v1/tickets", json=body, headers=headers)
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["Retry-After"]) <= 60
+        error = limited.get_json()["error"]
+        assert error["code"] == "rate_limited" and "Too many attempts" in error["message"]
+        with app.app_context():
+            assert get_state().db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 1
+    finally:
+        next(build, None)
