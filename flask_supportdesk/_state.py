@@ -18,6 +18,7 @@ if t.TYPE_CHECKING:
     from .events import Consumer
     from .extension import SupportDesk
     from .hooks.manager import Hooks
+    from .ratelimit import RateLimiter
     from .services.delivery_thread import DeliveryThread
 
 EXTENSION_KEY = "supportdesk"
@@ -43,6 +44,8 @@ class State:
     delivery: DeliveryThread | None = None
     #: Parts of pages rendered once per language (``supportdesk.fragment(name)``).
     fragments: dict[tuple[str, str, str], t.Any] = dataclasses.field(default_factory=dict)
+    #: The rate limiter over ``SUPPORTDESK_RATELIMIT_STORAGE_URI`` (:mod:`..ratelimit`).
+    limiter: RateLimiter | None = None
 
 
 def get_state(app: Flask | None = None) -> State:

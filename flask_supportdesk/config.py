@@ -115,6 +115,21 @@ def _port(value: t.Any) -> int:
     return number
 
 
+def _rate_limits(value: t.Any) -> tuple[t.Any, ...]:
+    from limits import parse_many
+
+    # "5 per hour", "5/hour;50/day": the ``limits`` notation, checked at init_app time.
+    text = ";".join(value) if isinstance(value, (list, tuple)) else str(value)
+    return tuple(parse_many(text))
+
+
+def _pin_length(value: t.Any) -> int:
+    number = int(value)
+    if not 4 <= number <= 12:
+        raise ValueError("must be a number of digits from 4 to 12")
+    return number
+
+
 def _public_url(value: t.Any) -> str | None:
     if value in (None, ""):
         return None
@@ -375,6 +390,71 @@ SETTINGS: tuple[Setting, ...] = (
         "invited account).",
         _positive,
     ),
+    Setting(
+        "ratelimit_storage_uri",
+        "memory://",
+        "Where the desk's rate limits are counted, as a ``limits`` storage URI: "
+        "``memory://`` (one process) or ``redis://host:6379/0`` when several processes "
+        "serve the desk, so they share the counts.",
+        str,
+    ),
+    Setting(
+        "ratelimit_key_prefix",
+        "supportdesk",
+        "Prefix of the rate-limit keys in the storage (several apps may share a Redis).",
+        str,
+    ),
+    Setting(
+        "contact_form_creates_ticket",
+        False,
+        "Mount the public contact form (``/support/contact``): it opens a ``contact_form`` "
+        "ticket for a guest, who follows it through a signed link sent by e-mail.",
+        _flag,
+    ),
+    Setting(
+        "contact_rate_limit_per_address",
+        "5 per hour",
+        "How often one e-mail address may send the contact form (``limits`` notation; "
+        "several limits separated by ``;``).",
+        _rate_limits,
+    ),
+    Setting(
+        "contact_rate_limit_per_ip",
+        "20 per hour",
+        "How often one client address may send the contact form.",
+        _rate_limits,
+    ),
+    Setting(
+        "guest_link_max_age",
+        7 * 24 * 3600,
+        "Seconds a guest's signed link (from a contact-form ticket's mails) can be used, "
+        "once.",
+        _positive,
+    ),
+    Setting(
+        "guest_session_max_age",
+        24 * 3600,
+        "Seconds a guest stays signed in to the portal after following their link.",
+        _positive,
+    ),
+    Setting(
+        "pin_length",
+        6,
+        "Digits of a customer's support PIN (4 to 12).",
+        _pin_length,
+    ),
+    Setting(
+        "pin_rate_limit_per_customer",
+        "5 per 15 minutes",
+        "Support PIN verification attempts on one customer, by any staff member.",
+        _rate_limits,
+    ),
+    Setting(
+        "pin_rate_limit_per_staff",
+        "5 per 15 minutes",
+        "Support PIN verification attempts by one staff member, on any customer.",
+        _rate_limits,
+    ),
 )
 
 SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -429,6 +509,16 @@ class SupportDeskConfig:
     inbound_max_parts: int
     inbound_hourly_limit: int
     delegate_invitation_max_age: int
+    ratelimit_storage_uri: str
+    ratelimit_key_prefix: str
+    contact_form_creates_ticket: bool
+    contact_rate_limit_per_address: tuple[t.Any, ...]
+    contact_rate_limit_per_ip: tuple[t.Any, ...]
+    guest_link_max_age: int
+    guest_session_max_age: int
+    pin_length: int
+    pin_rate_limit_per_customer: tuple[t.Any, ...]
+    pin_rate_limit_per_staff: tuple[t.Any, ...]
 
 
 def load(app: Flask) -> SupportDeskConfig:

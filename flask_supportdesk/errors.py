@@ -143,6 +143,24 @@ class RateLimited(SupportDeskError):
     default_message = _l("Too many requests. Please try again later.")
 
 
+class GuestLinkUsed(SupportDeskError):
+    """A guest's one-time link was used already (each link signs its guest in once)."""
+
+    code, status = "token_used", 410
+    default_message = _l(
+        "This link was already used. Use the link in our latest e-mail, or reply to it."
+    )
+
+
+class GuestLinkExpired(SupportDeskError):
+    """A guest's signed link is older than ``SUPPORTDESK_GUEST_LINK_MAX_AGE``."""
+
+    code, status = "token_expired", 410
+    default_message = _l(
+        "This link has expired. Use the link in our latest e-mail, or reply to it."
+    )
+
+
 class InsufficientStorage(SupportDeskError):
     """The attachment storage is full; nothing of the change was kept."""
 

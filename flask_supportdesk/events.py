@@ -187,6 +187,25 @@ class DelegateRevoked(DomainEvent):
     signal = signals.delegate_revoked
 
 
+@dataclasses.dataclass(frozen=True)
+class PinChecked(DomainEvent):
+    """A staff member (``actor``) checked the support PIN of the host user
+    ``customer_id``, on ``ticket`` or on the customer alone; never carries the PIN."""
+
+    customer_id: str
+    matched: bool
+    ticket: Ticket | None = None
+
+    signal = signals.pin_checked
+
+
+@dataclasses.dataclass(frozen=True)
+class PinChanged(DomainEvent):
+    """A customer (``actor``) regenerated their support PIN."""
+
+    signal = signals.pin_changed
+
+
 def send_signals(app: Flask, events: t.Sequence[DomainEvent]) -> None:
     """After commit: send each event's signal, every receiver isolated from the others."""
     for event in events:
@@ -228,6 +247,8 @@ __all__ = [
     "FollowUpOpened",
     "MessageEdited",
     "MessagePosted",
+    "PinChanged",
+    "PinChecked",
     "TicketClosed",
     "TicketEscalated",
     "TicketOpened",

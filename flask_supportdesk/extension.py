@@ -79,10 +79,18 @@ class SupportDesk:
             )
         config = _config.load(app)
         hooks = Hooks(make_plugin_manager(config, self._plugins))
+        from .ratelimit import make_limiter
         from .services.delivery_thread import DeliveryThread
 
         delivery = DeliveryThread(app, config.deliver_interval)
-        state = State(desk=self, config=config, hooks=hooks, db=db, delivery=delivery)
+        state = State(
+            desk=self,
+            config=config,
+            hooks=hooks,
+            db=db,
+            delivery=delivery,
+            limiter=make_limiter(config),
+        )
         app.extensions[EXTENSION_KEY] = state
 
         from .blueprints.desk import note_own_changes
@@ -91,12 +99,14 @@ class SupportDesk:
         from .services.listing import forget_counters
         from .services.notifications import deliver_written
         from .services.notifications import write_outbox
+        from .services.notifications import write_security_notices
         from .services.reads import record_own_changes
         from .services.timeline import record_events
 
         state.before_commit.append(record_events)
         state.before_commit.append(record_own_changes)
         state.before_commit.append(write_outbox)
+        state.before_commit.append(write_security_notices)
         # The desk's kept counts first: a signal receiver may already show the desk.
         state.after_commit.append(forget_counters)
         state.after_commit.append(forget_departments)
@@ -108,9 +118,11 @@ class SupportDesk:
         from .blueprints import register_blueprints
         from .cli import supportdesk_cli
         from .i18n import init_i18n
+        from .identity import init_guest_sessions
         from .templating import init_templating
 
         init_i18n(app)
+        init_guest_sessions(app)
         register_blueprints(app, config)
         init_templating(app)
         app.cli.add_command(supportdesk_cli)

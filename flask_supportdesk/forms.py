@@ -412,3 +412,34 @@ class BulkForm(DeskForm):
     department = SelectField(_l("Set department"), choices=[], validate_choice=False)
     assignee = SelectField(_l("Set assignee"), choices=[], validate_choice=False)
     back = HiddenField()
+
+
+# -------------------------------------------------------------------------------------
+# Contact form, guest links and support PINs
+# -------------------------------------------------------------------------------------
+
+
+class ContactForm(_OnceMixin, DeskForm):
+    """The public contact form of a guest.
+
+    ``website`` is the honeypot: hidden from people and screen readers, so only a bot
+    fills it in (and is answered as if it had succeeded).
+    """
+
+    name = StringField(_l("Your name"), validators=[DataRequired()])
+    email = StringField(_l("Your e-mail address"), validators=[DataRequired()])
+    subject = StringField(_l("Subject"), validators=[DataRequired()])
+    body = TextAreaField(_l("Message"), validators=[DataRequired()])
+    website = StringField(_l("Leave this field empty"))
+
+
+class PinCheckForm(DeskForm):
+    """Staff checking the support PIN a caller reads out (on a ticket: its requester)."""
+
+    pin = StringField(_l("PIN the caller gave"), validators=[DataRequired()])
+
+
+class CustomerPinCheckForm(PinCheckForm):
+    """Staff checking the support PIN of a customer named by e-mail or id."""
+
+    customer = StringField(_l("Customer (e-mail or id)"), validators=[DataRequired()])

@@ -582,3 +582,32 @@ class Delegate(Base):
     def is_active(self) -> bool:
         """Whether the invitation is pending or accepted (not revoked)."""
         return self.status is not DelegateStatus.REVOKED
+
+
+class SupportPin(Base):
+    """A customer's support PIN, which they read to staff on the phone (DESIGN §3).
+
+    Kept encrypted (``secret``, by :mod:`flask_supportdesk.services.pins` with a key
+    derived from the app's ``SECRET_KEY``), so its owner can look it up again; staff only
+    ever learn whether a PIN they were told matches. ``rotated_at`` is when it was last
+    regenerated (``None``: never).
+    """
+
+    __tablename__ = "supportdesk_support_pin"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    secret: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    rotated_at: Mapped[dt.datetime | None]
+
+
+class GuestLinkUse(Base):
+    """A guest's one-time link that was used: the digest of its token (unique, so a link
+    signs a guest in once, even when two requests race)."""
+
+    __tablename__ = "supportdesk_guest_link_use"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    used_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -394,6 +394,17 @@ def open_refusals(actor: Actor, fields: t.Mapping[str, t.Any]) -> dict[str, str]
     return refused
 
 
+def require_account(actor: Actor) -> None:
+    """Guests (signed in by a guest link, no host account) read, answer and close their
+    tickets, but open new ones only through the contact form (rate limited), and have no
+    support PIN: the portal's and the API's other ways of opening a ticket refuse them.
+
+    :raises Forbidden: ``actor`` is a guest.
+    """
+    if actor.kind is ActorKind.GUEST:
+        raise Forbidden(_("This needs a customer account."))
+
+
 def check_open(actor: Actor, fields: t.Mapping[str, t.Any]) -> None:
     """:raises ForbiddenField: ``actor`` set a field of a new ticket only staff may set."""
     refused = open_refusals(actor, fields)

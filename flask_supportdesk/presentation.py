@@ -430,6 +430,10 @@ def _event_text(event: Event) -> str:
         return _("accepted the invitation as a delegate (%(email)s)", email=data.get("email"))
     if kind == "delegate_revoked":
         return _("revoked the delegate %(email)s", email=data.get("email"))
+    if kind == "pin_verified":
+        return _("PIN verified")
+    if kind == "pin_mismatch":
+        return _("PIN did not match")
     return kind.replace("_", " ")
 
 

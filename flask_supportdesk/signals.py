@@ -95,6 +95,21 @@ staff; their access ended with the commit.
 Receivers get ``ticket``, ``delegate`` and ``actor`` (who revoked).
 """
 
+pin_checked = _signals.signal("pin-checked")
+"""Sent after a staff member checked a customer's support PIN (on a ticket or not), for
+the store's own audit log.
+
+Receivers get ``actor`` (the staff member), ``customer_id`` (the host user id whose PIN
+was checked), ``matched`` (whether it matched) and ``ticket`` (the ticket it was checked
+on, or ``None``). Never the PIN.
+"""
+
+pin_changed = _signals.signal("pin-changed")
+"""Sent after a customer regenerated their support PIN (the old one no longer matches).
+
+Receivers get ``actor`` (the customer). Never the PIN.
+"""
+
 __all__ = [
     "delegate_accepted",
     "delegate_invited",
@@ -103,6 +118,8 @@ __all__ = [
     "follow_up_opened",
     "message_edited",
     "message_posted",
+    "pin_changed",
+    "pin_checked",
     "ticket_closed",
     "ticket_escalated",
     "ticket_opened",

@@ -54,6 +54,13 @@ class TemplateContext:
         return policy.is_staff(self.actor)
 
     @property
+    def is_guest(self) -> bool:
+        """Whether the current actor is a guest signed in by a guest link (no account:
+        no new tickets, no support PIN)."""
+        actor = self.actor
+        return actor is not None and actor.user_id is None
+
+    @property
     def can_manage_departments(self) -> bool:
         """Whether the current user may manage departments (store owners)."""
         return policy.can_manage_departments(self.actor)

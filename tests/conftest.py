@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -251,3 +252,37 @@ def smtpd() -> t.Iterator[SMTPServer]:
     server.start()
     yield server
     server.stop()
+
+
+#: The Redis database of the rate-limit tests (the example store's tests use db 0).
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def redis_prefix() -> t.Iterator[str]:
+    """A key prefix of this test's own in :data:`REDIS_URL`; its keys are deleted after."""
+    import redis
+
+    prefix = f"sd-test-{uuid.uuid4().hex}"
+    yield prefix
+    connection = redis.Redis.from_url(REDIS_URL)
+    for key in connection.scan_iter(f"{prefix}*"):
+        connection.delete(key)
+    connection.close()
+
+
+@contextlib.contextmanager
+def two_processes(
+    request: pytest.FixtureRequest, tmp_path: t.Any, **config: t.Any
+) -> t.Iterator[tuple[Flask, Flask]]:
+    """Two test apps with the same ``config``, as two processes of one store would be
+    (each its own desk state and rate limiter; on PostgreSQL, one database)."""
+    builds = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        builds.append(build_app(request, tmp_path / name, **config))
+    try:
+        yield next(builds[0]), next(builds[1])
+    finally:
+        for build in builds:
+            next(build, None)

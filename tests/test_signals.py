@@ -36,6 +36,8 @@ DOCUMENTED = {
     "delegate_invited": {"ticket", "delegate", "actor"},
     "delegate_accepted": {"ticket", "delegate", "actor"},
     "delegate_revoked": {"ticket", "delegate", "actor"},
+    "pin_checked": {"actor", "customer_id", "matched", "ticket"},
+    "pin_changed": {"actor"},
 }
 
 

@@ -24,11 +24,13 @@ assets = Blueprint(
 def register_blueprints(app: Flask, config: SupportDeskConfig) -> None:
     """Mount every blueprint at its configured prefix."""
     from . import api
+    from . import contact
     from . import desk
     from . import portal
 
     app.register_blueprint(assets, url_prefix=config.url_prefix)
     app.register_blueprint(portal.bp, url_prefix=config.url_prefix)
+    app.register_blueprint(contact.bp, url_prefix=config.url_prefix)
     app.register_blueprint(desk.bp, url_prefix=config.desk_url_prefix)
     app.register_blueprint(api.bp, url_prefix=config.api_url_prefix)
     csrf = app.extensions.get("csrf")

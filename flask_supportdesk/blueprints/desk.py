@@ -32,9 +32,11 @@ from ..events import DepartmentChanged
 from ..events import DomainEvent
 from ..forms import BulkForm
 from ..forms import ConfirmForm
+from ..forms import CustomerPinCheckForm
 from ..forms import DepartmentForm
 from ..forms import EditMessageForm
 from ..forms import EscalateForm
+from ..forms import PinCheckForm
 from ..forms import StaffNewTicketForm
 from ..forms import StaffReplyForm
 from ..forms import TicketFieldsForm
@@ -59,6 +61,7 @@ from ..services import escalation
 from ..services import listing
 from ..services import messages as _messages
 from ..services import notifications as _notifications
+from ..services import pins
 from ..services import reads
 from ..services import tickets as _tickets
 from ..services import timeline
@@ -67,6 +70,7 @@ from ._common import ID_CONVERTER
 from ._common import make_blueprint
 from ._common import register_html_errors
 from ._common import render
+from ._common import with_retry_after
 from ._desk_rows import desk_rows
 from ._settings_page import settings_page
 
@@ -498,6 +502,7 @@ def _render_ticket(
     fields_form: TicketFieldsForm | None = None,
     escalate_form: EscalateForm | None = None,
     resolve_form: ConfirmForm | None = None,
+    pin_form: PinCheckForm | None = None,
     active_pane: str = "main",
 ) -> ResponseReturnValue:
     """The ticket page; the POST views pass their failed form back to show its errors."""
@@ -542,6 +547,7 @@ def _render_ticket(
         fields_form=fields_form or _fields_form(ticket, assignees, words=words),
         escalate_form=escalate_form or EscalateForm(formdata=None),
         resolve_form=resolve_form or ConfirmForm(formdata=None),
+        pin_form=pin_form or PinCheckForm(formdata=None),
         active_pane=active_pane,
     )
     return html, status
@@ -852,3 +858,63 @@ def notification_settings() -> ResponseReturnValue:
     """Which notifications I get as staff, and the language of my e-mails."""
     template = "supportdesk/desk/notification_settings.html"
     return settings_page(_actor(), staff=True, template=template)
+
+
+# -------------------------------------------------------------------------------------
+# Support PIN checks (staff never see a PIN: only whether the one they were told matches)
+# -------------------------------------------------------------------------------------
+
+
+def _pin_outcome_text(check: pins.PinCheck, name: str) -> tuple[str, str]:
+    """What a check found, in words for staff, and its flash category."""
+    if check.outcome is pins.Outcome.MATCHED:
+        return _("PIN verified: it is the PIN of %(name)s.", name=name), "success"
+    if check.outcome is pins.Outcome.MISMATCH:
+        return _("The PIN did not match. Do not treat the caller as %(name)s.", name=name), "error"
+    text = _("%(name)s has no support PIN yet: they find it in the portal under Support PIN.")
+    return text % {"name": name}, "warning"
+
+
+@bp.post("/tickets/<number>/pin")
+def verify_pin(number: str) -> ResponseReturnValue:
+    """Check the PIN the caller read out against the ticket's requester (recorded on the
+    ticket's timeline, the PIN never)."""
+    actor = _actor()
+    ticket = _staff_ticket(actor, number)
+    form = PinCheckForm()
+    if not form.validate():
+        return _render_ticket(actor, ticket, status=400, pin_form=form)
+    given, form.pin.data = form.pin.data, ""  # what the caller said is not shown again
+    try:
+        check = pins.verify(actor, given, number=number)
+    except SupportDeskError as exc:
+        page = current_app.make_response(_failed(actor, number, form, exc, pin_form=form))
+        return with_retry_after(page, exc)
+    flash(*_pin_outcome_text(check, ticket.requester_name))
+    return redirect(url_for(".ticket", number=number, _anchor="sd-pin-check"))
+
+
+@bp.route("/pin", methods=["GET", "POST"])
+def customer_pin() -> ResponseReturnValue:
+    """Check the PIN a caller read out against a customer named by e-mail or id."""
+    actor = _actor()
+    form = CustomerPinCheckForm()
+    result: tuple[str, str] | None = None
+    status = 200
+    error: SupportDeskError | None = None
+    if form.validate_on_submit():
+        given, form.pin.data = form.pin.data, ""  # what the caller said is not shown again
+        try:
+            customer = find_customer(form.customer.data, "customer")
+            check = pins.verify(actor, given, customer=customer)
+        except SupportDeskError as exc:
+            show_error(form, exc)
+            status, error = exc.status, exc
+        else:
+            result = _pin_outcome_text(check, t.cast(Actor, customer).name)
+    elif form.is_submitted():
+        status = 400
+    page = current_app.make_response(
+        (render("supportdesk/desk/pin.html", form=form, result=result), status)
+    )
+    return with_retry_after(page, error) if error is not None else page

@@ -48,6 +48,7 @@ from ..presentation import thread_views
 from ..services import delegates
 from ..services import listing
 from ..services import messages
+from ..services import pins
 from ..services import tickets
 from ..values import Actor
 from ._common import ID_CONVERTER
@@ -88,6 +89,17 @@ def _login_required() -> ResponseReturnValue | None:
 def _actor() -> Actor:
     # _login_required ran before every view, so there is an actor.
     return t.cast(Actor, current_actor())
+
+
+def _account_holder() -> Actor:
+    """The actor, if they have a host account: a guest (signed in by a guest link)
+    answers their tickets but opens new ones through the contact form, and has no PIN.
+
+    :raises Forbidden: the actor is a guest.
+    """
+    actor = _actor()
+    policy.require_account(actor)
+    return actor
 
 
 def _shared_ticket(actor: Actor, number: str) -> Ticket:
@@ -194,7 +206,7 @@ def _render_new_ticket(actor: Actor, form: NewTicketForm, status: int = 200) -> 
 @bp.route("/new", methods=["GET", "POST"])
 def new_ticket() -> ResponseReturnValue:
     """Open a ticket: subject, department (when there are any), category, message, files."""
-    actor = _actor()
+    actor = _account_holder()
     form = _new_ticket_form()
     if not form.validate_on_submit():
         return _render_new_ticket(actor, form, 400 if form.is_submitted() else 200)
@@ -373,7 +385,7 @@ def close(number: str) -> ResponseReturnValue:
 @bp.post("/tickets/<number>/follow-up")
 def follow_up(number: str) -> ResponseReturnValue:
     """Open a new ticket that continues my closed one and links to it."""
-    actor = _actor()
+    actor = _account_holder()
     found = _own_ticket(actor, number)
     form = FollowUpForm()
 
@@ -400,7 +412,7 @@ def follow_up(number: str) -> ResponseReturnValue:
 def notification_settings() -> ResponseReturnValue:
     """Which e-mails I get about my requests, and in which language."""
     template = "supportdesk/portal/notification_settings.html"
-    return settings_page(_actor(), staff=False, template=template)
+    return settings_page(_account_holder(), staff=False, template=template)
 
 
 # -------------------------------------------------------------------------------------
@@ -456,3 +468,31 @@ def invitation(token: str) -> ResponseReturnValue:
         400 if form.is_submitted() else 200,
     )
 
+
+# -------------------------------------------------------------------------------------
+# Support PIN
+# -------------------------------------------------------------------------------------
+
+
+@bp.get("/pin")
+def pin() -> ResponseReturnValue:
+    """My support PIN, to read to staff on the phone, with a button to regenerate it."""
+    actor = _account_holder()
+    own = pins.pin_for_owner(actor)
+    response = current_app.make_response(
+        render("supportdesk/portal/pin.html", own_pin=own, form=ConfirmForm(formdata=None))
+    )
+    response.headers["Cache-Control"] = "no-store"  # a secret: not kept by caches
+    return response
+
+
+@bp.post("/pin/regenerate")
+def regenerate_pin() -> ResponseReturnValue:
+    """Replace my support PIN with a new one (the old one stops matching at once)."""
+    actor = _account_holder()
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        raise ValidationError()
+    pins.regenerate(actor)
+    flash(_("Your support PIN was changed. The old one no longer works."), "success")
+    return redirect(url_for(".pin"))

@@ -70,10 +70,12 @@ from ..models import NotificationStatus
 from ..models import Ticket
 from ..models import utcnow
 from ..values import Actor
+from ..values import ActorKind
 from ..values import OutgoingNotification
 from ..values import Recipient
 from . import _validate
 from . import delegates
+from . import guests
 from . import inbound
 from . import notification_settings
 from ._uow import transaction
@@ -91,6 +93,7 @@ KINDS = (
     "ticket_escalated",
     "conversation_started",
     "delegate_invited",
+    "pin_changed",
 )
 #: The hand-off of a ticket beyond the top level: an outbox row, but no notification.
 HAND_OFF = "escalated_beyond"
@@ -291,6 +294,12 @@ def _absolute(path: str) -> str:
     return path
 
 
+def absolute_url(path: str) -> str:
+    """``path`` on the desk's public address (``SUPPORTDESK_PUBLIC_URL``, else the
+    request's), for links in mails."""
+    return _absolute(path)
+
+
 def ticket_url(number: str, *, staff: bool) -> str:
     """Where a recipient opens the ticket: the desk for staff, the portal otherwise."""
     endpoint = "supportdesk_desk.ticket" if staff else "supportdesk_portal.ticket"
@@ -391,10 +400,20 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
             rows[key] = _row(planned, key, chosen.locale)
     if not rows:
         return
+    _insert(list(rows.values()))
+
+
+_INSERT = sa.insert(t.cast(sa.Table, Notification.__table__))
+
+
+def _insert(values: list[dict[str, t.Any]]) -> None:
+    """Write outbox rows in the unit of work's transaction, noting their ids for the
+    delivery after commit."""
     # One INSERT of plain rows: the ORM's unit of work for new objects cost more than
     # everything else the outbox does in a request (bench/outbox.py).
+    state = get_state()
+    session = state.db.session
     table = t.cast(sa.Table, Notification.__table__)
-    values = list(rows.values())
     connection = session.connection()  # Core, in the unit of work's transaction
     if not state.config.deliver_after_commit:
         connection.execute(_INSERT, values)  # the worker finds them: no ids needed
@@ -403,18 +422,21 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
     session.info.setdefault(_WRITTEN, []).extend(written.scalars())
 
 
-_INSERT = sa.insert(t.cast(sa.Table, Notification.__table__))
-
-
 def _row(planned: Planned, key: str, locale: str | None = None) -> dict[str, t.Any]:
     """The outbox row of ``planned``, in the recipient's chosen ``locale`` (else, for a
     requester, the language they last used; for staff, the desk's default)."""
     ticket, recipient = planned.ticket, planned.recipient
     staff = planned.kind in STAFF_KINDS
+    url = planned.url  # where the notification itself says to act (an invitation)
+    if url is None and recipient.kind is ActorKind.GUEST:
+        # A guest has no account to log in with: their link signs them in (once).
+        url = guests.guest_url(recipient.email, ticket.number)
+    if url is None:
+        url = ticket_url(ticket.number, staff=staff)
     payload = {
         "ticket_number": ticket.number,
         "ticket_subject": ticket.subject,
-        "url": planned.url or ticket_url(ticket.number, staff=staff),
+        "url": url,
         "body": planned.body,
         "author": planned.author,
         "level": ticket.level,
@@ -430,6 +452,42 @@ def _row(planned: Planned, key: str, locale: str | None = None) -> dict[str, t.A
         locale=locale or (None if staff else ticket.requester_locale),
         payload=payload,
     )
+
+
+def write_security_notices(events: t.Sequence[_events.DomainEvent]) -> None:
+    """Before commit: tell a customer that their support PIN was changed
+    (``pin_changed``, a security kind nobody mutes), so a change they did not make does
+    not go unnoticed."""
+    changed = [e for e in events if isinstance(e, _events.PinChanged) and e.actor.email]
+    if not changed:
+        return
+    state = get_state()
+    if not state.hooks.delivers_notifications(mail_configured=bool(state.config.mail_server)):
+        return
+    if has_request_context():
+        path = url_for("supportdesk_portal.pin")
+    else:
+        path = f"{state.config.url_prefix}/pin"
+    settings = notification_settings.for_recipients(e.actor.user_id for e in changed)
+    rows = []
+    for event in changed:
+        who = event.actor
+        chosen = settings.get(who.user_id or "", notification_settings.DEFAULT)
+        key = notification_key("pin_changed", f"pin:{utcnow().isoformat()}", who)
+        rows.append(
+            _queued(
+                key=key,
+                kind="pin_changed",
+                ticket_id=None,
+                recipient_id=who.user_id,
+                recipient_email=who.email,
+                recipient_name=who.name,
+                recipient_role=who.role,
+                locale=chosen.locale or _current_locale(),
+                payload={"url": _absolute(path)},
+            )
+        )
+    _insert(rows)
 
 
 def _queued(**values: t.Any) -> dict[str, t.Any]:
@@ -778,6 +836,8 @@ def _subject(kind: str, number: str, subject: str) -> str:
         text = _(
             "Support wrote to you about %(number)s: %(subject)s", number=number, subject=subject
         )
+    elif kind == "pin_changed":
+        text = _("Your support PIN was changed")
     else:
         text = _("Ticket %(number)s escalated to you: %(subject)s", number=number, subject=subject)
     return one_line(text, 250)

@@ -54,6 +54,10 @@ def record_events(events: t.Sequence[_events.DomainEvent]) -> None:
         ):
             kind = _DELEGATE_EVENTS[type(event)]
             record(event.ticket, kind, event.actor, email=event.delegate.email)
+        elif isinstance(event, _events.PinChecked) and event.ticket is not None:
+            # Whether it matched, never the PIN (nor what the caller said).
+            kind = "pin_verified" if event.matched else "pin_mismatch"
+            record(event.ticket, kind, event.actor, customer=event.customer_id)
         elif isinstance(event, _events.TicketEscalated):
             if event.to_level is None:
                 record(

@@ -103,11 +103,13 @@ def list_tickets() -> ResponseReturnValue:
     also=(200,),
     body="TicketCreate",
     multipart=True,
-    errors=(400, 401, 413, 415),
+    errors=(400, 401, 403, 413, 415),
 )
 def create_ticket() -> ResponseReturnValue:
-    """``POST /tickets``: open a ticket (staff may file one for a customer)."""
+    """``POST /tickets``: open a ticket (staff may file one for a customer; a guest
+    opens one only through the contact form)."""
     actor = require_actor()
+    policy.require_account(actor)
 
     data, uploads = read_body(
         "TicketCreate", files=True, guard=lambda raw: policy.open_refusals(actor, raw)
