@@ -27,6 +27,7 @@ import test_docs
 import test_example_store
 from test_example_store import form_token
 
+from conftest import REDIS_URL
 from example_store import create_app
 from example_store import models
 from example_store import ratelimit
@@ -42,7 +43,7 @@ seeded = test_example_store.seeded
 readme_store = test_docs.readme_store
 store_app = test_docs.store_app
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+
 
 
 def post_login(
