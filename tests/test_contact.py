@@ -484,3 +484,45 @@ def test_two_browsers_racing_with_one_link_sign_in_once(app: Flask, smtpd: SMTPS
     signed_in = [c for c, r in zip(clients, answers, strict=True) if r.status_code == 302]
     assert len(signed_in) == 1 and GUEST_SESSION_KEY in _session(signed_in[0])
     assert count(app, GuestLinkUse) == 1
+
+
+# -------------------------------------------------------------------------------------
+# Answering by replying to the mail
+# -------------------------------------------------------------------------------------
+
+
+@pytest.mark.settings(inbound_address="support@store.example")
+def test_a_guest_answers_by_replying_to_the_receipt(app: Flask, smtpd: SMTPServer) -> None:
+    """The guest never follows the link: they answer the receipt in their mail client,
+    and the answer goes into their ticket as theirs; a stranger's answer does not."""
+    import email.message
+    import email.policy
+    import email.utils
+
+    from flask_supportdesk.services import inbound
+
+    assert send(app.test_client()).status_code == 302
+    (receipt,) = smtpd.to(GUEST)
+    original = receipt.message
+
+    def answer(sender: str, text: str) -> bytes:
+        reply = email.message.EmailMessage()
+        reply["From"] = sender
+        reply["To"] = str(original["Reply-To"])
+        reply["Subject"] = "Re: " + str(original["Subject"])
+        reply["Message-ID"] = email.utils.make_msgid(domain="guest.example")
+        reply["In-Reply-To"] = original["Message-ID"]
+        reply["References"] = f"{original['References']} {original['Message-ID']}"
+        reply.set_content(f"{text}\n\n> {receipt.text.splitlines()[0]}\n")
+        return reply.as_bytes(policy=email.policy.SMTP)
+
+    with app.app_context():
+        assert inbound.ingest(answer(f"Gina Guest <{GUEST}>", "Norway, Oslo.")).outcome == "posted"
+        with pytest.raises(inbound.MailRefused):
+            inbound.ingest(answer("Mallory <mallory@evil.example>", "Send it to me instead."))
+    (ticket,) = all_tickets(app)
+    with app.app_context():
+        bodies = list(get_state().db.session.scalars(
+            sa.select(Message.body).filter_by(ticket_id=ticket.id).order_by(Message.id)
+        ))  # fmt: skip
+    assert bodies == ["I would like to order a lamp.", "Norway, Oslo."]

@@ -44,8 +44,6 @@ readme_store = test_docs.readme_store
 store_app = test_docs.store_app
 
 
-
-
 def post_login(
     client: FlaskClient, email: str, password: str, *, ip: str = "198.51.100.1", **extra: str
 ) -> t.Any:
