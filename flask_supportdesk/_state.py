@@ -42,6 +42,13 @@ class State:
     departments: KeptValue[t.Any] = dataclasses.field(default_factory=KeptValue)
     #: Delivers each change's notifications after commit, in the background.
     delivery: DeliveryThread | None = None
+    @property
+    def delivers_notifications(self) -> bool:
+        """Whether anything delivers notifications (the SMTP settings or a plugin's
+        ``supportdesk_deliver_notification``): without, the outbox writes nothing, and
+        what only a mail can carry (an invitation, a guest's link) is not offered."""
+        return self.hooks.delivers_notifications(mail_configured=bool(self.config.mail_server))
+
     #: Parts of pages rendered once per language (``supportdesk.fragment(name)``).
     fragments: dict[tuple[str, str, str], t.Any] = dataclasses.field(default_factory=dict)
     #: The rate limiter over ``SUPPORTDESK_RATELIMIT_STORAGE_URI`` (:mod:`..ratelimit`).

@@ -22,8 +22,10 @@ import hostapp
 from conftest import CANARY
 from conftest import CanaryTicket
 from conftest import assert_no_canary
+from conftest import build_app
 from conftest import csrf_token
 from conftest import login
+from flask_supportdesk import hookimpl
 from flask_supportdesk import policy
 from flask_supportdesk._state import get_state
 from flask_supportdesk.errors import EmailMismatch
@@ -48,6 +50,54 @@ from flask_supportdesk.values import Actor
 
 PORTAL = "/support"
 DESK = "/support/desk"
+
+
+class DeliveredHere:
+    """The host's own delivery (its mail service): the invitation mails it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[t.Any] = []
+
+    @hookimpl
+    def supportdesk_deliver_notification(self, notification: t.Any) -> None:
+        self.sent.append(notification)
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, tmp_path: t.Any) -> t.Iterator[Flask]:
+    """The test store with a delivery plugin of its own: invitations are mails, and a
+    store that sends none offers none (test below)."""
+    for built in build_app(request, tmp_path):
+        get_state(built).desk.register(DeliveredHere(), app=built)
+        yield built
+
+
+@pytest.fixture
+def mailless_app(request: pytest.FixtureRequest, tmp_path: t.Any) -> t.Iterator[Flask]:
+    """The test store with no way to send mail (no SMTP server, no delivery plugin)."""
+    yield from build_app(request, tmp_path)
+
+
+def test_a_store_that_sends_no_mail_offers_no_invitation(
+    mailless_app: Flask, alice: Actor
+) -> None:
+    """The invitation is a mail: without one, the panel says so, and an invitation
+    posted anyway is a field error that writes nothing (not a promise never kept)."""
+    app = mailless_app
+    with app.test_request_context():
+        number = tickets.open_ticket(alice, subject="Gift", body="For my brother.").number
+    client = login(app.test_client(), 1)
+    page = client.get(f"/support/tickets/{number}").get_data(as_text=True)
+    assert "Invitations are sent by e-mail, which this store has not set up yet." in page
+    assert 'name="email"' not in page
+    response = client.post(
+        f"/support/tickets/{number}/delegates",
+        data={"email": "bob@example.com", "csrf_token": csrf_token(client)},
+    )
+    assert response.status_code == 400
+    assert "cannot send invitations" in response.get_data(as_text=True)
+    with app.app_context():
+        assert get_state().db.session.scalars(sa.select(Delegate)).all() == []
 
 
 @pytest.fixture(autouse=True)

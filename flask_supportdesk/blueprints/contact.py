@@ -51,7 +51,7 @@ def _require_contact_form() -> None:
     state = get_state()
     if not state.config.contact_form_creates_ticket:
         raise NotFound()
-    if not state.hooks.delivers_notifications(mail_configured=bool(state.config.mail_server)):
+    if not state.delivers_notifications:
         # A guest could never follow their ticket: no form rather than a false promise.
         current_app.logger.error(
             "SUPPORTDESK_CONTACT_FORM_CREATES_TICKET is on, but nothing delivers"

@@ -266,6 +266,8 @@ def _render_thread(
             is_requester=requester,
             delegates=delegates.list_delegates(actor, ticket) if requester else [],
             can_invite=policy.can_invite_delegates(actor, ticket),
+            # The invitation is a mail: without a way to send one, no form to promise it.
+            invitations_by_mail=get_state().delivers_notifications,
             edit_urls={
                 m.id: url_for(".edit_message", number=ticket.number, message_id=m.id)
                 for m in rows

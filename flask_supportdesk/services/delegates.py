@@ -93,10 +93,15 @@ def invite(actor: Actor, number: str, email: t.Any) -> Delegate:
     :raises TicketClosed: the ticket is closed.
     :raises Forbidden: the actor is not its requester (delegates invite nobody).
     :raises ValidationError: not an address, no account uses it, it is the requester's
-        own, it is invited already, or the ticket has :data:`MAX_ACTIVE` delegates.
+        own, it is invited already, the ticket has :data:`MAX_ACTIVE` delegates, or
+        nothing delivers notifications (the invitation is a mail).
     :raises RateLimited: the actor sent :data:`MAX_PER_HOUR` invitations in the last hour.
     """
     address = _address(email)
+    if not get_state().delivers_notifications:  # the link could never reach them
+        raise ValidationError(
+            fields={"email": _("This store cannot send e-mail yet, so it cannot send invitations.")}
+        )
     with transaction() as uow:
         ticket = policy.get_ticket(actor, number, for_update=True)
         policy.check_invite_delegates(actor, ticket)

@@ -368,7 +368,7 @@ def write_outbox(events: t.Sequence[_events.DomainEvent]) -> None:
                 ticket.requester_locale = locale
     # Nobody to deliver to (no mail server, no delivery plugin): notifications are off,
     # and a change pays nothing for them. The hand-off beyond the top still goes out.
-    delivers = state.hooks.delivers_notifications(mail_configured=bool(state.config.mail_server))
+    delivers = state.delivers_notifications
     session = state.db.session
     rows: dict[str, dict[str, t.Any]] = {}
     planned_rows: list[tuple[Planned, str]] = []
@@ -462,7 +462,7 @@ def write_security_notices(events: t.Sequence[_events.DomainEvent]) -> None:
     if not changed:
         return
     state = get_state()
-    if not state.hooks.delivers_notifications(mail_configured=bool(state.config.mail_server)):
+    if not state.delivers_notifications:
         return
     if has_request_context():
         path = url_for("supportdesk_portal.pin")
