@@ -166,7 +166,11 @@ def show(mail_id: int) -> str:
 def html(mail_id: int) -> Response:
     """The mail's HTML alone, for the frame: sandboxed by its own policy as well, so it
     runs no script on the store's origin even when opened on its own."""
-    response = Response(_mail(mail_id).html, mimetype="text/html")
+    markup = _mail(mail_id).html
+    # Its links open in a tab of their own: the store's pages refuse to load in a frame.
+    base = '<base target="_blank">'
+    markup = markup.replace("<head>", "<head>" + base, 1) if "<head>" in markup else base + markup
+    response = Response(markup, mimetype="text/html")
     response.headers["Content-Security-Policy"] = MAIL_HTML_POLICY
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response

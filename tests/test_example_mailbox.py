@@ -243,6 +243,8 @@ def test_the_mail_html_never_runs_script_on_the_store_origin(mailbox: Flask) -> 
     assert policy.startswith("sandbox") and "allow-scripts" not in policy
     assert "allow-same-origin" not in policy and "script-src" not in policy
     assert "default-src 'none'" in policy
+    # Its links open outside the frame (the store's pages refuse to be framed).
+    assert raw.get_data(as_text=True).startswith('<base target="_blank"><p>Hi</p>')
 
 
 def test_without_the_mailbox_there_is_no_page_and_nothing_is_kept(make_store: t.Any) -> None:
