@@ -18,10 +18,12 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --force-reinstall --no-deps dist/*.whl
 	$(BIN)/pip install -q "$$(ls dist/*.whl)[test,docs]" $$(test -f example_store/pyproject.toml && echo ./example_store)
 
+# The demo keeps the desk's mails in the store's demo mailbox (/mailbox), never in a
+# real deployment: STORE_DEMO_MAILBOX is off unless set.
 demo: install
 	$(BIN)/flask --app example_store supportdesk db upgrade
-	$(BIN)/flask --app example_store seed-demo --url http://127.0.0.1:$(PORT)/
-	$(BIN)/flask --app example_store run --port $(PORT)
+	STORE_DEMO_MAILBOX=1 $(BIN)/flask --app example_store seed-demo --url http://127.0.0.1:$(PORT)/
+	STORE_DEMO_MAILBOX=1 $(BIN)/flask --app example_store run --port $(PORT)
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

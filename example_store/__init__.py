@@ -16,6 +16,7 @@ from flask_wtf.csrf import generate_csrf
 
 from flask_supportdesk import SupportDesk
 
+from . import mailbox
 from . import ratelimit
 from .models import User
 from .models import db
@@ -32,6 +33,9 @@ CONTENT_SECURITY_POLICY = (
 _TRUE = ("1", "true", "yes", "on")
 
 support_desk = SupportDesk(db=db, plugins=[StoreSupportPlugin()])
+#: The same desk with the demo mailbox as a delivery plugin, for apps that asked for it
+#: (``STORE_DEMO_MAILBOX``): a plugin belongs to a desk, so the store keeps two.
+demo_support_desk = SupportDesk(db=db, plugins=[StoreSupportPlugin(), mailbox.DemoMailbox()])
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to continue."
@@ -69,7 +73,9 @@ def create_app(
         (default: SQLite in the instance folder), ``FLASK_SECRET_KEY`` the session key
         (default: one generated into the instance folder), ``STORE_SECURE_COOKIES=1`` sends
         the cookies over HTTPS only and ``RATELIMIT_STORAGE_URI`` where login attempts are
-        counted (default ``memory://``).
+        counted (default ``memory://``). ``STORE_DEMO_MAILBOX=1`` (or the config key set
+        to ``True``) keeps the desk's mails in the demo mailbox at ``/mailbox``, and then
+        turns the contact form and inbound mail on (:mod:`example_store.mailbox`).
     :param instance_path: Where the SQLite file, the generated key and attachments go
         (default: Flask's instance folder).
     """
@@ -96,11 +102,16 @@ def create_app(
         app.config.update(config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+    demo_mailbox = mailbox.wanted(app, os.environ)
+    if demo_mailbox:
+        mailbox.configure(app)
 
     db.init_app(app)
     login_manager.init_app(app)
-    support_desk.init_app(app)
+    (demo_support_desk if demo_mailbox else support_desk).init_app(app)
     ratelimit.init_app(app)
+    if demo_mailbox:
+        mailbox.init_app(app)
 
     from . import auth
     from . import cli

@@ -21,6 +21,7 @@ from flask.cli import with_appcontext
 
 import flask_supportdesk as desk
 from flask_supportdesk import Upload
+from flask_supportdesk import deliver_notifications
 from flask_supportdesk.migrations import alembic_config
 from flask_supportdesk.models import Department
 from flask_supportdesk.models import Source
@@ -239,13 +240,14 @@ def _seed_tickets(users: dict[str, User]) -> int:
     return created
 
 
-def seed_demo(app: Flask) -> int:
+def seed_demo(app: Flask, url: str = "http://localhost/") -> int:
     """Create the store's tables, bring the desk's up to date and add the demo data.
 
+    :param url: Where the store will be served: the links of the desk's mails point there.
     :return: the number of demo tickets created (0 when they all existed).
     """
     # url_for in the reference hook needs a request; the demo runs at the site's root.
-    with app.test_request_context("/"):
+    with app.test_request_context("/", base_url=url):
         db.create_all()
         command.upgrade(alembic_config(), "head")
         users = _seed_store()
@@ -265,7 +267,10 @@ def init_app(app: Flask) -> None:
 def seed_demo_command(url: str) -> None:
     """Add demo products, customers, staff, orders, departments and tickets (idempotent)."""
     app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
-    created = seed_demo(app)
+    created = seed_demo(app, url)
+    if app.config.get("STORE_DEMO_MAILBOX"):
+        # The mails of the demo tickets are in the mailbox before this command ends.
+        deliver_notifications()
     click.echo(f"Demo data ready ({created} new tickets).")
     click.echo(f"\nLog in at {url.rstrip('/')}/login with (password for all: {DEMO_PASSWORD}):")
     for demo in DEMO_USERS:
@@ -277,3 +282,5 @@ def seed_demo_command(url: str) -> None:
     click.echo(f"\nShop: {base}/")
     click.echo(f"Support portal: {base}{app.config['SUPPORTDESK_URL_PREFIX']}")
     click.echo(f"Staff desk: {base}{app.config['SUPPORTDESK_DESK_URL_PREFIX']}")
+    if app.config.get("STORE_DEMO_MAILBOX"):
+        click.echo(f"Demo mailbox (every mail the desk sends): {base}/mailbox/")

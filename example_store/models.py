@@ -199,3 +199,25 @@ class PlatformSupportCase(db.Model):  # type: ignore[name-defined,misc]
 def format_price(cents: int) -> str:
     """Euros for display: ``format_price(8900) == "€89.00"``."""
     return f"€{cents // 100}.{cents % 100:02d}"
+
+
+class DemoMail(db.Model):  # type: ignore[name-defined,misc]
+    """A mail the desk sent, kept by the demo mailbox (``STORE_DEMO_MAILBOX``) instead
+    of going to a mail server; ``key`` is the notification's idempotency key."""
+
+    __tablename__ = "store_demo_mail"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    recipient_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    recipient_email: Mapped[str] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(sa.Text)
+    text: Mapped[str] = mapped_column(sa.Text)
+    html: Mapped[str] = mapped_column(sa.Text)
+    ticket_number: Mapped[str | None] = mapped_column(sa.String(40))
+    url: Mapped[str] = mapped_column(sa.Text, default="")
+    message_id: Mapped[str] = mapped_column(sa.String(300))
+    reply_to: Mapped[str | None] = mapped_column(sa.String(300))
+    reply_address: Mapped[str | None] = mapped_column(sa.String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(default=_now)

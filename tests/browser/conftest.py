@@ -15,6 +15,7 @@ Without Playwright or Chromium these tests skip, unless ``SUPPORTDESK_REQUIRE_BR
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -93,6 +94,13 @@ def live_store(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[LiveStore
         instance_path=str(folder / "instance"),
     )
     seed_demo(app)
+    with serve(app) as live:
+        yield live
+
+
+@contextlib.contextmanager
+def serve(app: Flask) -> t.Iterator[LiveStore]:
+    """Serve the seeded ``app`` on a free loopback port until the block ends."""
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="live-store", daemon=True)
     thread.start()
