@@ -22,8 +22,10 @@ install: $(BIN)/python
 # real deployment: STORE_DEMO_MAILBOX is off unless set.
 demo: install
 	$(BIN)/flask --app example_store supportdesk db upgrade
-	STORE_DEMO_MAILBOX=1 $(BIN)/flask --app example_store seed-demo --url http://127.0.0.1:$(PORT)/
-	STORE_DEMO_MAILBOX=1 $(BIN)/flask --app example_store run --port $(PORT)
+	STORE_DEMO_MAILBOX=1 FLASK_SUPPORTDESK_PUBLIC_URL=http://127.0.0.1:$(PORT) \
+		$(BIN)/flask --app example_store seed-demo --url http://127.0.0.1:$(PORT)/
+	STORE_DEMO_MAILBOX=1 FLASK_SUPPORTDESK_PUBLIC_URL=http://127.0.0.1:$(PORT) \
+		$(BIN)/flask --app example_store run --port $(PORT)
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -114,6 +114,11 @@ class SupportDesk:
         state.after_commit.append(functools.partial(send_signals, app))
         # Last: delivery talks to a mail server, the announcements above should not wait.
         state.after_commit.append(deliver_written)
+        if config.deliver_after_commit and config.deliver_in_background:
+            # The first request starts the delivery thread: what other processes left
+            # queued (a CLI command, a server stopped mid-way) goes out without waiting
+            # for this process's first notification.
+            app.before_request(functools.partial(delivery.start_once, state))
 
         from .blueprints import register_blueprints
         from .cli import supportdesk_cli

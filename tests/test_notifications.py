@@ -793,3 +793,31 @@ def test_the_background_thread_retries_what_failed_without_a_worker(
         time.sleep(0.1)
     assert len(smtpd.mails) == 4
     assert {r.status for r in outbox_rows(app)} == {NotificationStatus.SENT}
+
+
+@pytest.mark.settings(deliver_in_background=True, deliver_interval=3600)
+def test_the_first_request_sends_what_another_process_left_queued(
+    app: Flask, smtpd: SMTPServer, alice: Actor
+) -> None:
+    """A CLI command or a stopped server wrote notifications it never sent: the next
+    process's first request starts its delivery thread, which sends them at once (not
+    after an interval, nor only when that process notifies someone itself)."""
+    delivery = get_state(app).delivery
+    assert delivery is not None
+    with app.app_context():
+        handed: list[t.Any] = []
+        submit = delivery.submit
+        delivery.submit = handed.append  # type: ignore[method-assign]  # the process that "exited"
+        try:
+            tickets.open_ticket(alice, subject="Left behind", body="x")
+        finally:
+            delivery.submit = submit  # type: ignore[method-assign]
+    assert handed and smtpd.mails == []
+    assert {r.status for r in outbox_rows(app)} == {NotificationStatus.QUEUED}
+    login(app.test_client(), 1).get("/support/")  # any request of the next process
+    deadline = time.monotonic() + 20
+    while len(smtpd.mails) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert delivery.flush(timeout=20)
+    assert len(smtpd.mails) == 4
+    assert {r.status for r in outbox_rows(app)} == {NotificationStatus.SENT}

@@ -9,20 +9,25 @@ due again (retries after a failure, rows another process left behind), so a smal
 needs no separate worker. Several processes each run one; a row is claimed by one of
 them at a time (:func:`~flask_supportdesk.services.notifications.deliver`).
 
-Nothing is lost when the process stops: what the thread had not sent yet is still
-queued in the outbox, for the next process or ``flask supportdesk deliver``.
+Nothing is lost when the process stops: it first finishes what it was handed (for up to
+ten seconds), and anything left is still queued in the outbox, for the next process or
+``flask supportdesk deliver``.
 ``SUPPORTDESK_DELIVER_IN_BACKGROUND = False`` delivers in the request instead, after
 its commit (deterministic: tests use it).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
 import typing as t
 
 from flask import Flask
+
+if t.TYPE_CHECKING:
+    from .._state import State
 
 log = logging.getLogger("flask_supportdesk")
 
@@ -38,16 +43,39 @@ class DeliveryThread:
         self._queue: queue.SimpleQueue[t.Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._exit_registered = False
+        self._started_once = False
 
     def submit(self, ids: t.Sequence[int]) -> None:
         """Deliver the notifications ``ids`` soon (starting the thread if need be)."""
         self._queue.put(list(ids))
+        self.start()
+
+    def start(self) -> None:
+        """Start the thread unless it runs: it then also sends what other processes left
+        queued (the app's first request starts it, so a restarted server catches up)."""
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="supportdesk-delivery", daemon=True
-                )
-                self._thread.start()
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="supportdesk-delivery", daemon=True
+            )
+            self._queue.put(None)  # a first round of what is due, at once
+            self._thread.start()
+            if not self._exit_registered:
+                # A process that ends (a CLI command, a server stopping) first finishes
+                # what it holds: a mail cut off mid-send would be sent again later.
+                atexit.register(self.stop)
+                self._exit_registered = True
+
+    def start_once(self, state: State) -> None:
+        """:meth:`start` the first time it is called, if anything delivers notifications
+        (a ``before_request`` function: every later call returns at once)."""
+        if self._started_once:
+            return
+        self._started_once = True
+        if state.delivers_notifications:
+            self.start()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything handed over so far was tried; whether it was in time."""

@@ -437,6 +437,8 @@ def _row(planned: Planned, key: str, locale: str | None = None) -> dict[str, t.A
         "ticket_number": ticket.number,
         "ticket_subject": ticket.subject,
         "url": url,
+        # Built here, where a request knows the site's address (a worker may not).
+        "settings_url": settings_url(staff=staff) if recipient.user_id is not None else "",
         "body": planned.body,
         "author": planned.author,
         "level": ticket.level,
@@ -857,6 +859,14 @@ def _locale(row: Notification) -> str:
     return str(flask_babel.get_babel().instance.default_locale)
 
 
+def _settings_link(row: Notification) -> str:
+    # Kept in the payload when the row was written; rows written before, built now.
+    kept = str(row.payload.get("settings_url") or "")
+    if kept or row.recipient_id is None:  # guests have no account to keep settings in
+        return kept
+    return settings_url(staff=row.kind in STAFF_KINDS)
+
+
 def render(row: Notification) -> OutgoingNotification:
     """The notification as delivery plugins receive it, rendered in its recipient's
     language from the templates ``supportdesk/mail/<kind>.txt`` and ``.html`` (a host
@@ -878,10 +888,7 @@ def render(row: Notification) -> OutgoingNotification:
             "author": one_line(str(payload.get("author") or "")),
             "level": str(payload.get("level") or ""),
             "staff": row.kind in STAFF_KINDS,
-            # Guests have no account to keep settings in.
-            "settings_url": (
-                settings_url(staff=row.kind in STAFF_KINDS) if row.recipient_id is not None else ""
-            ),
+            "settings_url": _settings_link(row),
             **i18n.template_callables(),
         }
         text = render_template(f"supportdesk/mail/{row.kind}.txt", **context)
