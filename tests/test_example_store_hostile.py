@@ -208,7 +208,8 @@ def test_secure_cookies_switch_for_https(
     monkeypatch.setenv("STORE_SECURE_COOKIES", "1")
     app = create_app(
         {key: seeded.config[key] for key in ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI",
-                                             "SUPPORTDESK_LOAD_ENTRY_POINTS")},
+                                             "SUPPORTDESK_LOAD_ENTRY_POINTS",
+                                             "SUPPORTDESK_DELIVER_IN_BACKGROUND")},
         instance_path=str(tmp_path / "https-instance"),
     )
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
@@ -302,6 +303,7 @@ def test_login_limits_are_shared_through_redis(
     other = create_app(
         {**{key: seeded.config[key] for key in ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI",
                                                 "SUPPORTDESK_LOAD_ENTRY_POINTS",
+                                                "SUPPORTDESK_DELIVER_IN_BACKGROUND",
                                                 "STORE_PASSWORD_METHOD")},
          "STORE_RATELIMIT_KEY_PREFIX": redis_prefix},
         instance_path=str(tmp_path / "second-process"),
