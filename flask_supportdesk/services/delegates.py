@@ -266,17 +266,24 @@ def list_delegates(actor: Actor, ticket: Ticket) -> list[Delegate]:
     :raises Forbidden: the actor is neither its requester nor staff handling it.
     """
     policy.check_manage_delegates(actor, ticket)
-    stmt = sa.select(Delegate).where(Delegate.ticket_id == ticket.id).order_by(Delegate.id)
-    return list(get_state().db.session.scalars(stmt))
+    return list(get_state().db.session.scalars(_OF_TICKET, {"ticket_id": ticket.id}))
 
 
 def accepted_delegates(ticket: Ticket) -> list[Actor]:
     """The accepted delegates of ``ticket``, as recipients (the outbox)."""
-    stmt = sa.select(Delegate).where(
-        Delegate.ticket_id == ticket.id, Delegate.status == DelegateStatus.ACCEPTED
-    )
     hooks = get_state().hooks
-    return [
-        hooks.load_user(d.user_id) or Actor(d.user_id, d.name, d.email)
-        for d in get_state().db.session.scalars(stmt)
-    ]
+    found = get_state().db.session.scalars(_ACCEPTED_OF_TICKET, {"ticket_id": ticket.id})
+    return [hooks.load_user(d.user_id) or Actor(d.user_id, d.name, d.email) for d in found]
+
+
+# Built once, the ticket a parameter: every ticket page and every staff reply asks them,
+# and building a statement cost about what running it does.
+_OF_TICKET = (
+    sa.select(Delegate)
+    .where(Delegate.ticket_id == sa.bindparam("ticket_id"))
+    .order_by(Delegate.id)
+)
+_ACCEPTED_OF_TICKET = sa.select(Delegate).where(
+    Delegate.ticket_id == sa.bindparam("ticket_id"),
+    Delegate.status == DelegateStatus.ACCEPTED,
+)
