@@ -21,12 +21,9 @@ import dataclasses
 import hashlib
 import secrets
 import typing as t
-import urllib.parse
 
 import sqlalchemy as sa
 from flask import current_app
-from flask import has_request_context
-from flask import url_for
 from itsdangerous import BadSignature
 from itsdangerous import SignatureExpired
 from itsdangerous import URLSafeTimedSerializer
@@ -79,14 +76,11 @@ def make_token(email: str, ticket_number: str) -> str:
 
 def guest_url(email: str, ticket_number: str) -> str:
     """The absolute guest link for a mail to ``email`` about ``ticket_number``."""
-    from .notifications import absolute_url
+    from .notifications import site_url
 
     token = make_token(email, ticket_number)
-    if has_request_context():
-        path = url_for("supportdesk_contact.guest", token=token)
-    else:
-        path = f"{get_state().config.url_prefix}/guest/{urllib.parse.quote(token)}"
-    return absolute_url(path)
+    prefix = get_state().config.url_prefix
+    return site_url("supportdesk_contact.guest", prefix + "/guest/{token}", token=token)
 
 
 def _digest(token: str) -> str:

@@ -284,7 +284,9 @@ def thread_message_id(ticket_number: str) -> str:
     return f"<ticket.{safe}@{mail_domain()}>"
 
 
-def _absolute(path: str) -> str:
+def absolute_url(path: str) -> str:
+    """``path`` on the desk's public address (``SUPPORTDESK_PUBLIC_URL``, else the
+    request's), for links in mails."""
     # The configured address first: a request's Host header is the client's to choose.
     public = get_state().config.public_url
     if public:
@@ -294,42 +296,42 @@ def _absolute(path: str) -> str:
     return path
 
 
-def absolute_url(path: str) -> str:
-    """``path`` on the desk's public address (``SUPPORTDESK_PUBLIC_URL``, else the
-    request's), for links in mails."""
-    return _absolute(path)
+def site_url(endpoint: str, outside_a_request: str, **values: t.Any) -> str:
+    """The absolute link to ``endpoint`` for a mail: built by ``url_for`` in a request,
+    else ``outside_a_request`` (a path under the configured prefixes; ``values`` quoted
+    into it with ``str.format``)."""
+    if has_request_context():
+        path = url_for(endpoint, **values)
+    else:
+        quoted = {name: urllib.parse.quote(str(value)) for name, value in values.items()}
+        path = outside_a_request.format(**quoted)
+    return absolute_url(path)
+
+
+def _side(*, staff: bool) -> tuple[str, str]:
+    # The blueprint a recipient acts in, and where it is mounted.
+    config = get_state().config
+    if staff:
+        return "supportdesk_desk", config.desk_url_prefix
+    return "supportdesk_portal", config.url_prefix
 
 
 def ticket_url(number: str, *, staff: bool) -> str:
     """Where a recipient opens the ticket: the desk for staff, the portal otherwise."""
-    endpoint = "supportdesk_desk.ticket" if staff else "supportdesk_portal.ticket"
-    if has_request_context():
-        path = url_for(endpoint, number=number)
-    else:
-        config = get_state().config
-        prefix = config.desk_url_prefix if staff else config.url_prefix
-        path = f"{prefix}/tickets/{urllib.parse.quote(number)}"
-    return _absolute(path)
+    blueprint, prefix = _side(staff=staff)
+    return site_url(f"{blueprint}.ticket", prefix + "/tickets/{number}", number=number)
 
 
 def settings_url(*, staff: bool) -> str:
     """Where an account holder chooses which notifications they get."""
-    blueprint = "supportdesk_desk" if staff else "supportdesk_portal"
-    if has_request_context():
-        path = url_for(f"{blueprint}.notification_settings")
-    else:
-        config = get_state().config
-        path = (config.desk_url_prefix if staff else config.url_prefix) + "/notifications/settings"
-    return _absolute(path)
+    blueprint, prefix = _side(staff=staff)
+    return site_url(f"{blueprint}.notification_settings", prefix + "/notifications/settings")
 
 
 def invitation_url(token: str) -> str:
     """The absolute link that accepts a delegate invitation (the portal's page)."""
-    if has_request_context():
-        path = url_for("supportdesk_portal.invitation", token=token)
-    else:
-        path = f"{get_state().config.url_prefix}/invitations/{urllib.parse.quote(token)}"
-    return _absolute(path)
+    prefix = get_state().config.url_prefix
+    return site_url("supportdesk_portal.invitation", prefix + "/invitations/{token}", token=token)
 
 
 def _current_locale() -> str | None:
@@ -486,7 +488,7 @@ def write_security_notices(events: t.Sequence[_events.DomainEvent]) -> None:
                 recipient_name=who.name,
                 recipient_role=who.role,
                 locale=chosen.locale or _current_locale(),
-                payload={"url": _absolute(path)},
+                payload={"url": absolute_url(path)},
             )
         )
     _insert(rows)
