@@ -31,9 +31,9 @@ from sqlalchemy import orm
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired
 
+from flask_supportdesk import SupportDeskError
 from flask_supportdesk import hookimpl
-from flask_supportdesk.errors import SupportDeskError
-from flask_supportdesk.services.inbound import ingest
+from flask_supportdesk import ingest_email
 
 from .models import DemoMail
 from .models import db
@@ -189,7 +189,7 @@ def reply(mail_id: int) -> ResponseReturnValue:
     raw, address = reply_message(mail, form.body.data or ""), mail.reply_address
     db.session.rollback()  # the reads above end here: the desk writes in its own transaction
     try:
-        result = ingest(raw, recipients=[address])
+        result = ingest_email(raw, recipients=[address])
     except SupportDeskError as error:
         flash(f"The desk refused the reply: {error.message}")
     else:

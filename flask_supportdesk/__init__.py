@@ -21,6 +21,7 @@ from .host import escalate_ticket
 from .host import get_messages
 from .host import get_ticket
 from .host import host_transaction
+from .host import ingest_email
 from .host import list_tickets
 from .host import open_ticket
 from .host import post_message
@@ -63,6 +64,7 @@ __all__ = [
     "get_ticket",
     "hookimpl",
     "host_transaction",
+    "ingest_email",
     "list_tickets",
     "open_ticket",
     "post_message",

@@ -50,12 +50,14 @@ from .presentation import message_view
 from .presentation import ticket_view
 from .services import departments as _departments
 from .services import escalation as _escalation
+from .services import inbound as _inbound
 from .services import listing as _listing
 from .services import messages as _messages
 from .services import notifications as _notifications
 from .services import tickets as _tickets
 from .services._uow import host_transaction
 from .services.attachments import Upload
+from .services.inbound import Ingested
 from .services.listing import Page
 from .services.notifications import DeliveryReport
 from .values import Actor
@@ -207,6 +209,23 @@ def deliver_notifications(limit: int = 100, *, now: bool = False) -> DeliveryRep
     return _notifications.deliver(limit=limit, now=now)
 
 
+def ingest_email(
+    raw: bytes, *, sender: str | None = None, recipients: t.Sequence[str] = ()
+) -> Ingested:
+    """Take one inbound mail: thread it into its ticket, open one (when
+    ``SUPPORTDESK_INBOUND_OPENS_TICKETS``), or ignore it (auto-replies, bounces, list
+    mail). What ``flask supportdesk ingest-email`` and ``POST /inbound/email`` run, for a
+    host that receives mail its own way (:ref:`inbound-email`).
+
+    :param raw: The RFC 822 message.
+    :param sender: The envelope sender if known (``""``: the null sender of a bounce).
+    :param recipients: The envelope recipients if known (one may be the reply address).
+    :raises SupportDeskError: the mail is refused; ``code`` says why (``mail_refused``,
+        ``unreadable_mail``, ``mail_too_large``, ``too_many_parts``, ``ticket_closed``).
+    """
+    return _inbound.ingest(raw, sender=sender, recipients=recipients)
+
+
 def get_ticket(number: str, *, viewer: Actor | None = None) -> TicketView:
     """One ticket as ``viewer`` sees it.
 
@@ -295,6 +314,7 @@ __all__ = [
     "get_messages",
     "get_ticket",
     "host_transaction",
+    "ingest_email",
     "list_tickets",
     "open_ticket",
     "post_message",

@@ -468,10 +468,6 @@ def test_the_store_uses_only_the_desks_public_api() -> None:
             elif isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             for name in names:
-                # Inbound mail's ingest is in the API reference (docs/api.rst): the demo
-                # mailbox hands its replies to it, as the ingest-email command does.
-                if name == "flask_supportdesk.services.inbound":
-                    continue
                 assert not name.startswith("flask_supportdesk.services"), f"{path}: {name}"
                 assert not name.startswith("flask_supportdesk.blueprints"), f"{path}: {name}"
 
