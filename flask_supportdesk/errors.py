@@ -95,14 +95,15 @@ class EmailMismatch(Forbidden):
 
 
 class TokenUsed(SupportDeskError):
-    """A one-time link (a delegate invitation) was used already, or withdrawn."""
+    """A one-time link (a delegate invitation, a guest link) was used already, or
+    withdrawn."""
 
     code, status = "token_used", 410
     default_message = _l("This invitation was already used or withdrawn.")
 
 
 class TokenExpired(SupportDeskError):
-    """A signed link (a delegate invitation) is older than it may be."""
+    """A signed link (a delegate invitation, a guest link) is older than it may be."""
 
     code, status = "token_expired", 410
     default_message = _l("This invitation has expired. Ask for a new one.")
@@ -143,19 +144,17 @@ class RateLimited(SupportDeskError):
     default_message = _l("Too many requests. Please try again later.")
 
 
-class GuestLinkUsed(SupportDeskError):
+class GuestLinkUsed(TokenUsed):
     """A guest's one-time link was used already (each link signs its guest in once)."""
 
-    code, status = "token_used", 410
     default_message = _l(
         "This link was already used. Use the link in our latest e-mail, or reply to it."
     )
 
 
-class GuestLinkExpired(SupportDeskError):
+class GuestLinkExpired(TokenExpired):
     """A guest's signed link is older than ``SUPPORTDESK_GUEST_LINK_MAX_AGE``."""
 
-    code, status = "token_expired", 410
     default_message = _l(
         "This link has expired. Use the link in our latest e-mail, or reply to it."
     )
