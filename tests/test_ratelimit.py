@@ -135,22 +135,18 @@ def test_a_storage_that_is_down_refuses_and_writes_nothing(
     )  # fmt: skip
     app = next(build)
     try:
-        _post_while_down(app, smtpd)
+        client = app.test_client()
+        response = client.post("/support/contact", data={
+            "name": "Flo", "email": "flo@guest.example", "subject": "Hi", "body": "Hello",
+            "csrf_token": csrf_token(client)})  # fmt: skip
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+        with app.app_context():
+            assert get_state().db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 0
+            with pytest.raises(ServiceUnavailable):
+                ratelimit.hit("x", "y", THREE)
+        assert smtpd.mails == []
     finally:
         next(build, None)
-
-
-def _post_while_down(app: Flask, smtpd: SMTPServer) -> None:
-    client = app.test_client()
-    response = client.post("/support/contact", data={
-        "name": "Flo", "email": "flo@guest.example", "subject": "Hi", "body": "Hello",
-        "csrf_token": csrf_token(client)})  # fmt: skip
-    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
-    with app.app_context():
-        assert get_state().db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 0
-        with pytest.raises(ServiceUnavailable):
-            ratelimit.hit("x", "y", THREE)
-    assert smtpd.mails == []
 
 
 class OrderLookupLimit:
