@@ -15,13 +15,12 @@ from flask.testing import FlaskClient
 
 pytest.importorskip("example_store", reason="pip install ./example_store")
 
-from test_example_store import DATABASE_URL
+from test_example_store import build_store
 from test_example_store import close_store
 from test_example_store import drop_everything
 from test_example_store import form_token
 from test_example_store import log_in
 
-from example_store import create_app
 from example_store.cli import seed_demo
 from example_store.models import DemoMail
 from example_store.models import User
@@ -34,23 +33,6 @@ from flask_supportdesk.services import delegates
 from flask_supportdesk.services import messages
 
 
-def _app(tmp_path: t.Any, **config: t.Any) -> Flask:
-    return create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "SQLALCHEMY_DATABASE_URI": DATABASE_URL or f"sqlite:///{tmp_path / 'store.sqlite'}",
-            "SUPPORTDESK_ATTACHMENT_FOLDER": str(tmp_path / "attachments"),
-            "SUPPORTDESK_LOAD_ENTRY_POINTS": False,
-            # Delivered in the request, after its commit: the mail is there when it answers.
-            "SUPPORTDESK_DELIVER_IN_BACKGROUND": False,
-            "STORE_PASSWORD_METHOD": "pbkdf2:sha256:1000",
-            **config,
-        },
-        instance_path=str(tmp_path / "instance"),
-    )
-
-
 @pytest.fixture
 def make_store(tmp_path: t.Any, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[t.Any]:
     """Builds the seeded store with the given config (one per test)."""
@@ -59,7 +41,7 @@ def make_store(tmp_path: t.Any, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[t
     apps: list[Flask] = []
 
     def make(**config: t.Any) -> Flask:
-        app = _app(tmp_path, **config)
+        app = build_store(tmp_path, **config)
         with app.app_context():
             drop_everything()
         seed_demo(app)

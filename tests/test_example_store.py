@@ -50,11 +50,9 @@ def drop_everything() -> None:
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
 
 
-@pytest.fixture
-def store(tmp_path: t.Any, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[Flask]:
-    """The example store on an empty database (no tables at all)."""
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    app = create_app(
+def build_store(tmp_path: t.Any, **config: t.Any) -> Flask:
+    """The example store on the test database, in ``tmp_path``, with ``config``."""
+    return create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test-secret",
@@ -65,9 +63,17 @@ def store(tmp_path: t.Any, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[Flask]
             # and reads its outcome at once (the background thread has its own tests).
             "SUPPORTDESK_DELIVER_IN_BACKGROUND": False,
             "STORE_PASSWORD_METHOD": "pbkdf2:sha256:1000",
+            **config,
         },
         instance_path=str(tmp_path / "instance"),
     )
+
+
+@pytest.fixture
+def store(tmp_path: t.Any, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[Flask]:
+    """The example store on an empty database (no tables at all)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = build_store(tmp_path)
     with app.app_context():
         drop_everything()
     yield app
