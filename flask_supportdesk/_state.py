@@ -53,6 +53,9 @@ class State:
     fragments: dict[tuple[str, str, str], t.Any] = dataclasses.field(default_factory=dict)
     #: The rate limiter over ``SUPPORTDESK_RATELIMIT_STORAGE_URI`` (:mod:`..ratelimit`).
     limiter: RateLimiter | None = None
+    #: The Flask-SocketIO instance the desk's live events go through (the host's, or
+    #: one the desk made); also ``app.extensions["socketio"]``.
+    socketio: t.Any = None
 
 
 def get_state(app: Flask | None = None) -> State:

@@ -130,6 +130,23 @@ def _pin_length(value: t.Any) -> int:
     return number
 
 
+def _origins(value: t.Any) -> tuple[str, ...]:
+    # Browser origins allowed to open the desk's Socket.IO connection besides the site
+    # itself. "*" would let any site's page talk to the desk as its visitor (cross-site
+    # WebSocket hijacking), so it is refused: name the storefront's origins.
+    if isinstance(value, str):
+        value = value.split(",")
+    origins = tuple(str(v).strip().rstrip("/") for v in value if str(v).strip())
+    for origin in origins:
+        if origin == "*" or not origin.startswith(("https://", "http://")):
+            raise ValueError("must list origins such as https://shop.example, never '*'")
+    return origins
+
+
+def _optional_url(value: t.Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
 def _public_url(value: t.Any) -> str | None:
     if value in (None, ""):
         return None
@@ -455,6 +472,89 @@ SETTINGS: tuple[Setting, ...] = (
         "Support PIN verification attempts by one staff member, on any customer.",
         _rate_limits,
     ),
+    Setting(
+        "socketio_message_queue",
+        None,
+        "The message queue (``redis://host:6379/0``) that several server processes "
+        "share for live events; nothing else changes between one process and many.",
+        _optional_url,
+    ),
+    Setting(
+        "socketio_async_mode",
+        "threading",
+        "The async mode of the Socket.IO server the desk creates (``threading`` works "
+        "out of the box; ``gevent`` under a gevent server). Ignored when the host passes "
+        "its own ``SocketIO``.",
+        str,
+    ),
+    Setting(
+        "socketio_cors_allowed_origins",
+        (),
+        "Browser origins besides the site itself that may open the live connection "
+        "(the storefront's, when the desk runs on another host); never ``*``.",
+        _origins,
+    ),
+    Setting(
+        "chat_token_max_age",
+        2 * 3600,
+        "Seconds a chat visitor's signed token is valid; the widget renews it while it "
+        "is valid, so an open conversation goes on.",
+        _positive,
+    ),
+    Setting(
+        "chat_rate_limit_per_ip",
+        "10 per hour",
+        "How often one client address may start a chat.",
+        _rate_limits,
+    ),
+    Setting(
+        "chat_rate_limit_per_address",
+        "5 per hour",
+        "How often one e-mail address (or account) may start a chat.",
+        _rate_limits,
+    ),
+    Setting(
+        "socket_rate_limit",
+        "30 per 10 seconds",
+        "Events (sends, typing, reads, syncs) one live connection may make; more get the "
+        "``rate_limited`` error.",
+        _rate_limits,
+    ),
+    Setting(
+        "socket_connect_rate_limit",
+        "60 per minute",
+        "How often one client address may open a live connection as a logged-in user.",
+        _rate_limits,
+    ),
+    Setting(
+        "socket_max_event_size",
+        64 * 1024,
+        "Largest live event a client may send, in bytes of its JSON (below the "
+        "transport's limit, so a too large event gets an error rather than a silent "
+        "disconnect).",
+        _positive,
+    ),
+    Setting(
+        "chat_fallback_after",
+        180,
+        "Seconds a new chat waits for a staff answer before it falls back to the ticket "
+        "queue and the visitor is told they will get an e-mail.",
+        _positive,
+    ),
+    Setting(
+        "chat_offline_reply_hours",
+        24,
+        "The widget's \"we usually reply within ...\" when no staff member is online, in "
+        "hours.",
+        _positive,
+    ),
+    Setting(
+        "presence_timeout",
+        90,
+        "Seconds after which a connection that stopped refreshing counts as gone (a "
+        "server process that died without saying goodbye).",
+        _positive,
+    ),
 )
 
 SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -519,6 +619,18 @@ class SupportDeskConfig:
     pin_length: int
     pin_rate_limit_per_customer: tuple[t.Any, ...]
     pin_rate_limit_per_staff: tuple[t.Any, ...]
+    socketio_message_queue: str | None
+    socketio_async_mode: str
+    socketio_cors_allowed_origins: tuple[str, ...]
+    chat_token_max_age: int
+    chat_rate_limit_per_ip: tuple[t.Any, ...]
+    chat_rate_limit_per_address: tuple[t.Any, ...]
+    socket_rate_limit: tuple[t.Any, ...]
+    socket_connect_rate_limit: tuple[t.Any, ...]
+    socket_max_event_size: int
+    chat_fallback_after: int
+    chat_offline_reply_hours: int
+    presence_timeout: int
 
 
 def load(app: Flask) -> SupportDeskConfig:

@@ -206,6 +206,26 @@ class PinChanged(DomainEvent):
     signal = signals.pin_changed
 
 
+@dataclasses.dataclass(frozen=True)
+class PresenceChanged(DomainEvent):
+    """Staff member ``user_id`` went ``online``, ``away`` or ``offline`` (their live
+    connections or their own toggle); announced to staff and to the chat widgets."""
+
+    user_id: str
+    status: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MessagesRead(DomainEvent):
+    """``actor`` read ``ticket``'s thread up to ``message_id`` (a read receipt: "Seen");
+    ``channel`` is that message's channel, so a note's receipt stays among staff."""
+
+    ticket: Ticket
+    message_id: int
+    channel: str
+    staff: bool
+
+
 def send_signals(app: Flask, events: t.Sequence[DomainEvent]) -> None:
     """After commit: send each event's signal, every receiver isolated from the others."""
     for event in events:
@@ -247,8 +267,10 @@ __all__ = [
     "FollowUpOpened",
     "MessageEdited",
     "MessagePosted",
+    "MessagesRead",
     "PinChanged",
     "PinChecked",
+    "PresenceChanged",
     "TicketClosed",
     "TicketEscalated",
     "TicketOpened",

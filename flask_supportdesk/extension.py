@@ -37,6 +37,13 @@ class SupportDesk:
         ``app.extensions["sqlalchemy"]``.
     :param plugins: Objects with ``@hookimpl`` functions, registered after the built-ins
         and entry-point plugins.
+    :param socketio: The host's :class:`flask_socketio.SocketIO`, to serve the desk's
+        live namespace ``/supportdesk`` beside the host's own. Without it the desk uses
+        ``app.extensions["socketio"]`` if the host set one up, else creates one (with
+        ``SUPPORTDESK_SOCKETIO_MESSAGE_QUEUE``, ``SUPPORTDESK_SOCKETIO_ASYNC_MODE`` and
+        ``SUPPORTDESK_SOCKETIO_CORS_ALLOWED_ORIGINS``) and keeps it there, as
+        Flask-SocketIO does. Run the app with ``socketio.run(app)`` or a server that
+        speaks WebSocket (see :doc:`deployment`).
 
     .. versionadded:: 0.1
     """
@@ -47,9 +54,11 @@ class SupportDesk:
         *,
         db: SQLAlchemy | None = None,
         plugins: t.Sequence[object] = (),
+        socketio: t.Any = None,
     ) -> None:
         self._db = db
         self._plugins = list(plugins)
+        self._socketio = socketio
         if app is not None:
             self.init_app(app)
 
@@ -90,10 +99,12 @@ class SupportDesk:
             db=db,
             delivery=delivery,
             limiter=make_limiter(config),
+            socketio=self._live(app, config),
         )
         app.extensions[EXTENSION_KEY] = state
 
         from .blueprints.desk import note_own_changes
+        from .broadcast import broadcast
         from .events import send_signals
         from .services.departments import forget_departments
         from .services.listing import forget_counters
@@ -112,8 +123,11 @@ class SupportDesk:
         state.after_commit.append(forget_departments)
         state.after_commit.append(note_own_changes)
         state.after_commit.append(functools.partial(send_signals, app))
-        # Last: delivery talks to a mail server, the announcements above should not wait.
+        # Delivery talks to a mail server (or hands the rows to its thread) before the
+        # live events, whose payloads read the committed rows: on SQLite that read opens
+        # a transaction which would keep the delivery from writing until the request ends.
         state.after_commit.append(deliver_written)
+        state.after_commit.append(broadcast)
         if config.deliver_after_commit and config.deliver_in_background:
             # The first request starts the delivery thread: what other processes left
             # queued (a CLI command, a server stopped mid-way) goes out without waiting
@@ -128,9 +142,38 @@ class SupportDesk:
 
         init_i18n(app)
         init_guest_sessions(app)
+        from .realtime import init_realtime
+
+        init_realtime(app, state.socketio)
         register_blueprints(app, config)
         init_templating(app)
         app.cli.add_command(supportdesk_cli)
+
+    def _live(self, app: Flask, config: t.Any) -> t.Any:
+        socketio = self._socketio or app.extensions.get("socketio")
+        if socketio is not None:
+            return socketio
+        from flask_socketio import SocketIO
+
+        origins: list[str] | None = None
+        if config.socketio_cors_allowed_origins:
+            # A list replaces the same-origin default: keep the site itself in it.
+            origins = list(config.socketio_cors_allowed_origins)
+            if config.public_url:
+                from urllib.parse import urlsplit
+
+                site = urlsplit(config.public_url)
+                origins.append(f"{site.scheme}://{site.netloc}")
+        kwargs: dict[str, t.Any] = {"cors_allowed_origins": origins} if origins else {}
+        return SocketIO(
+            app,
+            message_queue=config.socketio_message_queue,
+            async_mode=config.socketio_async_mode,
+            **kwargs,
+            # The desk's own limit (SUPPORTDESK_SOCKET_MAX_EVENT_SIZE) answers a large
+            # event with an error; the transport's is above it, for the framing.
+            max_http_buffer_size=max(1_000_000, 2 * config.socket_max_event_size),
+        )
 
     def register(
         self, plugin: object, name: str | None = None, *, app: Flask | None = None

@@ -241,6 +241,8 @@ class Ticket(Base):
     requester_id: Mapped[str | None] = mapped_column(sa.String(64))
     requester_name: Mapped[str] = mapped_column(sa.String(200), default="")
     requester_email: Mapped[str] = mapped_column(sa.String(254), default="")
+    #: A phone number the requester gave (the chat widget's pre-chat form; migration 0013).
+    requester_phone: Mapped[str | None] = mapped_column(sa.String(40))
     created_by_id: Mapped[str | None] = mapped_column(sa.String(64))
     assignee_id: Mapped[str | None] = mapped_column(sa.String(64))
     assignee_name: Mapped[str] = mapped_column(sa.String(200), default="")
@@ -274,6 +276,15 @@ class Ticket(Base):
     first_response_at: Mapped[dt.datetime | None]
     resolved_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
+    #: When a chat left the live chat inbox for the ticket queue: it fell back unanswered
+    #: (the visitor was told they will get an e-mail) or staff turned it into a ticket.
+    #: ``None`` for tickets and for live chats.
+    chat_queued_at: Mapped[dt.datetime | None]
+
+    @property
+    def is_chat(self) -> bool:
+        """Whether the ticket is a live chat (its source is ``chat``)."""
+        return self.source is Source.CHAT
 
     @property
     def is_closed(self) -> bool:
@@ -611,3 +622,55 @@ class GuestLinkUse(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
     used_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MessageRead(Base):
+    """How far one reader has read a ticket's thread: the newest message id they saw.
+
+    One row per ticket and reader (a host user id, or ``guest:<e-mail>`` for a guest),
+    moved forward only. ``staff`` says on which side the reader is: a customer's "Seen"
+    mark is the newest staff row's message and the other way round (migration 0013).
+    """
+
+    __tablename__ = "supportdesk_message_read"
+    __table_args__ = (sa.UniqueConstraint("ticket_id", "reader_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("supportdesk_ticket.id", ondelete="CASCADE")
+    )
+    reader_id: Mapped[str] = mapped_column(sa.String(300))
+    reader_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    staff: Mapped[bool] = mapped_column(default=False)
+    message_id: Mapped[int]
+    read_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Connection(Base):
+    """A live Socket.IO connection of a host user, in any server process.
+
+    Kept in the database (not in a process's memory) so that every process can find a
+    user's connections: to take a revoked delegate out of a ticket's room, to disconnect
+    a user who logged out, and to know which staff are online (``seen_at`` is refreshed
+    while the connection lives; a process that died leaves rows that simply go stale).
+    Guests' connections are not kept: a guest token is bound to one conversation.
+    """
+
+    __tablename__ = "supportdesk_connection"
+
+    sid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    staff: Mapped[bool] = mapped_column(default=False)
+    connected_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StaffPresence(Base):
+    """A staff member's own presence choice: ``away`` keeps new chats from them even
+    while they are connected (``online`` is the default without a row)."""
+
+    __tablename__ = "supportdesk_staff_presence"
+
+    user_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    away: Mapped[bool] = mapped_column(default=False)
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -175,7 +175,10 @@ def _staff_ticket_filter(actor_id: str | None, scope: StaffScope) -> sa.ColumnEl
 def requester_filter(actor: Actor) -> sa.ColumnElement[bool]:
     """SQL condition: the tickets ``actor`` requested (a guest: by their e-mail)."""
     if actor.kind is ActorKind.GUEST:
-        return sa.and_(Ticket.requester_id.is_(None), Ticket.requester_email == actor.email)
+        own = sa.and_(Ticket.requester_id.is_(None), Ticket.requester_email == actor.email)
+        if actor.conversation is not None:  # a chat token: that one chat
+            return sa.and_(own, Ticket.number == actor.conversation)
+        return own
     if actor.kind is ActorKind.SYSTEM:
         return sa.false()
     return Ticket.requester_id == actor.id
@@ -259,7 +262,11 @@ def get_ticket(actor: Actor, number: str, *, for_update: bool = False) -> Ticket
 def is_requester(actor: Actor, ticket: Ticket) -> bool:
     """Whether ``actor`` requested ``ticket``."""
     if actor.kind is ActorKind.GUEST:
-        return ticket.requester_id is None and ticket.requester_email == actor.email
+        return (
+            ticket.requester_id is None
+            and ticket.requester_email == actor.email
+            and actor.conversation in (None, ticket.number)
+        )
     return actor.is_user and ticket.requester_id == actor.id
 
 

@@ -31,6 +31,10 @@ class Actor:
     :param email: Where notifications go.
     :param role: A staff role from ``supportdesk_role_hierarchy``; ``None`` for a customer.
     :param kind: A user (the default), a guest or the system.
+    :param conversation: For a guest known only by a chat token: the number of the one
+        ticket (their chat) they may see. A chat visitor typed their e-mail address and
+        nobody checked it, so they never see the other tickets of that address; a guest
+        who proved the address (a mailed link, a reply by e-mail) has ``None`` here.
     """
 
     id: str
@@ -38,6 +42,7 @@ class Actor:
     email: str = ""
     role: str | None = None
     kind: ActorKind = ActorKind.USER
+    conversation: str | None = None
 
     def __post_init__(self) -> None:
         # Host ids are often integers; the desk stores and compares strings.
@@ -45,6 +50,8 @@ class Actor:
         object.__setattr__(self, "kind", ActorKind(self.kind))
         if self.kind is not ActorKind.USER and self.role is not None:
             raise ValueError("Only users have a staff role.")
+        if self.kind is not ActorKind.GUEST and self.conversation is not None:
+            raise ValueError("Only guests are bound to one conversation.")
 
     @classmethod
     def system(cls, name: str = "Support desk") -> Actor:
@@ -56,10 +63,17 @@ class Actor:
         return cls(id="system", name=name, kind=ActorKind.SYSTEM)
 
     @classmethod
-    def guest(cls, email: str, name: str = "") -> Actor:
-        """A contact known only by an e-mail address (no host account)."""
+    def guest(cls, email: str, name: str = "", conversation: str | None = None) -> Actor:
+        """A contact known only by an e-mail address (no host account); with
+        ``conversation``, a chat visitor who may see that one ticket only."""
         address = email.strip().lower()
-        return cls(id=f"guest:{address}", name=name or address, email=address, kind=ActorKind.GUEST)
+        return cls(
+            id=f"guest:{address}",
+            name=name or address,
+            email=address,
+            kind=ActorKind.GUEST,
+            conversation=conversation,
+        )
 
     @property
     def is_user(self) -> bool:

@@ -736,23 +736,15 @@ def live_desk(app: Flask) -> t.Iterator[str]:
     """The test app served over HTTP on a free loopback port."""
     import os
     import shutil
-    import threading
 
-    from werkzeug.serving import make_server
+    from livesocket import serve
 
     pytest.importorskip("playwright.sync_api")
     chromium = os.environ.get("SUPPORTDESK_CHROMIUM", "/usr/bin/chromium")
     if not shutil.which(chromium):
         pytest.skip(f"no Chromium at {chromium}")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(app) as url:
+        yield url
 
 
 @pytest.mark.browser

@@ -225,3 +225,22 @@ def client_id(value: t.Any) -> str | None:
     ):
         raise ValidationError(fields={"client_id": _("At most 64 printable characters.")})
     return value
+
+
+def each_field(checks: t.Iterable[tuple[str, t.Callable[[], t.Any]]]) -> dict[str, t.Any]:
+    """Run every field's check and report every problem at once.
+
+    :param checks: ``(field, check)`` pairs; a check returns the cleaned value or raises
+        :class:`~flask_supportdesk.ValidationError`.
+    :raises ValidationError: with the problems of all fields that failed.
+    """
+    problems: dict[str, str] = {}
+    checked: dict[str, t.Any] = {}
+    for field, check in checks:
+        try:
+            checked[field] = check()
+        except ValidationError as exc:
+            problems.update(exc.fields)
+    if problems:
+        raise ValidationError(fields=problems)
+    return checked

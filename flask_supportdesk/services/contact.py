@@ -68,21 +68,13 @@ def submit(
         break, more than one address); nothing is counted or written.
     :raises RateLimited: this address or client sent the form too often; nothing written.
     """
-    problems: dict[str, str] = {}
-    checked: dict[str, t.Any] = {}
     checks: tuple[tuple[str, t.Callable[[], str]], ...] = (
         ("name", lambda: _validate.subject(name, "name")),
         ("email", lambda: address(email)),
         ("subject", lambda: _validate.subject(subject)),
         ("body", lambda: _validate.body(body)),
     )
-    for field, check in checks:
-        try:
-            checked[field] = check()
-        except ValidationError as exc:
-            problems.update(exc.fields)
-    if problems:
-        raise ValidationError(fields=problems)
+    checked = _validate.each_field(checks)
     config = get_state().config
     ratelimit.hit("contact-address", checked["email"], config.contact_rate_limit_per_address)
     ratelimit.hit("contact-ip", client_ip or "unknown", config.contact_rate_limit_per_ip)

@@ -159,6 +159,7 @@ def open(
     follow_up_of: Ticket | None = None,
     client_id: t.Any = None,
     email_message_id: str | None = None,
+    requester_phone: str | None = None,
 ) -> Opened:
     """Open a ticket with its first message.
 
@@ -171,6 +172,8 @@ def open(
         ``supportdesk_resolve_reference`` for the requester: only their own objects.
     :param email_message_id: The ``Message-ID`` of the mail the ticket was opened by
         (:mod:`.inbound`), kept on its first message.
+    :param requester_phone: A phone number the requester gave (checked by the caller:
+        the chat's pre-chat form).
     :raises ValidationError: a field breaks a rule (all checked before anything is saved).
     :raises ForbiddenField: a customer set the priority or another requester.
     """
@@ -208,6 +211,7 @@ def open(
         requester_id=requester.user_id,
         requester_name=requester.name,
         requester_email=requester.email,
+        requester_phone=requester_phone,
         created_by_id=actor.user_id,
         entry_level=roles[0],
         level=roles[0],

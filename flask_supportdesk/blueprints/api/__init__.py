@@ -17,6 +17,7 @@ bp = make_blueprint("supportdesk_api", __name__)
 # The route modules register their views on ``bp``; imported for that effect only.
 from . import account  # noqa: E402,F401
 from . import attachments  # noqa: E402,F401
+from . import chats  # noqa: E402,F401
 from . import delegates  # noqa: E402,F401
 from . import errors  # noqa: E402,F401
 from . import inbound  # noqa: E402,F401

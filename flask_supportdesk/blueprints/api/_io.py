@@ -216,6 +216,8 @@ class Operation:
     raw_body: str | None = None
     #: Authenticated by the inbound shared secret (a bearer token), not the session.
     secret: bool = False
+    #: Authenticated by a chat visitor's conversation token only (a bearer token).
+    chat_token: bool = False
 
 
 #: Operations by view function name (the endpoint without the blueprint name).

@@ -126,10 +126,12 @@ def _operation(
     }
     if op.secret:
         document["security"] = [{"inboundSecret": []}]
+    elif op.chat_token:
+        document["security"] = [{"chatToken": []}]
     elif op.public:
         document["security"] = []
     elif method in UNSAFE_METHODS:
-        document["security"] = [{"cookieAuth": [], "csrfToken": []}]
+        document["security"] = [{"cookieAuth": [], "csrfToken": []}, {"chatToken": []}]
     if op.body is not None:
         media = {"application/json": {"schema": ref(op.body)}}
         if op.multipart:
@@ -162,11 +164,12 @@ def build_document() -> dict[str, t.Any]:
             "version": "1",
             "description": "Tickets, messages, attachments and departments of the support "
             "desk. Cookie-authenticated (the store's login session); every unsafe request "
-            "carries the CSRF token in `X-CSRFToken`. Errors are "
+            "carries the CSRF token in `X-CSRFToken`. A chat visitor authenticates with "
+            "its conversation token instead (`Authorization: Bearer`). Errors are "
             '`{"error": {"code", "message", "fields"}}`.',
         },
         "servers": [{"url": config.api_url_prefix}],
-        "security": [{"cookieAuth": []}],
+        "security": [{"cookieAuth": []}, {"chatToken": []}],
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": components,
@@ -177,6 +180,12 @@ def build_document() -> dict[str, t.Any]:
                     "name": current_app.config.get("SESSION_COOKIE_NAME", "session"),
                 },
                 "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRFToken"},
+                "chatToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A chat visitor's conversation token (from POST /chats): "
+                    "the actor is that visitor, bound to their one chat.",
+                },
                 "inboundSecret": {
                     "type": "http",
                     "scheme": "bearer",

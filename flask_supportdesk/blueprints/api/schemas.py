@@ -289,6 +289,37 @@ def component_schemas(config: SupportDeskConfig) -> dict[str, Schema]:
         "DelegateAccept": _obj(
             {"token": {"type": "string", "minLength": 1, "maxLength": 500}}, ["token"]
         ),
+        "ChatCreate": _obj(
+            {
+                "first_name": {"type": "string", "maxLength": 100},
+                "last_name": {"type": "string", "maxLength": 100},
+                "email": {"type": "string", "maxLength": 254},
+                "phone": {"type": ["string", "null"], "maxLength": 40},
+                "body": body,
+                "client_id": {"type": ["string", "null"], "maxLength": 64},
+            },
+            ["body"],
+        ),
+        "ChatOpened": _obj(
+            {
+                "ticket": ref("AnyTicket"),
+                "token": {
+                    "type": ["string", "null"],
+                    "description": "A guest's signed conversation token (null for a "
+                    "logged-in customer): the Socket.IO connection's `auth` `{token}` "
+                    "and the `Authorization: Bearer` of the chat's HTTP calls.",
+                },
+            },
+            ["ticket", "token"],
+        ),
+        "ChatToken": _obj({"token": {"type": "string"}}, ["token"]),
+        "ChatAvailability": _obj(
+            {
+                "online": {"type": "boolean"},
+                "reply_within_hours": {"type": "integer", "minimum": 1},
+            },
+            ["online", "reply_within_hours"],
+        ),
     }
 
 
