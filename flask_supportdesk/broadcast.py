@@ -1,8 +1,10 @@
 """Live events: what each committed change tells the connected clients, and in which room.
 
-:func:`broadcast` is an after-commit consumer of the unit of work (see
-:mod:`flask_supportdesk.events`): a change is announced only once it is durable, and a
-change that is rolled back announces nothing. Handlers never emit a change themselves.
+:func:`prepare`, a before-commit consumer of the unit of work (see
+:mod:`flask_supportdesk.events`), builds what each change tells which room, from the rows
+as they are committed; :func:`broadcast`, an after-commit consumer, sends it once the
+change is durable. A change that is rolled back announces nothing. Handlers never emit a
+change themselves.
 
 Rooms are named here, on the server, from the database's ids; a client never names one:
 
@@ -25,6 +27,7 @@ message id when they reconnect, so nothing is lost for good.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import typing as t
 
@@ -109,17 +112,41 @@ def inbox_rooms(ticket: Ticket) -> list[str]:
     return rooms
 
 
-class _Emitter:
-    """The emits of one unit of work, each isolated: one that fails is logged."""
+@dataclasses.dataclass(frozen=True)
+class Emit:
+    """One emit of a unit of work: ``event`` with ``data`` to the rooms ``to``."""
 
-    def __init__(self, socketio: t.Any) -> None:
-        self.socketio = socketio
+    event: str
+    data: t.Any
+    to: str | list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Leave:
+    """Take the connections ``sids`` out of ``room`` (a revoked delegate's)."""
+
+    sids: tuple[str, ...]
+    room: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveUpdates(_events.DomainEvent):
+    """What a unit of work will tell the connected clients once it is committed: the
+    payloads are built inside the transaction, from the rows as they are committed, so
+    announcing them needs no query after the commit (where a host's transaction allows
+    none) and every payload shows exactly the committed state."""
+
+    updates: tuple[Emit | Leave, ...]
+
+
+class _Plan:
+    """The emits of one unit of work, in order."""
+
+    def __init__(self) -> None:
+        self.updates: list[Emit | Leave] = []
 
     def emit(self, event: str, data: t.Any, to: str | list[str]) -> None:
-        try:
-            self.socketio.emit(event, data, to=to, namespace=NAMESPACE)
-        except Exception:
-            log.exception("Could not emit %r to %r", event, to)
+        self.updates.append(Emit(event, data, to))
 
     def inbox(self, ticket: Ticket) -> None:
         self.emit(
@@ -131,42 +158,78 @@ class _Emitter:
     def ticket(self, ticket: Ticket, *, customer_side: bool = True) -> None:
         self.emit("ticket", {"ticket": staff_ticket_json(ticket)}, to=staff_room(ticket.id))
         if customer_side:
-            self.emit("ticket", {"ticket": customer_ticket_json(ticket)}, to=public_room(ticket.id))
+            self.emit(
+                "ticket", {"ticket": customer_ticket_json(ticket)}, to=public_room(ticket.id)
+            )
         self.inbox(ticket)
+
+    def leave(self, user_id: str | None, room: str) -> None:
+        from .services import presence
+
+        if user_id is not None:
+            self.updates.append(Leave(tuple(presence.sids_of(user_id)), room))
+
+
+def prepare(events: t.Sequence[_events.DomainEvent]) -> None:
+    """Before commit: build what the change will tell the clients (see
+    :class:`LiveUpdates`) and record it with the unit's events."""
+    if get_state().socketio is None or not events:
+        return
+    plan = _Plan()
+    for event in events:
+        _plan_one(plan, event)
+    if plan.updates:
+        # The same list reaches the after-commit consumers (services/_uow.py).
+        t.cast("list[_events.DomainEvent]", events).append(
+            LiveUpdates(events[0].actor, tuple(plan.updates))
+        )
 
 
 def broadcast(events: t.Sequence[_events.DomainEvent]) -> None:
-    """After commit: tell the connected clients what changed (see the module doc)."""
+    """After commit: send what :func:`prepare` built (see the module doc)."""
     socketio = get_state().socketio
-    if socketio is None or not events:
+    if socketio is None:
         return
-    out = _Emitter(socketio)
     for event in events:
-        _broadcast_one(out, event)
+        if isinstance(event, LiveUpdates):
+            for update in event.updates:
+                _send(socketio, update)
 
 
-def _broadcast_one(out: _Emitter, event: _events.DomainEvent) -> None:
+def _send(socketio: t.Any, update: Emit | Leave) -> None:
+    # Each isolated: the change is durable; one failed emit must not stop the others.
+    try:
+        if isinstance(update, Emit):
+            socketio.emit(update.event, update.data, to=update.to, namespace=NAMESPACE)
+        else:
+            for sid in update.sids:
+                socketio.server.leave_room(sid, update.room, namespace=NAMESPACE)
+    except Exception:
+        log.exception("Could not send the live update %r", update)
+
+
+def _plan_one(plan: _Plan, event: _events.DomainEvent) -> None:
     if isinstance(event, (_events.MessagePosted, _events.MessageEdited)):
         ticket, message = event.ticket, event.message
         posted = {"ticket": ticket.number, "message": message_json(ticket, message)}
-        out.emit("message", posted, to=rooms_for_channel(ticket, message.channel))
-        out.inbox(ticket)
+        plan.emit("message", posted, to=rooms_for_channel(ticket, message.channel))
+        plan.inbox(ticket)
     elif isinstance(event, _events.TicketOpened):
         ticket = event.ticket
-        out.inbox(ticket)
+        plan.inbox(ticket)
         if ticket.requester_id is not None and ticket.created_by_id != ticket.requester_id:
             # Opened by staff for the customer (a staff-started chat): it reaches them on
             # whatever page they have open; their client joins it by policy.
-            out.emit(
+            plan.emit(
                 "ticket",
                 {"ticket": customer_ticket_json(ticket), "started_by_staff": True},
                 to=user_room(ticket.requester_id),
             )
     elif isinstance(event, _events.TicketUpdated):
         customer_fields = set(event.changes) - {"level", "entry_level"}
-        out.ticket(event.ticket, customer_side=bool(customer_fields))
+        plan.ticket(event.ticket, customer_side=bool(customer_fields))
     elif isinstance(event, _events.TicketEscalated):
-        out.ticket(event.ticket, customer_side=False)
+        plan.ticket(event.ticket, customer_side=False)
     elif isinstance(event, _events.MessagesRead):
         reader = {"name": event.actor.name, "staff": event.staff}
         data: dict[str, t.Any] = {
@@ -174,29 +237,15 @@ def _broadcast_one(out: _Emitter, event: _events.DomainEvent) -> None:
             "message": event.message_id,
             "reader": reader,
         }
-        out.emit("read", data, to=rooms_for_channel(event.ticket, event.channel))
+        plan.emit("read", data, to=rooms_for_channel(event.ticket, event.channel))
     elif isinstance(event, _events.PresenceChanged):
         from .services import presence
 
         who = {"id": event.user_id, "name": event.actor.name}
-        out.emit("presence", {"user": who, "status": event.status}, to=STAFF_ROOM)
-        out.emit("presence", {"online": presence.anyone_online()}, to=WIDGETS_ROOM)
+        plan.emit("presence", {"user": who, "status": event.status}, to=STAFF_ROOM)
+        plan.emit("presence", {"online": presence.anyone_online()}, to=WIDGETS_ROOM)
     elif isinstance(event, _events.DelegateRevoked):
-        _leave(out, event.delegate.user_id, public_room(event.ticket.id))
-
-
-def _leave(out: _Emitter, user_id: str | None, room: str) -> None:
-    """Take every connection of ``user_id``, in any process, out of ``room`` at once."""
-    if user_id is None:
-        return
-    from .services import presence
-
-    server = out.socketio.server
-    for sid in presence.sids_of(user_id):
-        try:
-            server.leave_room(sid, room, namespace=NAMESPACE)
-        except Exception:
-            log.exception("Could not take %s out of %s", sid, room)
+        plan.leave(event.delegate.user_id, public_room(event.ticket.id))
 
 
 def disconnect_user(user_id: str) -> None:
@@ -217,9 +266,13 @@ __all__ = [
     "NAMESPACE",
     "STAFF_ROOM",
     "WIDGETS_ROOM",
+    "Emit",
+    "Leave",
+    "LiveUpdates",
     "broadcast",
     "disconnect_user",
     "level_room",
+    "prepare",
     "public_room",
     "rooms_for_channel",
     "staff_room",

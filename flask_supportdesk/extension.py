@@ -105,6 +105,7 @@ class SupportDesk:
 
         from .blueprints.desk import note_own_changes
         from .broadcast import broadcast
+        from .broadcast import prepare as prepare_broadcast
         from .events import send_signals
         from .services.departments import forget_departments
         from .services.listing import forget_counters
@@ -118,16 +119,16 @@ class SupportDesk:
         state.before_commit.append(record_own_changes)
         state.before_commit.append(write_outbox)
         state.before_commit.append(write_security_notices)
+        # Last: the live payloads show the rows as every consumer above left them.
+        state.before_commit.append(prepare_broadcast)
         # The desk's kept counts first: a signal receiver may already show the desk.
         state.after_commit.append(forget_counters)
         state.after_commit.append(forget_departments)
         state.after_commit.append(note_own_changes)
         state.after_commit.append(functools.partial(send_signals, app))
-        # Delivery talks to a mail server (or hands the rows to its thread) before the
-        # live events, whose payloads read the committed rows: on SQLite that read opens
-        # a transaction which would keep the delivery from writing until the request ends.
-        state.after_commit.append(deliver_written)
         state.after_commit.append(broadcast)
+        # Last: delivery talks to a mail server, the announcements above should not wait.
+        state.after_commit.append(deliver_written)
         if config.deliver_after_commit and config.deliver_in_background:
             # The first request starts the delivery thread: what other processes left
             # queued (a CLI command, a server stopped mid-way) goes out without waiting

@@ -38,13 +38,14 @@ source}`` (staff: a ticket of the lists changed; fetch them again).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
-import time
 import typing as t
 
 from flask import Flask
+from flask import current_app
 from flask import request
 from flask_login import user_logged_out
 from flask_socketio import Namespace
@@ -77,11 +78,6 @@ from .values import Actor
 
 log = logging.getLogger("flask_supportdesk")
 
-#: Where the connection's actor is kept in python-socketio's per-connection session.
-_ACTOR = "supportdesk_actor"
-_SEEN = "supportdesk_seen"
-#: How often (seconds) any event refreshes the connection's liveness in the database.
-_REFRESH_EVERY = 30.0
 #: Most messages one ``sync`` returns; the client asks again from the last one.
 SYNC_LIMIT = 200
 
@@ -140,9 +136,8 @@ def handler(
         def run(self: SupportDeskNamespace, data: t.Any = None) -> Ack:
             try:
                 actor = self.actor()
-                ratelimit.hit("socket", request.sid, get_state().config.socket_rate_limit)  # type: ignore[attr-defined]
+                ratelimit.hit("socket", self._sid(), get_state().config.socket_rate_limit)
                 checked = _event_data(data, allowed, required)
-                self.keep_alive()
                 return func(self, actor, checked)
             except SupportDeskError as exc:
                 return error_ack(exc)
@@ -162,11 +157,26 @@ def handler(
     return wrap
 
 
+@dataclasses.dataclass
+class _Live:
+    """One connection of this process: who it authenticated as."""
+
+    actor: Actor
+
+
 class SupportDeskNamespace(Namespace):
     """The ``/supportdesk`` namespace (see the module doc for the protocol)."""
 
-    def _session(self) -> t.Any:
-        return get_state().socketio.server.get_session(request.sid, namespace=NAMESPACE)  # type: ignore[attr-defined]
+    def __init__(self, namespace: str = NAMESPACE) -> None:
+        super().__init__(namespace)
+        # The connections this process holds, by session id. Only this process needs
+        # them (the connection lives here); what others need is in the database.
+        self._live: dict[str, _Live] = {}
+        self._keeping_alive = False
+
+    @staticmethod
+    def _sid() -> str:
+        return t.cast(str, request.sid)  # type: ignore[attr-defined]
 
     def actor(self) -> Actor:
         """The connection's actor, checked again on every event: a user is identified
@@ -175,35 +185,47 @@ class SupportDeskNamespace(Namespace):
 
         :raises Unauthorized: the user is no longer logged in.
         """
-        kept = self._session().get(_ACTOR)
-        if kept is None:
+        live = self._live.get(self._sid())
+        if live is None:
             raise Unauthorized()
+        kept = live.actor
         if kept.is_user:
             actor = current_actor()
             if actor is None or actor.id != kept.id:
                 raise Unauthorized()
             return actor
-        return t.cast(Actor, kept)
+        return kept
 
-    def keep_alive(self) -> None:
-        """Refresh the connection's liveness now and then (presence across processes)."""
-        session = self._session()
-        now = time.monotonic()
-        if session.get(_ACTOR) is not None and session[_ACTOR].is_user:
-            if now - session.get(_SEEN, 0.0) >= _REFRESH_EVERY:
-                session[_SEEN] = now
-                presence.refresh(request.sid)  # type: ignore[attr-defined]
+    def _keep_alive(self, app: Flask) -> None:
+        """Refresh, every third of ``SUPPORTDESK_PRESENCE_TIMEOUT``, the database rows
+        of the connections this process holds: a process that dies stops refreshing, and
+        its rows stop counting (presence) without anyone having to say goodbye."""
+        interval = get_state(app).config.presence_timeout / 3
+        while True:
+            get_state(app).socketio.sleep(interval)
+            sids = list(self._live)
+            if not sids:
+                continue
+            try:
+                with app.app_context():
+                    presence.refresh(*sids)
+            except Exception:
+                log.exception("Could not refresh this process's live connections")
+
+    def _start_keep_alive(self) -> None:
+        if self._keeping_alive:
+            return
+        self._keeping_alive = True
+        app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
+        get_state(app).socketio.start_background_task(self._keep_alive, app)
 
     def on_connect(self, auth: t.Any = None) -> None:
         """Authenticate the connection and put it in the rooms its identity implies."""
         try:
             actor = self._authenticate(auth)
         except SupportDeskError as exc:
-            raise ConnectionRefusedError(error_ack(exc)["error"]) from None
-        sid = request.sid  # type: ignore[attr-defined]
-        session = self._session()
-        session[_ACTOR] = actor
-        session[_SEEN] = time.monotonic()
+            raise ConnectionRefusedError(exc.message, error_ack(exc)["error"]) from None
+        sid = self._sid()
         if actor.is_user:
             join_room(broadcast.user_room(actor.id))
         scope = policy.staff_scope(actor)
@@ -217,11 +239,12 @@ class SupportDeskNamespace(Namespace):
             try:
                 ticket = policy.get_ticket(actor, actor.conversation)
             except NotFound:
-                raise ConnectionRefusedError(
-                    error_ack(NotFound(policy.NOT_FOUND_TICKET))["error"]
-                ) from None
+                missing = NotFound(policy.NOT_FOUND_TICKET)
+                raise ConnectionRefusedError(missing.message, error_ack(missing)["error"]) from None
             join_room(broadcast.public_room(ticket.id))
         presence.connected(sid, actor)
+        self._live[sid] = _Live(actor)
+        self._start_keep_alive()
 
     def _authenticate(self, auth: t.Any) -> Actor:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -236,12 +259,13 @@ class SupportDeskNamespace(Namespace):
 
     def on_disconnect(self, reason: t.Any = None) -> None:
         """Forget the connection (rooms go with it)."""
-        actor = self._session().get(_ACTOR)
-        if actor is not None:
+        sid = self._sid()
+        live = self._live.pop(sid, None)
+        if live is not None:
             try:
-                presence.disconnected(request.sid, actor)  # type: ignore[attr-defined]
+                presence.disconnected(sid, live.actor)
             except Exception:
-                log.exception("Could not forget connection %s", request.sid)  # type: ignore[attr-defined]
+                log.exception("Could not forget connection %s", sid)
 
     @handler(allowed={"ticket"}, required={"ticket"})
     def on_join(self, actor: Actor, data: dict[str, t.Any]) -> Ack:
@@ -307,7 +331,7 @@ class SupportDeskNamespace(Namespace):
             "typing",
             payload,
             to=broadcast.rooms_for_channel(ticket, channel),
-            skip_sid=request.sid,  # type: ignore[attr-defined]
+            skip_sid=self._sid(),
             namespace=NAMESPACE,
         )
         return {"ok": True}
@@ -323,7 +347,7 @@ class SupportDeskNamespace(Namespace):
         """Staff: set ``online`` or ``away`` (without a status: only stay alive)."""
         status = data.get("status")
         if status is None:
-            presence.refresh(request.sid)  # type: ignore[attr-defined]
+            presence.refresh(self._sid())  # a client's own "still here"
             return {"ok": True}
         if status not in ("online", "away"):
             raise ValidationError(fields={"status": _("Must be online or away.")})

@@ -128,6 +128,26 @@ def app(request: pytest.FixtureRequest, tmp_path: t.Any) -> t.Iterator[Flask]:
 
 
 @pytest.fixture
+def live(app: Flask) -> t.Iterator[str]:
+    """The test app served over real HTTP and Socket.IO on a free loopback port."""
+    from livesocket import serve
+
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def clients() -> t.Iterator[list[t.Any]]:
+    """Live Socket.IO clients of a test (:class:`livesocket.Recorder`), disconnected
+    after it."""
+    made: list[t.Any] = []
+    yield made
+    closing = [client.disconnect() for client in made if client.client.connected]
+    for thread in closing:
+        thread.join(timeout=10)
+
+
+@pytest.fixture
 def ctx(app: Flask) -> t.Iterator[None]:
     with app.test_request_context():
         yield

@@ -78,8 +78,12 @@ class Recorder:
     def named(self, event: str) -> list[t.Any]:
         return [d for e, d in self.events if e == event]
 
-    def disconnect(self) -> None:
-        self.client.disconnect()
+    def disconnect(self) -> threading.Thread:
+        """Disconnect in the background: the server hears of it at once, but the
+        client then waits 3 s for werkzeug to answer its WebSocket close frame."""
+        thread = threading.Thread(target=self.client.disconnect, daemon=True)
+        thread.start()
+        return thread
 
 
 def session_cookie(http: t.Any, url: str, user_id: int) -> str:

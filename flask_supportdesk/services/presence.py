@@ -104,12 +104,20 @@ def disconnected(sid: str, actor: Actor) -> None:
             _announce_if_changed(uow, actor, before)
 
 
-def refresh(sid: str) -> None:
-    """Mark the connection ``sid`` as still alive."""
+#: Connections refreshed by one statement (an ``IN`` list of this many ids at most).
+_REFRESH_BATCH = 500
+
+
+def refresh(*sids: str) -> None:
+    """Mark the connections ``sids`` as still alive, in one transaction."""
+    now = utcnow()
     with transaction():
-        get_state().db.session.execute(
-            sa.update(Connection).where(Connection.sid == sid).values(seen_at=utcnow())
-        )
+        session = get_state().db.session
+        for start in range(0, len(sids), _REFRESH_BATCH):
+            batch = sids[start : start + _REFRESH_BATCH]
+            session.execute(
+                sa.update(Connection).where(Connection.sid.in_(batch)).values(seen_at=now)
+            )
 
 
 def set_away(actor: Actor, away: bool) -> Presence:

@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from ...identity import current_actor
 from ...presentation import ticket_view
 from ...services import chats
+from .._common import CSRF_EXEMPT
 from . import bp
 from ._io import operation
 from ._io import read_body
@@ -73,6 +74,10 @@ def open_chat() -> ResponseReturnValue:
 def renew_chat_token() -> ResponseReturnValue:
     """``POST /chats/token``: a fresh token for the visitor of a valid one."""
     return jsonify({"token": chats.renew_token(bearer_token())})
+
+
+# Authenticated by the token it renews, never by a cookie: no CSRF token to ask for.
+CSRF_EXEMPT.add(f"{bp.name}.{renew_chat_token.__name__}")
 
 
 @bp.get("/chats/availability")
