@@ -523,7 +523,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "socket_connect_rate_limit",
         "60 per minute",
-        "How often one client address may open a live connection as a logged-in user.",
+        "How often one client address may open a live connection.",
         _rate_limits,
     ),
     Setting(

@@ -247,11 +247,13 @@ class SupportDeskNamespace(Namespace):
         self._start_keep_alive()
 
     def _authenticate(self, auth: t.Any) -> Actor:
+        # Counted before anything else: one client opening hundreds of connections is
+        # refused whoever it claims to be (HOSTILE G4).
+        ip = request.remote_addr or "unknown"
+        ratelimit.hit("socket-connect-ip", ip, get_state().config.socket_connect_rate_limit)
         token = auth.get("token") if isinstance(auth, dict) else None
         if token is not None:
             return chats.read_token(token)
-        ip = request.remote_addr or "unknown"
-        ratelimit.hit("socket-connect-ip", ip, get_state().config.socket_connect_rate_limit)
         actor = current_actor()
         if actor is None:
             raise Unauthorized()
