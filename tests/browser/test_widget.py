@@ -1,0 +1,228 @@
+"""The storefront chat widget in a real browser, on the example store's pages: a visitor
+chats with staff live and keeps the conversation across a reload, a customer gets the
+conversation staff start, hostile names and bodies stay text, the host page's CSS cannot
+break it, and it fits a phone."""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+import pytest
+
+from .conftest import LiveStore
+from .conftest import log_in
+from .conftest import record_csp_violations
+
+pytestmark = pytest.mark.browser
+
+XSS_NAME = "<img src=x onerror=alert(1)>"
+XSS_BODY = "<script>alert(2)</script><b onmouseover=alert(3)>bold?</b> & <i>tags</i>"
+
+
+def widget(page: t.Any) -> t.Any:
+    """The widget's panel (inside its shadow root; Playwright's locators pierce it)."""
+    return page.locator("supportdesk-widget").get_by_role("dialog", name="Chat with us")
+
+
+def watch_dialogs(page: t.Any) -> list[str]:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    return dialogs
+
+
+def open_chat_as_guest(page: t.Any, live_store: LiveStore, first: str, body: str) -> str:
+    """Open the widget on a store page, fill in the pre-chat form; the chat's number."""
+    page.goto(live_store("/"))
+    page.get_by_role("button", name="Chat", exact=True).click()
+    panel = widget(page)
+    panel.get_by_label("First name").fill(first)
+    panel.get_by_label("Last name").fill("Guest")
+    panel.get_by_label("E-mail").fill("gina.guest@example.net")
+    panel.get_by_role("textbox", name="Message").fill(body)
+    panel.get_by_role("button", name=re.compile("Start chat|Leave a message")).click()
+    panel.locator(".sdw-mine").first.wait_for()
+    stored = page.evaluate("JSON.parse(localStorage.getItem('supportdesk.widget.v1'))")
+    assert stored["token"] and stored["ticket"].startswith("T-")
+    return t.cast(str, stored["ticket"])
+
+
+def staff_reply(browser: t.Any, live_store: LiveStore, number: str, text: str) -> None:
+    """An agent answers on the desk's ticket page, in a browser of their own."""
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    staff = context.new_page()
+    try:
+        log_in(staff, live_store, "agent@example.com")
+        staff.goto(live_store(f"/support/desk/tickets/{number}"))
+        staff.get_by_role("textbox", name=re.compile("^Reply to")).fill(text)
+        staff.get_by_role("button", name="Send reply").click()
+        staff.get_by_text(text).first.wait_for()
+    finally:
+        context.close()
+
+
+def test_a_visitor_chats_live_and_keeps_the_conversation(
+    page: t.Any, browser: t.Any, live_store: LiveStore
+) -> None:
+    from playwright.sync_api import expect
+
+    dialogs = watch_dialogs(page)
+    csp = record_csp_violations(page)
+    number = open_chat_as_guest(page, live_store, "Gina", "Do the trail shoes run small?")
+    panel = widget(page)
+    expect(panel.locator(".sdw-mine .sdw-text")).to_have_text("Do the trail shoes run small?")
+
+    staff_reply(browser, live_store, number, "They run true to size.")
+    # Live: no reload on the visitor's side.
+    expect(panel.locator(".sdw-theirs .sdw-text")).to_have_text("They run true to size.")
+    expect(panel.locator(".sdw-theirs .sdw-author")).to_have_text("Ann Agent")
+    page.screenshot(path="/tmp/widget-guest.png")
+
+    # The visitor writes on over the socket; then another page and a reload keep it all.
+    panel.get_by_role("textbox", name="Message").fill("Thanks!")
+    panel.get_by_role("textbox", name="Message").press("Enter")
+    expect(panel.locator(".sdw-mine .sdw-text")).to_have_count(2)
+    page.goto(live_store("/login"))
+    page.reload()
+    panel = widget(page)
+    expect(panel.locator(".sdw-message:not(.sdw-pending)")).to_have_count(3)
+    expect(panel.locator(".sdw-theirs .sdw-text")).to_have_text("They run true to size.")
+    assert page.evaluate("JSON.parse(localStorage.getItem('supportdesk.widget.v1')).ticket") == number
+    assert dialogs == [] and csp == []
+
+
+def test_staff_start_a_conversation_and_it_pops_up_for_the_customer(
+    page: t.Any, live_store: LiveStore
+) -> None:
+    from playwright.sync_api import expect
+
+    from example_store.models import User
+    from example_store.models import db
+    from flask_supportdesk.models import Source
+    from flask_supportdesk.services import tickets
+
+    log_in(page, live_store, "bob@example.com")
+    page.goto(live_store("/orders"))
+    launcher = page.get_by_role("button", name="Chat", exact=True)
+    launcher.wait_for()
+    # The widget connects on every page for a customer, even with the panel closed.
+    page.wait_for_function("window.SupportDeskWidget && window.io")
+    page.wait_for_timeout(500)
+    with live_store.app.test_request_context("/"):
+        import sqlalchemy as sa
+
+        bob = db.session.scalar(sa.select(User).where(User.email == "bob@example.com"))
+        agent = db.session.scalar(sa.select(User).where(User.email == "agent@example.com"))
+        staff = live_store.app.extensions["supportdesk"].hooks.identify(agent)
+        opened = tickets.open(
+            staff,
+            subject="Your order 2001",
+            body="Hello Bob, your bottles are back in stock.",
+            source=Source.CHAT,
+            requester_id=str(bob.id),
+        )
+        number = opened.ticket.number
+    panel = widget(page)
+    expect(panel).to_be_visible()
+    expect(panel.locator(".sdw-theirs .sdw-text")).to_have_text(
+        "Hello Bob, your bottles are back in stock."
+    )
+    panel.get_by_role("textbox", name="Message").fill("Great, thank you!")
+    panel.get_by_role("button", name="Send", exact=True).click()
+    expect(panel.locator(".sdw-mine:not(.sdw-pending) .sdw-text")).to_have_text("Great, thank you!")
+    with live_store.app.test_request_context("/"):
+        from flask_supportdesk.services import messages as message_service
+
+        seen = message_service.list_messages(
+            staff, tickets_get(staff, number), after=0, limit=10
+        )
+        assert [m.body for m in seen][-1] == "Great, thank you!"
+
+
+def tickets_get(actor: t.Any, number: str) -> t.Any:
+    from flask_supportdesk import policy
+
+    return policy.get_ticket(actor, number)
+
+
+def test_hostile_names_and_bodies_stay_text(
+    page: t.Any, browser: t.Any, live_store: LiveStore
+) -> None:
+    from playwright.sync_api import expect
+
+    dialogs = watch_dialogs(page)
+    number = open_chat_as_guest(page, live_store, XSS_NAME, XSS_BODY)
+    panel = widget(page)
+    staff_reply(browser, live_store, number, "Answer with <img src=x onerror=alert(4)> inside")
+    expect(panel.locator(".sdw-theirs .sdw-text")).to_contain_text("<img src=x onerror=alert(4)>")
+    expect(panel.locator(".sdw-mine .sdw-text")).to_contain_text("<script>alert(2)</script>")
+    assert panel.locator(".sdw-text img, .sdw-text script, .sdw-text [onmouseover]").count() == 0
+    page.mouse.move(10, 10)
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    assert page.evaluate("typeof window.pwned") == "undefined"
+
+
+def test_the_host_pages_css_cannot_break_it(browser: t.Any, live_store: LiveStore) -> None:
+    from playwright.sync_api import expect
+
+    # A host page with rules of its own (its CSP would refuse a style tag added here).
+    context = browser.new_context(bypass_csp=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(live_store("/"))
+    page.add_style_tag(
+        content="* { color: red !important; font-size: 30px !important; }"
+        " button { display: none !important; } div { display: none !important; }"
+        " supportdesk-widget { display: none !important; }"
+    )
+    launcher = page.get_by_role("button", name="Chat", exact=True)
+    expect(launcher).to_be_visible()
+    launcher.click()
+    panel = widget(page)
+    expect(panel.get_by_label("First name")).to_be_visible()
+    colour = panel.get_by_label("First name").evaluate("el => getComputedStyle(el).color")
+    assert colour != "rgb(255, 0, 0)"
+    page.wait_for_timeout(300)  # the panel fades in
+    page.screenshot(path="/tmp/widget-hostile-css.png")
+    # Esc closes it and gives the focus back to the button.
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    assert launcher.evaluate("el => el.getRootNode().activeElement === el")
+    context.close()
+
+
+def test_keyboard_focus_stays_in_the_open_panel(page: t.Any, live_store: LiveStore) -> None:
+    page.goto(live_store("/"))
+    page.get_by_role("button", name="Chat", exact=True).focus()
+    page.keyboard.press("Enter")
+    panel = widget(page)
+    panel.get_by_label("First name").wait_for()
+    inside = "el => el.getRootNode().activeElement && el.contains(el.getRootNode().activeElement)"
+    for _ in range(15):
+        page.keyboard.press("Tab")
+        assert panel.evaluate(inside)
+    for _ in range(3):
+        page.keyboard.press("Shift+Tab")
+        assert panel.evaluate(inside)
+
+
+def test_it_fits_a_phone(browser: t.Any, live_store: LiveStore) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    try:
+        page.goto(live_store("/"))
+        page.get_by_role("button", name="Chat", exact=True).click()
+        panel = widget(page)
+        panel.get_by_label("First name").wait_for()
+        box = panel.bounding_box()
+        assert box is not None
+        assert box["x"] == 0 and box["y"] == 0
+        assert box["width"] == 390 and box["height"] == 844
+        submit = panel.get_by_role("button", name=re.compile("Start chat|Leave a message"))
+        submit.scroll_into_view_if_needed()
+        assert submit.is_visible()
+        page.screenshot(path="/tmp/widget-phone.png")
+    finally:
+        context.close()
