@@ -233,7 +233,6 @@ def init_templating(app: Flask) -> None:
     app.context_processor(_desk_gettext)
     app.jinja_env.globals["supportdesk"] = context
     from .blueprints._thread_html import messages_html  # the blueprints import this module
-
     from .blueprints.widget import widget_tags
 
     app.jinja_env.globals["supportdesk_messages"] = messages_html

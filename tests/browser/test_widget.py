@@ -5,7 +5,10 @@ break it, and it fits a phone."""
 
 from __future__ import annotations
 
+import os
+import pathlib
 import re
+import tempfile
 import typing as t
 
 import pytest
@@ -16,6 +19,8 @@ from .conftest import record_csp_violations
 
 pytestmark = pytest.mark.browser
 
+#: Where the screenshots go, to look at them (default: the temporary folder).
+SHOTS = pathlib.Path(os.environ.get("SUPPORTDESK_SCREENSHOTS") or tempfile.gettempdir())
 XSS_NAME = "<img src=x onerror=alert(1)>"
 XSS_BODY = "<script>alert(2)</script><b onmouseover=alert(3)>bold?</b> & <i>tags</i>"
 
@@ -77,7 +82,7 @@ def test_a_visitor_chats_live_and_keeps_the_conversation(
     # Live: no reload on the visitor's side.
     expect(panel.locator(".sdw-theirs .sdw-text")).to_have_text("They run true to size.")
     expect(panel.locator(".sdw-theirs .sdw-author")).to_have_text("Ann Agent")
-    page.screenshot(path="/tmp/widget-guest.png")
+    page.screenshot(path=SHOTS / "widget-guest.png")
 
     # The visitor writes on over the socket; then another page and a reload keep it all.
     panel.get_by_role("textbox", name="Message").fill("Thanks!")
@@ -88,7 +93,9 @@ def test_a_visitor_chats_live_and_keeps_the_conversation(
     panel = widget(page)
     expect(panel.locator(".sdw-message:not(.sdw-pending)")).to_have_count(3)
     expect(panel.locator(".sdw-theirs .sdw-text")).to_have_text("They run true to size.")
-    assert page.evaluate("JSON.parse(localStorage.getItem('supportdesk.widget.v1')).ticket") == number
+    assert (
+        page.evaluate("JSON.parse(localStorage.getItem('supportdesk.widget.v1')).ticket") == number
+    )
     assert dialogs == [] and csp == []
 
 
@@ -134,9 +141,7 @@ def test_staff_start_a_conversation_and_it_pops_up_for_the_customer(
     with live_store.app.test_request_context("/"):
         from flask_supportdesk.services import messages as message_service
 
-        seen = message_service.list_messages(
-            staff, tickets_get(staff, number), after=0, limit=10
-        )
+        seen = message_service.list_messages(staff, tickets_get(staff, number), after=0, limit=10)
         assert [m.body for m in seen][-1] == "Great, thank you!"
 
 
@@ -185,7 +190,7 @@ def test_the_host_pages_css_cannot_break_it(browser: t.Any, live_store: LiveStor
     colour = panel.get_by_label("First name").evaluate("el => getComputedStyle(el).color")
     assert colour != "rgb(255, 0, 0)"
     page.wait_for_timeout(300)  # the panel fades in
-    page.screenshot(path="/tmp/widget-hostile-css.png")
+    page.screenshot(path=SHOTS / "widget-hostile-css.png")
     # Esc closes it and gives the focus back to the button.
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
@@ -223,6 +228,6 @@ def test_it_fits_a_phone(browser: t.Any, live_store: LiveStore) -> None:
         submit = panel.get_by_role("button", name=re.compile("Start chat|Leave a message"))
         submit.scroll_into_view_if_needed()
         assert submit.is_visible()
-        page.screenshot(path="/tmp/widget-phone.png")
+        page.screenshot(path=SHOTS / "widget-phone.png")
     finally:
         context.close()
