@@ -208,3 +208,24 @@ def test_the_configuration_holds_no_internal_content(
 
     login(client, alice)
     assert_no_canary(client.get(CONFIG))
+
+
+def test_a_guest_signed_in_by_a_guest_link_chats_as_a_visitor(app: Flask) -> None:
+    """The portal's signed-in guest (a contact-form link) gets the visitor's widget, and
+    its pre-chat form opens a chat like any visitor's."""
+    import time
+
+    from flask_supportdesk.identity import GUEST_SESSION_KEY
+
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session[GUEST_SESSION_KEY] = {"email": "gina@example.net", "until": time.time() + 600}
+    config = client.get(CONFIG).get_json()
+    assert config["enabled"] and config["customer"] is None
+    opened = client.post(
+        config["api"] + "/chats",
+        json={"first_name": "Gina", "email": "gina@example.net", "body": "Hello"},
+        headers={"X-CSRFToken": config["csrf_token"]},
+    )
+    assert opened.status_code == 201, opened.get_json()
+    assert opened.get_json()["token"]
