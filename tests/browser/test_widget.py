@@ -5,6 +5,7 @@ break it, and it fits a phone."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
@@ -23,6 +24,16 @@ pytestmark = pytest.mark.browser
 SHOTS = pathlib.Path(os.environ.get("SUPPORTDESK_SCREENSHOTS") or tempfile.gettempdir())
 XSS_NAME = "<img src=x onerror=alert(1)>"
 XSS_BODY = "<script>alert(2)</script><b onmouseover=alert(3)>bold?</b> & <i>tags</i>"
+
+
+@pytest.fixture(autouse=True)
+def _patient_expectations() -> t.Iterator[None]:
+    # Two cores shared with other suites: a live round trip may take more than 5 s.
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=5_000)  # Playwright's default, for the other modules
 
 
 def widget(page: t.Any) -> t.Any:
@@ -82,12 +93,12 @@ def test_a_visitor_chats_live_and_keeps_the_conversation(
     # Live: no reload on the visitor's side.
     expect(panel.locator(".sdw-theirs .sdw-text")).to_have_text("They run true to size.")
     expect(panel.locator(".sdw-theirs .sdw-author")).to_have_text("Ann Agent")
-    page.screenshot(path=SHOTS / "widget-guest.png")
+    page.screenshot(path=SHOTS / "widget-guest.png", animations="disabled")
 
     # The visitor writes on over the socket; then another page and a reload keep it all.
     panel.get_by_role("textbox", name="Message").fill("Thanks!")
     panel.get_by_role("textbox", name="Message").press("Enter")
-    expect(panel.locator(".sdw-mine .sdw-text")).to_have_count(2)
+    expect(panel.locator(".sdw-mine:not(.sdw-pending) .sdw-text")).to_have_count(2)
     page.goto(live_store("/login"))
     page.reload()
     panel = widget(page)
@@ -189,8 +200,7 @@ def test_the_host_pages_css_cannot_break_it(browser: t.Any, live_store: LiveStor
     expect(panel.get_by_label("First name")).to_be_visible()
     colour = panel.get_by_label("First name").evaluate("el => getComputedStyle(el).color")
     assert colour != "rgb(255, 0, 0)"
-    page.wait_for_timeout(300)  # the panel fades in
-    page.screenshot(path=SHOTS / "widget-hostile-css.png")
+    page.screenshot(path=SHOTS / "widget-hostile-css.png", animations="disabled")
     # Esc closes it and gives the focus back to the button.
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
@@ -228,6 +238,172 @@ def test_it_fits_a_phone(browser: t.Any, live_store: LiveStore) -> None:
         submit = panel.get_by_role("button", name=re.compile("Start chat|Leave a message"))
         submit.scroll_into_view_if_needed()
         assert submit.is_visible()
-        page.screenshot(path=SHOTS / "widget-phone.png")
+        page.screenshot(path=SHOTS / "widget-phone.png", animations="disabled")
+    finally:
+        context.close()
+
+
+def staff_actor(live_store: LiveStore, email: str) -> t.Any:
+    """The desk's actor for a demo staff account (call inside an app context)."""
+    import sqlalchemy as sa
+
+    from example_store.models import User
+    from example_store.models import db
+
+    user = db.session.scalar(sa.select(User).where(User.email == email))
+    return live_store.app.extensions["supportdesk"].hooks.identify(user)
+
+
+@contextlib.contextmanager
+def staff_socket(browser: t.Any, live_store: LiveStore) -> t.Iterator[t.Any]:
+    """A python-socketio client logged in as the demo agent (its browser's cookies)."""
+    from livesocket import Recorder
+
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, live_store, "agent@example.com")
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
+    staff = Recorder().connect(live_store.url, cookie=cookie)
+    try:
+        yield staff
+    finally:
+        staff.disconnect()
+        context.close()
+
+
+def test_typing_seen_unread_and_the_end_of_a_conversation(
+    page: t.Any, browser: t.Any, live_store: LiveStore
+) -> None:
+    from playwright.sync_api import expect
+
+    from flask_supportdesk.services import tickets
+
+    number = open_chat_as_guest(page, live_store, "Tess", "Is the jacket warm?")
+    panel = widget(page)
+    with staff_socket(browser, live_store) as staff:
+        assert staff.call("join", {"ticket": number})["ok"]
+        asked = staff.call("sync", {"ticket": number, "after": 0})["messages"][-1]
+        assert staff.call("typing", {"ticket": number})["ok"]
+        expect(panel.get_by_text("Support is typing…")).to_be_visible()
+        assert staff.call("read", {"ticket": number, "message": asked["id"]})["ok"]
+        expect(panel.locator(".sdw-mine .sdw-seen")).to_have_text("Seen")
+
+        # Closed panel: an answer counts on the button, and opening it reads it.
+        page.keyboard.press("Escape")
+        expect(panel).to_be_hidden()
+        answer = staff.call(
+            "send", {"ticket": number, "body": "It is lined.", "client_id": "a" * 32}
+        )
+        assert answer["ok"]
+        launcher = page.get_by_role("button", name="Chat, 1 new message")
+        expect(launcher).to_be_visible()
+        expect(page.locator("supportdesk-widget .sdw-badge")).to_have_text("1")
+        launcher.click()
+        expect(panel.locator(".sdw-theirs .sdw-text")).to_have_text("It is lined.")
+        read = staff.wait_for("read", lambda d: d["message"] == answer["message"]["id"])
+        assert read["reader"]["staff"] is False
+        expect(page.locator("supportdesk-widget .sdw-badge")).to_be_hidden()
+        page.screenshot(path=SHOTS / "widget-seen.png", animations="disabled")
+
+        with live_store.app.test_request_context("/"):
+            agent = staff_actor(live_store, "agent@example.com")
+            tickets.update_ticket(agent, number, {"status": "resolved"})
+    expect(panel.get_by_text("This conversation has ended.")).to_be_visible()
+    expect(panel.get_by_role("textbox", name="Message")).to_be_hidden()
+    page.screenshot(path=SHOTS / "widget-ended.png", animations="disabled")
+    panel.get_by_role("button", name="Start a new conversation").click()
+    expect(panel.get_by_label("First name")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('supportdesk.widget.v1')") is None
+
+
+def test_files_go_with_a_message_and_refusals_are_shown(
+    page: t.Any, live_store: LiveStore, tmp_path: pathlib.Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from example_store.cli import tiny_png
+
+    open_chat_as_guest(page, live_store, "Finn", "A photo of the box follows.")
+    panel = widget(page)
+    files = panel.locator("input[type=file]")
+    box = panel.get_by_role("textbox", name="Message")
+
+    photo = tmp_path / "box.png"
+    photo.write_bytes(tiny_png(8, 8))
+    files.set_input_files(str(photo))
+    expect(panel.get_by_role("list", name="Files to send")).to_contain_text("box.png")
+    box.fill("Here it is")
+    panel.get_by_role("button", name="Send", exact=True).click()
+    link = panel.locator(".sdw-mine .sdw-file", has_text="box.png")
+    expect(link).to_be_visible()
+    # A visitor's download carries its token (a plain link could not).
+    with page.expect_download() as download:
+        link.click()
+    assert pathlib.Path(download.value.path()).read_bytes() == photo.read_bytes()
+
+    # Refused before uploading: a type the desk does not take.
+    program = tmp_path / "setup.exe"
+    program.write_bytes(b"MZ\x90\x00")
+    files.set_input_files(str(program))
+    expect(panel.get_by_role("alert")).to_contain_text(
+        "setup.exe: this type of file is not allowed."
+    )
+
+    # Refused by the server: HTML dressed as a picture (the content is sniffed).
+    fake = tmp_path / "fake.png"
+    fake.write_text("<html><script>alert(1)</script></html>", encoding="utf-8")
+    files.set_input_files(str(fake))
+    box.fill("And this one")
+    panel.get_by_role("button", name="Send", exact=True).click()
+    expect(panel.get_by_role("alert")).to_be_visible()
+    assert panel.locator(".sdw-mine .sdw-file", has_text="fake.png").count() == 0
+    expect(box).to_have_value("And this one")  # nothing typed is lost
+    page.screenshot(path=SHOTS / "widget-refused.png", animations="disabled")
+
+
+def test_a_customer_starts_a_chat_with_just_a_message(page: t.Any, live_store: LiveStore) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, live_store, "alice@example.com")
+    page.get_by_role("button", name="Chat", exact=True).click()
+    panel = widget(page)
+    # No pre-chat form: the session says who she is.
+    expect(panel.get_by_label("First name")).to_be_hidden()
+    box = panel.get_by_role("textbox", name="Message")
+    box.fill("Can I change the size of order 1043?")
+    box.press("Enter")
+    expect(panel.locator(".sdw-mine:not(.sdw-pending) .sdw-text")).to_have_text(
+        "Can I change the size of order 1043?"
+    )
+    # The next page continues it.
+    page.goto(live_store("/orders"))
+    expect(widget(page).locator(".sdw-mine .sdw-text")).to_have_text(
+        "Can I change the size of order 1043?"
+    )
+
+
+def test_the_plain_script_tag_on_a_page_without_jinja_in_german(
+    browser: t.Any, live_store: LiveStore
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="de-DE")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    plain = (
+        "<!doctype html><html><head><title>Static page</title>"
+        '<script src="/support/static/supportdesk/widget.js" data-supportdesk="/support" defer>'
+        "</script></head><body><h1>A static page</h1></body></html>"
+    )
+    page.route(
+        live_store("/static-page.html"),
+        lambda route: route.fulfill(status=200, content_type="text/html", body=plain),
+    )
+    try:
+        page.goto(live_store("/static-page.html"))
+        page.get_by_role("button", name="Chat", exact=True).click()
+        panel = page.locator("supportdesk-widget").get_by_role("dialog", name="Chatten Sie mit uns")
+        expect(panel.get_by_label("Vorname")).to_be_visible()
+        expect(panel.get_by_role("button", name="Chat schließen")).to_be_visible()
     finally:
         context.close()

@@ -634,7 +634,12 @@
     this.call("join", { ticket: number }).then(function (ack) {
       if (number !== self.ticket) { return; }
       if (!ack.ok) {
-        if (ack.error && ack.error.code === "not_found") { self.forget(ack.error.message); }
+        var code = ack.error && ack.error.code;
+        if (code === "not_found") { self.forget(ack.error.message); }
+        else if (code === "timeout" || code === "rate_limited") {
+          // A slow or busy server: try again while still connected (reconnects rejoin anyway).
+          setTimeout(function () { if (self.socket && self.socket.connected) { self.joined(); } }, 2000);
+        }
         return;
       }
       self.applyTicket(ack.ticket);
@@ -646,8 +651,16 @@
   Widget.prototype.sync = function () {
     var self = this;
     var number = this.ticket;
+    this.thread.setAttribute("aria-busy", "true"); // history is not read out message by message
     this.call("sync", { ticket: number, after: this.lastId }).then(function (ack) {
-      if (!ack.ok || number !== self.ticket) { return; }
+      self.thread.removeAttribute("aria-busy");
+      if (number !== self.ticket) { return; }
+      if (!ack.ok) {
+        if (ack.error && (ack.error.code === "timeout" || ack.error.code === "rate_limited")) {
+          setTimeout(function () { if (self.socket && self.socket.connected) { self.sync(); } }, 2000);
+        }
+        return;
+      }
       (ack.messages || []).forEach(function (message) { self.addMessage(message, true); });
       self.applyTicket(ack.ticket);
       self.renderSeen();
@@ -850,9 +863,12 @@
       form.append("client_id", clientId);
       files.forEach(function (file) { form.append("files", file, file.name); });
       sent = this.api("POST", "/tickets/" + encodeURIComponent(this.ticket) + "/messages", form)
-        .then(function (message) { return { ok: true, message: message }; }, function (error) { return { ok: false, error: error }; });
-      this.fileInput.value = "";
-      this.chosen.textContent = "";
+        .then(function (message) {
+          // Sent: the files are cleared; refused, they stay chosen with the text.
+          self.fileInput.value = "";
+          self.chosen.textContent = "";
+          return { ok: true, message: message };
+        }, function (error) { return { ok: false, error: error }; });
     } else {
       sent = this.sendLive(body, clientId, 1);
     }
