@@ -124,6 +124,7 @@ def test_the_jinja_global_writes_an_inert_configuration(
     ]
     config = inline_config(page)
     assert config["customer"] == {"name": EVIL_NAME}
+    assert config["csrf_token"]  # a customer has a session already
     assert "availability" not in config  # the widget asks when it opens (no query per page)
     assert "99" not in json.dumps(config["customer"])
 
@@ -131,8 +132,19 @@ def test_the_jinja_global_writes_an_inert_configuration(
 def test_the_desk_pages_never_show_it(app: Flask) -> None:
     with app.test_request_context("/support/desk/"):
         assert render_template_string("{{ supportdesk_widget() }}") == ""
+
+
+def test_a_visitors_page_sets_no_cookie(app: Flask, client: FlaskClient) -> None:
+    """Looking at the shop starts no session: the page's configuration has no CSRF token
+    for a visitor; the widget fetches one (and with it the session) when it first writes."""
+    from flask import session
+
     with app.test_request_context("/"):
-        assert CONFIG_ELEMENT_ID in render_template_string("{{ supportdesk_widget() }}")
+        config = inline_config(render_template_string("{{ supportdesk_widget() }}"))
+        assert config["csrf_token"] is None
+        assert not session.modified
+    fetched = client.get(CONFIG)
+    assert fetched.get_json()["csrf_token"] and "Set-Cookie" in fetched.headers
 
 
 def test_a_host_without_the_desk_on_this_app_renders_nothing() -> None:

@@ -64,7 +64,7 @@ def shows_widget() -> bool:
     return not policy.is_staff(current_actor())
 
 
-def widget_config(*, with_availability: bool = True) -> dict[str, t.Any]:
+def widget_config(*, inline: bool = False) -> dict[str, t.Any]:
     """What the widget needs for the current visitor.
 
     ``enabled`` is false for staff (nothing else is sent then). ``customer`` is the
@@ -73,8 +73,10 @@ def widget_config(*, with_availability: bool = True) -> dict[str, t.Any]:
     are the desk's message and attachment rules, ``messages`` the widget's texts in the
     request's language.
 
-    :param with_availability: Include whether staff are online (a database query); the
-        inline configuration leaves it out and the widget asks when it opens.
+    :param inline: For the configuration written into a page: without whether staff are
+        online (a database query on every page; the widget asks when it opens), and,
+        for a visitor, without a CSRF token, which would give every visitor a session
+        cookie on their first page (the widget fetches one when it first writes).
     """
     if not shows_widget():
         return {"version": CONFIG_VERSION, "enabled": False}
@@ -84,7 +86,7 @@ def widget_config(*, with_availability: bool = True) -> dict[str, t.Any]:
     data: dict[str, t.Any] = {
         "version": CONFIG_VERSION,
         "enabled": True,
-        "csrf_token": generate_csrf(),
+        "csrf_token": None if inline and customer is None else generate_csrf(),
         "api": request.script_root + config.api_url_prefix,
         "config_url": url_for("supportdesk_widget.config_json"),
         "css": _static("widget.css"),
@@ -101,7 +103,7 @@ def widget_config(*, with_availability: bool = True) -> dict[str, t.Any]:
         "locale": i18n.current_language_tag(),
         "messages": i18n.widget_catalogue(),
     }
-    if with_availability:
+    if not inline:
         data["availability"] = chats.availability().to_json()
     return data
 
@@ -123,7 +125,7 @@ def widget_tags() -> Markup:
     never runs) and its two deferred scripts; nothing for staff or on desk pages."""
     if not has_request_context() or not current_app.extensions.get("supportdesk"):
         return Markup("")
-    config = widget_config(with_availability=False)
+    config = widget_config(inline=True)
     if not config["enabled"]:
         return Markup("")
     # htmlsafe_json_dumps escapes <, >, & and ' so the JSON cannot end the element;

@@ -36,6 +36,22 @@ def _patient_expectations() -> t.Iterator[None]:
     expect.set_options(timeout=5_000)  # Playwright's default, for the other modules
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(live_store: LiveStore) -> t.Iterator[None]:
+    # The module opens many chats from one address and one e-mail within minutes; the
+    # limits are tested on their own (and by the flood test below), so each test starts
+    # afresh and leaves nothing behind for the next module.
+    from flask_supportdesk import ratelimit
+
+    def reset() -> None:
+        with live_store.app.app_context():
+            ratelimit.limiter().storage.reset()
+
+    reset()
+    yield
+    reset()
+
+
 def widget(page: t.Any) -> t.Any:
     """The widget's panel (inside its shadow root; Playwright's locators pierce it)."""
     return page.locator("supportdesk-widget").get_by_role("dialog", name="Chat with us")
@@ -224,7 +240,9 @@ def test_keyboard_focus_stays_in_the_open_panel(page: t.Any, live_store: LiveSto
 
 
 def test_it_fits_a_phone(browser: t.Any, live_store: LiveStore) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, reduced_motion="reduce"
+    )
     page = context.new_page()
     try:
         page.goto(live_store("/"))
@@ -407,3 +425,26 @@ def test_the_plain_script_tag_on_a_page_without_jinja_in_german(
         expect(panel.get_by_role("button", name="Chat schließen")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_flood_is_told_to_wait(page: t.Any, live_store: LiveStore) -> None:
+    """HOSTILE F2: past the socket's rate limit the widget shows the server's answer with
+    its wait, and keeps the text that was not sent."""
+    from playwright.sync_api import expect
+
+    open_chat_as_guest(page, live_store, "Flo", "First")
+    panel = widget(page)
+    box = panel.get_by_role("textbox", name="Message")
+    alert = panel.get_by_role("alert")
+    for number in range(40):
+        box.fill(f"message {number}")
+        box.press("Enter")
+        if alert.is_visible():
+            break
+    expect(alert).to_contain_text(re.compile(r"try again in \d+ seconds?\.", re.I))
+    assert len(re.findall(r"again in", alert.inner_text())) == 1
+    # The thread follows the newest message.
+    last = panel.locator(".sdw-message").last
+    expect(last).to_be_in_viewport()
+    expect(box).not_to_have_value("")
+    page.screenshot(path=SHOTS / "widget-rate-limited.png", animations="disabled")

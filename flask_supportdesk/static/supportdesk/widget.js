@@ -80,14 +80,16 @@
     return el;
   }
 
-  function readStore(key, storage) {
-    try { return JSON.parse((storage || localStorage).getItem(key) || "null"); } catch (e) { return null; }
+  // localStorage, or sessionStorage (this tab only) with `tab`. Even reading either may
+  // throw (storage disabled), so both are looked up inside the try.
+  function readStore(key, tab) {
+    try { return JSON.parse((tab ? sessionStorage : localStorage).getItem(key) || "null"); } catch (e) { return null; }
   }
 
-  function writeStore(key, value, storage) {
+  function writeStore(key, value, tab) {
     try {
-      if (value === null) { (storage || localStorage).removeItem(key); }
-      else { (storage || localStorage).setItem(key, JSON.stringify(value)); }
+      var storage = tab ? sessionStorage : localStorage;
+      if (value === null) { storage.removeItem(key); } else { storage.setItem(key, JSON.stringify(value)); }
     } catch (e) { /* storage disabled: the conversation lasts as long as the page */ }
   }
 
@@ -222,7 +224,7 @@
         h("div", { class: "sdw-heading" }, [this.title, this.statusLine]),
         this.soundButton, this.closeButton
       ]),
-      h("div", { class: "sdw-body" }, [
+      this.scroller = h("div", { class: "sdw-body" }, [
         this.prechat, this.thread, this.typingLine, this.endedBox
       ]),
       this.errorLine,
@@ -361,7 +363,7 @@
     error = error || {};
     var text = error.message || gettext("Something went wrong. Please try again.");
     var wait = parseInt(error.retry_after, 10);
-    if (error.code === "rate_limited" && wait > 0) {
+    if (error.code === "rate_limited" && wait > 0 && text.indexOf(String(wait)) === -1) {
       text += " " + ngettext("Try again in %(num)s second.", "Try again in %(num)s seconds.", wait);
     }
     return text;
@@ -378,7 +380,7 @@
     this.panel.hidden = false;
     this.launcher.setAttribute("aria-expanded", "true");
     this.launcher.classList.add("sdw-open");
-    writeStore(OPEN_KEY, true, sessionStorage);
+    writeStore(OPEN_KEY, true, true);
     this.unread = 0;
     this.render();
     this.refreshAvailability();
@@ -395,7 +397,7 @@
     this.panel.hidden = true;
     this.launcher.setAttribute("aria-expanded", "false");
     this.launcher.classList.remove("sdw-open");
-    writeStore(OPEN_KEY, null, sessionStorage);
+    writeStore(OPEN_KEY, null, true);
     this.renderBadge();
     this.launcher.focus();
   };
@@ -445,8 +447,22 @@
 
   /* ---- HTTP ---- */
 
+  // A CSRF token for the session: the page's, or (a visitor's page carries none, so
+  // that looking at the shop sets no cookie) a fresh one from the configuration.
+  Widget.prototype.csrf = function (fresh) {
+    if (cfg.csrf_token && !fresh) { return Promise.resolve(cfg.csrf_token); }
+    return fetch(cfg.config_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (data) { cfg.csrf_token = data.csrf_token || cfg.csrf_token; return cfg.csrf_token; });
+  };
+
   Widget.prototype.api = function (method, path, body, retried) {
     var self = this;
+    if (method !== "GET" && (!cfg.csrf_token || retried === "fresh")) {
+      return this.csrf(true).then(function () { return self.api(method, path, body, true); }, function () {
+        throw { code: "offline", message: gettext("Could not reach the server. Check your connection and try again.") };
+      });
+    }
     var headers = { Accept: "application/json" };
     if (this.token && !cfg.customer) { headers.Authorization = "Bearer " + this.token; }
     if (method !== "GET") { headers["X-CSRFToken"] = cfg.csrf_token; }
@@ -459,10 +475,8 @@
         var error = (data && data.error) || { code: "error", message: gettext("Something went wrong. Please try again.") };
         if (!error.retry_after && response.headers.get("Retry-After")) { error.retry_after = response.headers.get("Retry-After"); }
         if (error.code === "csrf_failed" && !retried) {
-          // The page's CSRF token expired (it lives an hour): fetch a fresh one, try once more.
-          return fetch(cfg.config_url, { credentials: "same-origin" })
-            .then(function (r) { return r.json(); })
-            .then(function (fresh) { cfg.csrf_token = fresh.csrf_token || cfg.csrf_token; return self.api(method, path, body, true); }, function () { throw error; });
+          // The page's CSRF token expired (it lives an hour): a fresh one, once more.
+          return self.api(method, path, body, "fresh");
         }
         error.status = response.status;
         throw error;
@@ -644,6 +658,8 @@
       }
       self.applyTicket(ack.ticket);
       if (ack.read && ack.read.staff) { self.staffRead = Math.max(self.staffRead, ack.read.staff); }
+      // What this side read before (another page, another device): not counted as new.
+      if (ack.read && ack.read.customer) { self.readUpTo = Math.max(self.readUpTo, ack.read.customer); }
       self.sync();
     });
   };
@@ -799,7 +815,7 @@
       }, function () { self.showError(gettext("The file could not be downloaded.")); });
   };
 
-  Widget.prototype.scrollDown = function () { this.thread.scrollTop = this.thread.scrollHeight; };
+  Widget.prototype.scrollDown = function () { this.scroller.scrollTop = this.scroller.scrollHeight; };
 
   Widget.prototype.pendingElement = function (clientId, body) {
     var el = h("article", { class: "sdw-message sdw-mine sdw-pending", "aria-busy": "true" }, [
@@ -929,7 +945,7 @@
 
   Widget.prototype.start = function () {
     var self = this;
-    if (readStore(OPEN_KEY, sessionStorage)) { this.open(false); }
+    if (readStore(OPEN_KEY, true)) { this.open(false); }
     document.addEventListener("visibilitychange", function () { self.markRead(); });
     setInterval(function () { self.renewToken(); }, Math.min(RENEW_EVERY, cfg.limits.token_max_age * 250));
     if (cfg.customer) {
