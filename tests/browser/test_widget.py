@@ -448,3 +448,50 @@ def test_a_flood_is_told_to_wait(page: t.Any, live_store: LiveStore) -> None:
     expect(last).to_be_in_viewport()
     expect(box).not_to_have_value("")
     page.screenshot(path=SHOTS / "widget-rate-limited.png", animations="disabled")
+
+
+def test_what_a_dropped_connection_missed_comes_by_sync(page: t.Any, live_store: LiveStore) -> None:
+    """HOSTILE G5: messages emitted while the visitor heard nothing arrive, once each and
+    in order, when the connection is back (join, then sync from the last id)."""
+    from playwright.sync_api import expect
+
+    from flask_supportdesk import broadcast
+    from flask_supportdesk import policy
+    from flask_supportdesk.services import messages
+
+    number = open_chat_as_guest(page, live_store, "Gus", "Anyone there?")
+    panel = widget(page)
+    server = live_store.app.extensions["socketio"].server
+    with live_store.app.test_request_context("/"):
+        agent = staff_actor(live_store, "agent@example.com")
+        room = broadcast.public_room(policy.get_ticket(agent, number).id)
+        visitors = [sid for sid, _eio in server.manager.get_participants(broadcast.NAMESPACE, room)]
+        assert len(visitors) == 1
+        # The visitor stops hearing the chat (as in a Redis outage: the emits are lost)...
+        server.leave_room(visitors[0], room, namespace=broadcast.NAMESPACE)
+        for text in ("Missed one", "Missed two"):
+            messages.post_message(agent, number, text)
+    page.wait_for_timeout(1000)
+    expect(panel.locator(".sdw-theirs")).to_have_count(0)
+    # ...and then its connection drops; the widget reconnects and catches up.
+    server.disconnect(visitors[0], namespace=broadcast.NAMESPACE)
+    expect(panel.locator(".sdw-theirs .sdw-text")).to_have_text(["Missed one", "Missed two"])
+    page.wait_for_timeout(500)
+    expect(panel.locator(".sdw-message")).to_have_count(3)
+
+
+def test_a_renewal_cut_off_keeps_the_conversation(page: t.Any, live_store: LiveStore) -> None:
+    """A token renewal whose answer never fully arrives (the visitor left the page while
+    it ran) must not be taken for an empty answer: the token and the chat stay."""
+    from playwright.sync_api import expect
+
+    number = open_chat_as_guest(page, live_store, "Cora", "Still there after this?")
+    token = page.evaluate("JSON.parse(localStorage.getItem('supportdesk.widget.v1')).token")
+    page.route(
+        "**/chats/token",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=""),
+    )
+    page.reload()
+    expect(widget(page).locator(".sdw-mine .sdw-text")).to_have_text("Still there after this?")
+    stored = page.evaluate("JSON.parse(localStorage.getItem('supportdesk.widget.v1'))")
+    assert stored == {"token": token, "ticket": number, "readUpTo": stored["readUpTo"]}

@@ -470,8 +470,10 @@
     if (body instanceof FormData) { init.body = body; }
     else if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     return fetch(cfg.api + path, init).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (data) {
-        if (response.ok) { return data; }
+      return response.json().catch(function () { return null; }).then(function (data) {
+        // An answer cut off (the visitor left the page meanwhile) is no answer: never
+        // take it for an empty one, which would lose the conversation's token.
+        if (response.ok && data !== null) { return data; }
         var error = (data && data.error) || { code: "error", message: gettext("Something went wrong. Please try again.") };
         if (!error.retry_after && response.headers.get("Retry-After")) { error.retry_after = response.headers.get("Retry-After"); }
         if (error.code === "csrf_failed" && !retried) {
@@ -615,6 +617,14 @@
     var socket = window.io(window.location.origin + cfg.socket.namespace, options);
     this.socket = socket;
     socket.on("connect", function () { self.joined(); });
+    socket.on("disconnect", function (reason) {
+      // The server closed a visitor's connection (a restart, a worker going away):
+      // Socket.IO does not reconnect by itself then, the widget does. A customer's is
+      // closed when they log out, and stays closed.
+      if (reason === "io server disconnect" && !cfg.customer && self.token && self.socket === socket) {
+        setTimeout(function () { if (self.socket === socket && !socket.connected) { socket.connect(); } }, 1000);
+      }
+    });
     socket.on("connect_error", function (error) {
       var data = error && error.data;
       if (data && data.code && !cfg.customer) {
@@ -766,6 +776,9 @@
       }, this)[0];
       if (pendingId) { this.pending[pendingId].replaceWith(el); delete this.pending[pendingId]; }
       else { this.thread.appendChild(el); }
+      // One name and time over a run of messages from the same person in the same minute.
+      var before = el.previousElementSibling;
+      if (before && before.sdGroup === el.sdGroup) { el.classList.add("sdw-cont"); }
       if (staff && message.id > this.readUpTo && !this.isOpen) { this.unread += 1; }
     }
     this.messages[message.id] = el;
@@ -798,6 +811,7 @@
     var el = h("article", { class: "sdw-message " + (staff ? "sdw-theirs" : "sdw-mine"), "data-id": message.id }, [
       meta, body, files.length ? h("ul", { class: "sdw-files" }, files) : null
     ]);
+    el.sdGroup = [staff, message.author && message.author.name, formatTime(message.created_at)].join("|");
     return el;
   };
 
@@ -936,6 +950,7 @@
     var self = this;
     if (cfg.customer || !this.token) { return Promise.resolve(); }
     return this.api("POST", "/chats/token").then(function (data) {
+      if (typeof data.token !== "string" || !data.token) { return; }
       self.token = data.token;
       self.remember();
     }, function (error) {
