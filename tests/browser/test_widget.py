@@ -305,6 +305,18 @@ def test_typing_seen_unread_and_the_end_of_a_conversation(
         expect(panel.get_by_text("Support is typing…")).to_be_visible()
         assert staff.call("read", {"ticket": number, "message": asked["id"]})["ok"]
         expect(panel.locator(".sdw-mine .sdw-seen")).to_have_text("Seen")
+        # The visitor's typing reaches staff, at most once in 3 seconds.
+        box = panel.get_by_role("textbox", name="Message")
+        box.press_sequentially("Also", delay=50)
+        typing = staff.wait_for("typing", lambda d: d["ticket"] == number)
+        assert typing["user"] == {"name": "Tess Guest", "staff": False}
+        assert len(staff.named("typing")) == 1
+        box.fill("")
+        # Sound is off until the visitor turns it on.
+        sound = panel.get_by_role("button", name="Sound for new messages")
+        expect(sound).to_have_attribute("aria-pressed", "false")
+        sound.click()
+        expect(sound).to_have_attribute("aria-pressed", "true")
 
         # Closed panel: an answer counts on the button, and opening it reads it.
         page.keyboard.press("Escape")
