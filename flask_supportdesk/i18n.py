@@ -231,13 +231,22 @@ def template_callables() -> dict[str, t.Any]:
 # -------------------------------------------------------------------------------------
 
 
+#: The storefront widget's script: its messages are served to the widget only
+#: (:func:`widget_catalogue`), not to every portal and desk page.
+WIDGET_SCRIPT = "widget.js"
+
+
 @functools.cache
-def _js_messages() -> tuple[tuple[str, str | None], ...]:
+def _js_messages(script: str | None = None) -> tuple[tuple[str, str | None], ...]:
     # The messages are read from the shipped scripts themselves (once per process), so a
     # string added to a script is served without a second list to keep in step.
     static = pathlib.Path(__file__).parent / "static" / "supportdesk"
+    if script is not None:
+        paths = [static / script]
+    else:
+        paths = [path for path in sorted(static.glob("*.js")) if path.name != WIDGET_SCRIPT]
     found: dict[tuple[str, str | None], None] = {}
-    for path in sorted(static.glob("*.js")):
+    for path in paths:
         for _lineno, message, _comments, _context in extract_from_file(
             "javascript", path, keywords={"gettext": None, "ngettext": (1, 2)}
         ):
@@ -260,12 +269,14 @@ def _plural_samples(locale: Locale) -> dict[str, int]:
 
 
 @functools.lru_cache(maxsize=64)
-def _js_catalogue(translations: t.Any, locale: Locale) -> dict[str, t.Any]:
+def _js_catalogue(
+    translations: t.Any, locale: Locale, script: str | None = None
+) -> dict[str, t.Any]:
     # Keyed by the catalogue object Flask-Babel keeps per app and locale, so a page
     # reuses the mapping instead of building it again (every page serves it).
     samples = _plural_samples(locale)
     catalogue: dict[str, t.Any] = {}
-    for singular, plural in _js_messages():
+    for singular, plural in _js_messages(script):
         if plural is None:
             catalogue[singular] = translations.ugettext(singular)
         else:
@@ -284,6 +295,13 @@ def js_catalogue() -> dict[str, t.Any]:
     """
     locale = flask_babel.get_locale() or Locale.parse(SOURCE_LANGUAGE)
     return _js_catalogue(domain.get_translations(), locale)
+
+
+def widget_catalogue() -> dict[str, t.Any]:
+    """The storefront widget's messages in the current locale, shaped like
+    :func:`js_catalogue` (shared between requests too: do not change it)."""
+    locale = flask_babel.get_locale() or Locale.parse(SOURCE_LANGUAGE)
+    return _js_catalogue(domain.get_translations(), locale, WIDGET_SCRIPT)
 
 
 # -------------------------------------------------------------------------------------

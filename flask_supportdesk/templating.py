@@ -233,8 +233,10 @@ def init_templating(app: Flask) -> None:
     app.context_processor(_desk_gettext)
     app.jinja_env.globals["supportdesk"] = context
     from .blueprints._thread_html import messages_html  # the blueprints import this module
+    from .blueprints.widget import widget_tags
 
     app.jinja_env.globals["supportdesk_messages"] = messages_html
+    app.jinja_env.globals["supportdesk_widget"] = widget_tags
     app.jinja_env.globals["supportdesk_field"] = field_html
     app.jinja_env.filters["supportdesk_markdown"] = render_markdown
     app.jinja_env.filters["supportdesk_datetime"] = datetime_filter

@@ -27,10 +27,12 @@ def register_blueprints(app: Flask, config: SupportDeskConfig) -> None:
     from . import contact
     from . import desk
     from . import portal
+    from . import widget
 
     app.register_blueprint(assets, url_prefix=config.url_prefix)
     app.register_blueprint(portal.bp, url_prefix=config.url_prefix)
     app.register_blueprint(contact.bp, url_prefix=config.url_prefix)
+    app.register_blueprint(widget.bp, url_prefix=config.url_prefix)
     app.register_blueprint(desk.bp, url_prefix=config.desk_url_prefix)
     app.register_blueprint(api.bp, url_prefix=config.api_url_prefix)
     csrf = app.extensions.get("csrf")

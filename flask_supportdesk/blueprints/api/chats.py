@@ -56,8 +56,10 @@ def _chat_visitor() -> None:
 def open_chat() -> ResponseReturnValue:
     """``POST /chats``: open a chat; a guest gets its conversation token."""
     actor = current_actor()
-    if actor is not None and actor.conversation is not None:
-        actor = None  # a visitor's token starts another chat as a visitor again
+    if actor is not None and not actor.is_user:
+        # A visitor's token, or a guest signed in by a guest link: no account, so the
+        # chat is a visitor's, opened with the pre-chat form's fields.
+        actor = None
     data, _uploads = read_body("ChatCreate")
     opened = chats.open_chat(actor, data, client_ip=request.remote_addr or "")
     body = {"ticket": ticket_view(opened.actor, opened.ticket).to_json(), "token": opened.token}
