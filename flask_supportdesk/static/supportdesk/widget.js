@@ -627,8 +627,10 @@
     });
     socket.on("connect_error", function (error) {
       var data = error && error.data;
-      if (data && data.code && !cfg.customer) {
+      var spent = { unauthorized: true, token_expired: true, not_found: true };
+      if (data && spent[data.code] && !cfg.customer) {
         // The server refused the token (expired, or its chat is gone): start afresh.
+        // Any other refusal (rate_limited) is passing: the client tries again.
         self.forget(data.message);
       }
     });
