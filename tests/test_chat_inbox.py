@@ -1,0 +1,301 @@
+"""The staff chat inbox (services/chat_inbox.py and the desk's chat pages): tabs and
+counts, policy, routing to online staff, turning a chat into a ticket, ending it,
+staff-started conversations, the unanswered fallback and the mails while chatting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from conftest import login
+from flask_supportdesk import policy
+from flask_supportdesk._state import get_state
+from flask_supportdesk.errors import Conflict
+from flask_supportdesk.errors import Forbidden
+from flask_supportdesk.errors import NotFound
+from flask_supportdesk.errors import ValidationError
+from flask_supportdesk.models import Notification
+from flask_supportdesk.models import Source
+from flask_supportdesk.models import Status
+from flask_supportdesk.models import Ticket
+from flask_supportdesk.models import utcnow
+from flask_supportdesk.services import chat_inbox
+from flask_supportdesk.services import chats
+from flask_supportdesk.services import messages
+from flask_supportdesk.services import presence
+from flask_supportdesk.services import reads
+from flask_supportdesk.services import tickets
+from flask_supportdesk.values import Actor
+
+DESK = "/support/desk"
+_IPS = iter(range(1, 1 << 20))
+
+
+def guest_chat(body: str = "Hello, anyone there?", email: str = "vera@visitor.example") -> Ticket:
+    fields = {"first_name": "Vera", "last_name": "Visitor", "email": email, "body": body}
+    # A client address each: the chat rate limit per address is not what is tested here.
+    n = next(_IPS)
+    return chats.open_chat(
+        None, fields, client_ip=f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"
+    ).ticket
+
+
+def online(*members: Actor) -> None:
+    for member in members:
+        presence.connected(f"sid-{member.id}", member)
+
+
+def kinds(app: Flask) -> list[tuple[str, str]]:
+    with app.app_context():
+        rows = get_state().db.session.execute(
+            sa.select(Notification.kind, Notification.recipient_email).order_by(Notification.id)
+        )
+        return [(k, e) for k, e in rows]
+
+
+@pytest.fixture
+def rctx(app: Flask) -> t.Iterator[None]:
+    with app.test_request_context():
+        yield
+
+
+# -------------------------------------------------------------------------------------
+# Tabs, counts, policy
+# -------------------------------------------------------------------------------------
+
+
+def test_tabs_hold_live_chats_only(rctx, alice, agent) -> None:
+    new = guest_chat()
+    answered = guest_chat(email="w@visitor.example")
+    messages.post_message(agent, answered.number, "Hi, how can I help?")
+    tickets.open_ticket(alice, subject="Not a chat", body="Portal ticket")
+    resolved = guest_chat(email="x@visitor.example")
+    tickets.update_ticket(agent, resolved.number, {"status": "resolved"})
+
+    def numbers(tab: str) -> set[str]:
+        return {c.number for c in chat_inbox.list_chats(agent, tab)}
+
+    assert numbers("new") == {new.number}
+    assert numbers("waiting") == {new.number}  # the answered one waits for the visitor
+    assert numbers("all") == {new.number, answered.number}
+    assert numbers("mine") == set()
+    tickets.update_ticket(agent, answered.number, {"assignee": agent.id})
+    assert numbers("mine") == {answered.number}
+
+    counts = chat_inbox.tab_counts(agent)
+    assert {tab: c.total for tab, c in counts.items()} == {
+        "new": 1,
+        "waiting": 1,
+        "mine": 1,
+        "all": 2,
+    }
+    # Both unread for a staff member who never opened them; opening one reads it.
+    assert counts["all"].unread == 2
+    reads.mark_read(agent, policy.get_ticket(agent, new.number))
+    counts = chat_inbox.tab_counts(agent)
+    assert counts["all"].unread == 1 and counts["new"].unread == 0
+
+
+def test_policy_other_department_and_customers(
+    rctx, alice, agent, other_team_agent, manager
+) -> None:
+    from flask_supportdesk.services import departments
+
+    store = Actor.system()
+    departments.create_department(store, name="Billing", slug="billing")
+    chat = guest_chat()
+    tickets.update_ticket(agent, chat.number, {"department": "billing"})
+    assert [c.number for c in chat_inbox.list_chats(agent, "all")] == [chat.number]
+    # Otto works in shipping only: he neither lists nor counts it.
+    assert chat_inbox.list_chats(other_team_agent, "all") == []
+    assert chat_inbox.tab_counts(other_team_agent)["all"].total == 0
+    with pytest.raises(NotFound):
+        chat_inbox.turn_into_ticket(other_team_agent, chat.number, subject="x", category="general")
+    with pytest.raises(Forbidden):
+        chat_inbox.list_chats(alice, "all")
+    assert [c.number for c in chat_inbox.list_chats(manager, "all")] == [chat.number]
+
+
+def test_counts_cost_one_query_whatever_the_chats(app, agent) -> None:
+    from test_desk import counting_queries
+
+    with app.test_request_context():
+        chat_inbox.tab_counts(agent)  # policy's scope asked once per request
+        with counting_queries(app) as few:
+            chat_inbox.tab_counts(agent)
+        for i in range(12):
+            guest_chat(email=f"v{i}@visitor.example")
+    with app.test_request_context():
+        chat_inbox.tab_counts(agent)
+        with counting_queries(app) as many:
+            counts = chat_inbox.tab_counts(agent)
+    assert counts["all"].total == 12
+    assert len(few) == len(many) == 1
+
+
+# -------------------------------------------------------------------------------------
+# Routing
+# -------------------------------------------------------------------------------------
+
+
+def test_new_chat_goes_to_the_least_loaded_online_staff_member(
+    rctx, agent, other_team_agent, manager
+) -> None:
+    lena = Actor(12, "Lena Lower-Staff", "lena@store.example", "agent")
+    assert guest_chat(email="a@v.example").assignee_id is None  # nobody online: queue
+    online(agent, lena, manager)
+    presence.set_away(lena, True)  # away: offered nothing
+    first = guest_chat(email="b@v.example")
+    assert first.assignee_id == agent.id  # of the chat's level (agent), not the manager
+    presence.set_away(lena, False)
+    second = guest_chat(email="c@v.example")
+    assert second.assignee_id == lena.id  # Ann has one already
+    presence.disconnected(f"sid-{agent.id}", agent)
+    presence.disconnected(f"sid-{lena.id}", lena)
+    assert guest_chat(email="d@v.example").assignee_id == manager.id  # one level up
+
+
+def test_staff_started_conversation(rctx, alice, agent) -> None:
+    ticket = chat_inbox.start_conversation(agent, alice.id, "Hi Alice, about your order…")
+    assert ticket.source is Source.CHAT and ticket.requester_id == alice.id
+    assert ticket.assignee_id == agent.id
+    assert [c.number for c in chat_inbox.list_chats(agent, "mine")] == [ticket.number]
+    assert chat_inbox.list_chats(agent, "new") == []  # staff started it: not waiting
+    with pytest.raises(Forbidden):
+        chat_inbox.start_conversation(alice, "2", "Hi")
+    for nobody in ("999", agent.id, "20"):  # unknown, oneself, a colleague
+        with pytest.raises(ValidationError):
+            chat_inbox.start_conversation(agent, nobody, "Hi")
+
+
+# -------------------------------------------------------------------------------------
+# Turning into a ticket, ending
+# -------------------------------------------------------------------------------------
+
+
+def test_turn_into_ticket_is_a_change_of_view(rctx, agent) -> None:
+    from flask_supportdesk.services import timeline
+
+    chat = guest_chat()
+    messages.post_message(agent, chat.number, "Let me check.")
+    converted = chat_inbox.turn_into_ticket(
+        agent, chat.number, subject="Refund for order 1001", category="payment"
+    )
+    assert converted.chat_queued_at is not None
+    assert (converted.subject, converted.category, converted.source) == (
+        "Refund for order 1001",
+        "payment",
+        Source.CHAT,
+    )
+    assert converted.status is Status.PENDING_CUSTOMER  # kept
+    assert chat_inbox.list_chats(agent, "all") == []
+    kinds_ = [e.kind for e in timeline.list_events(agent, converted)]
+    assert {"subject_changed", "category_changed", "chat_changed"} <= set(kinds_)
+    with pytest.raises(Conflict):
+        chat_inbox.turn_into_ticket(agent, chat.number, subject="again", category="payment")
+
+
+def test_end_chat_resolves_it(rctx, agent) -> None:
+    chat = guest_chat()
+    ended = chat_inbox.end_chat(agent, chat.number)
+    assert ended.status is Status.RESOLVED
+    assert chat_inbox.list_chats(agent, "all") == []
+    with pytest.raises(Conflict):
+        chat_inbox.end_chat(agent, chat.number)
+
+
+# -------------------------------------------------------------------------------------
+# The unanswered fallback
+# -------------------------------------------------------------------------------------
+
+
+@pytest.mark.settings(chat_fallback_after=60)
+def test_fallback_moves_unanswered_chats_once(rctx, agent) -> None:
+    waiting = guest_chat()
+    answered = guest_chat(email="w@visitor.example")
+    messages.post_message(agent, answered.number, "Hi!")
+    later = utcnow() + dt.timedelta(seconds=61)
+    assert chat_inbox.fall_back_unanswered(now=utcnow()) == []  # not yet due
+    assert chat_inbox.fall_back_unanswered(now=later) == [waiting.number]
+    assert chat_inbox.fall_back_unanswered(now=later) == []  # idempotent
+    ticket = policy.get_ticket(agent, waiting.number)
+    assert ticket.chat_queued_at is not None and ticket.status is Status.OPEN
+    thread = messages.list_messages(agent, ticket)
+    notice = thread[-1]
+    assert notice.author_id is None and notice.author_is_staff
+    assert "vera@visitor.example" in notice.body and notice.channel.value == "public"
+    assert [m.body for m in thread].count(notice.body) == 1
+    assert chat_inbox.list_chats(agent, "all") == [policy.get_ticket(agent, answered.number)]
+
+
+@pytest.mark.settings(chat_fallback_after=1)
+def test_fallback_command(app) -> None:
+    import time
+
+    with app.test_request_context():
+        number = guest_chat().number
+    time.sleep(1.1)
+    result = app.test_cli_runner().invoke(args=["supportdesk", "chat-fallback"])
+    assert result.exit_code == 0, result.output
+    assert number in result.output and "moved 1" in result.output
+    again = app.test_cli_runner().invoke(args=["supportdesk", "chat-fallback"])
+    assert again.exit_code == 0 and "moved 0" in again.output
+
+
+def test_fallback_command_fails_loudly(app, monkeypatch) -> None:
+    def broken(**kwargs: t.Any) -> list[str]:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(chat_inbox, "fall_back_unanswered", broken)
+    result = app.test_cli_runner().invoke(args=["supportdesk", "chat-fallback"])
+    assert result.exit_code == 1
+    assert "database gone" in result.output
+
+
+# -------------------------------------------------------------------------------------
+# Mail while chatting (through the real SMTP test server)
+# -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mail(request: pytest.FixtureRequest, tmp_path: t.Any, smtpd: t.Any) -> t.Iterator[Flask]:
+    from mailserver import mail_app
+
+    yield from mail_app(request, tmp_path, smtpd, SUPPORTDESK_CHAT_FALLBACK_AFTER=60)
+
+
+def test_no_mail_per_chat_line_until_it_falls_back(mail, smtpd, agent) -> None:
+    with mail.test_request_context():
+        chat = guest_chat()
+        for line in ("Hi!", "One moment please.", "Found it."):
+            messages.post_message(agent, chat.number, line)
+    # The chat's acknowledgement only: no mail per line while the visitor chats.
+    assert not any("Found it." in m.text for m in smtpd.to("vera@visitor.example"))
+    assert [k for k, e in kinds(mail) if e == "vera@visitor.example" and k == "reply_posted"] == []
+
+    with mail.test_request_context():
+        other = guest_chat(email="wim@visitor.example")
+        chat_inbox.fall_back_unanswered(now=utcnow() + dt.timedelta(seconds=61))
+        messages.post_message(agent, other.number, "Sorry for the wait: here is your answer.")
+    texts = [m.text for m in smtpd.to("wim@visitor.example")]
+    assert any("here is your answer" in text for text in texts)
+
+
+def test_conversation_started_mail_opens_the_conversation(mail, smtpd, alice, agent) -> None:
+    from mailserver import mail_link
+
+    with mail.test_request_context():
+        ticket = chat_inbox.start_conversation(agent, alice.id, "Hi Alice, your parcel is here.")
+        messages.post_message(agent, ticket.number, "Are you there?")
+    received = smtpd.to("alice@example.com")
+    assert len(received) == 1  # the start, not the second line
+    assert "your parcel is here" in received[0].text
+    link = mail_link(received[0])
+    assert link.endswith(f"/support/tickets/{ticket.number}")
+    client = mail.test_client()
+    login(client, alice)
+    assert "your parcel is here" in client.get(link).get_data(as_text=True)
