@@ -5,12 +5,14 @@ staff-started conversations, the unanswered fallback and the mails while chattin
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing as t
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from conftest import csrf_token
 from conftest import login
 from flask_supportdesk import policy
 from flask_supportdesk._state import get_state
@@ -299,3 +301,164 @@ def test_conversation_started_mail_opens_the_conversation(mail, smtpd, alice, ag
     client = mail.test_client()
     login(client, alice)
     assert "your parcel is here" in client.get(link).get_data(as_text=True)
+
+
+# -------------------------------------------------------------------------------------
+# The desk's pages
+# -------------------------------------------------------------------------------------
+
+
+def page(client: t.Any, url: str, status: int = 200) -> str:
+    response = client.get(url)
+    assert response.status_code == status, response.get_data(as_text=True)[:2000]
+    return response.get_data(as_text=True)
+
+
+def test_inbox_page_lists_and_counts(app, client, alice, agent) -> None:
+    with app.test_request_context():
+        first = chats.open_chat(
+            None,
+            {
+                "first_name": "Vera",
+                "email": "vera@visitor.example",
+                "body": "Hi",
+                "phone": "+49 30 1234",
+            },
+            client_ip="10.9.9.9",
+        ).ticket.number
+        tickets.open_ticket(alice, subject="Portal only", body="Not a chat")
+    login(client, agent)
+    html = page(client, f"{DESK}/chats")
+    assert first in html and "Portal only" not in html
+    assert "data-sd-chat-unread" in html and re.search(r"data-sd-chat-unread[^>]*>1<", html)
+    assert re.search(r'data-sd-chat-tab="new"[^>]*>\s*New\s*<span class="sd-count">1</span>', html)
+    # Every desk page shows the chat icon with its count.
+    assert re.search(r"data-sd-chat-unread[^>]*>1<", page(client, f"{DESK}/"))
+    conversation = page(client, f"{DESK}/chats/{first}")
+    assert "+49 30 1234" in conversation and "vera@visitor.example" in conversation
+    assert "Guest" in conversation and 'data-sd-composer="internal"' in conversation
+    # Opening it read it: the icon's count is gone.
+    assert re.search(r"data-sd-chat-unread[^>]*hidden", page(client, f"{DESK}/chats"))
+    fragment = page(client, f"{DESK}/chats/list?tab=new")
+    assert first in fragment and "<html" not in fragment
+    page(client, f"{DESK}/chats/list?tab=bogus", 400)
+
+
+def test_inbox_pages_policy(app, client, alice, other_team_agent, agent) -> None:
+    from flask_supportdesk.services import departments
+
+    with app.test_request_context():
+        departments.create_department(Actor.system(), name="Billing", slug="billing")
+        number = guest_chat().number
+        tickets.update_ticket(agent, number, {"department": "billing"})
+    login(client, alice)
+    page(client, f"{DESK}/chats", 403)  # the desk is for staff (every desk page)
+    page(client, f"{DESK}/chats/{number}", 403)
+    other = app.test_client()
+    login(other, other_team_agent)
+    assert number not in page(other, f"{DESK}/chats")
+    page(other, f"{DESK}/chats/{number}", 404)
+    page(other, f"{DESK}/chats/list?current={number}")  # marks nothing, shows nothing
+    token = csrf_token(other)
+    for action in ("reply", "end", "convert"):
+        data = {"csrf_token": token, "body": "x", "channel": "public", "subject": "x"}
+        assert other.post(f"{DESK}/chats/{number}/{action}", data=data).status_code == 404
+
+
+def test_reply_note_convert_and_end_from_the_inbox(app, client, agent) -> None:
+    with app.test_request_context():
+        number = guest_chat().number
+        other = guest_chat(email="w@visitor.example").number
+    login(client, agent)
+    token = csrf_token(client)
+    sent = client.post(
+        f"{DESK}/chats/{number}/reply",
+        data={"csrf_token": token, "body": "Hello Vera!", "channel": "public"},
+    )
+    assert sent.status_code == 302 and sent.headers["Location"].endswith(f"/chats/{number}")
+    noted = client.post(
+        f"{DESK}/chats/{number}/reply",
+        data={"csrf_token": token, "body": "VIP customer", "channel": "internal"},
+    )
+    assert noted.status_code == 302
+    html = page(client, f"{DESK}/chats/{number}")
+    assert "Hello Vera!" in html and "VIP customer" in html
+    assigned = client.post(
+        f"{DESK}/chats/{number}/update",
+        data={"csrf_token": token, "assignee": agent.id, "priority": "high", "status": "pending_customer",
+              "category": "general", "department": ""},
+    )  # fmt: skip
+    assert assigned.status_code == 302
+    converted = client.post(
+        f"{DESK}/chats/{number}/convert",
+        data={"csrf_token": token, "subject": "Parcel lost", "category": "technical"},
+    )
+    assert converted.status_code == 302
+    assert converted.headers["Location"].endswith(f"/tickets/{number}")
+    with app.test_request_context():
+        ticket = policy.get_ticket(agent, number)
+        assert (ticket.subject, ticket.category, ticket.assignee_id) == (
+            "Parcel lost",
+            "technical",
+            agent.id,
+        )
+        assert ticket.priority.value == "high" and ticket.chat_queued_at is not None
+    bad = client.post(f"{DESK}/chats/{other}/convert", data={"csrf_token": token, "subject": ""})
+    assert bad.status_code == 400
+    ended = client.post(f"{DESK}/chats/{other}/end", data={"csrf_token": token})
+    assert ended.status_code == 302
+    with app.test_request_context():
+        assert policy.get_ticket(agent, other).status is Status.RESOLVED
+    assert client.post(f"{DESK}/chats/{other}/end", data={"csrf_token": token}).status_code == 409
+
+
+def test_start_conversation_page(app, client, alice, agent) -> None:
+    login(client, agent)
+    form = page(client, f"{DESK}/conversations/new?customer={alice.id}")
+    assert "Alice Customer" in form and "alice@example.com" in form
+    assert "Unknown customer" in page(client, f"{DESK}/conversations/new?customer=999")
+    token = csrf_token(client)
+    data = {"csrf_token": token, "customer": alice.id, "body": "Hi Alice!", "client_id": "c-1"}
+    created = client.post(f"{DESK}/conversations/new", data=data)
+    assert created.status_code == 302
+    number = created.headers["Location"].rsplit("/", 1)[1]
+    again = client.post(f"{DESK}/conversations/new", data=data)  # a double click: one chat
+    assert again.headers["Location"] == created.headers["Location"]
+    assert "Hi Alice!" in page(client, f"{DESK}/chats/{number}")
+    missing = client.post(
+        f"{DESK}/conversations/new", data={**data, "customer": "999", "client_id": "c-2"}
+    )
+    assert missing.status_code == 400
+
+
+# -------------------------------------------------------------------------------------
+# Live: the staff connection hears of a new chat
+# -------------------------------------------------------------------------------------
+
+
+def test_staff_socket_gets_the_inbox_hint_when_a_visitor_opens_a_chat(app, agent) -> None:
+    import requests
+    from livesocket import Recorder
+    from livesocket import serve
+    from livesocket import session_cookie
+
+    with serve(app) as url:
+        http = requests.Session()
+        staff = Recorder().connect(url, cookie=session_cookie(http, url, int(agent.id)))
+        try:
+            visitor = requests.Session()  # a storefront page's session and CSRF token
+            token = visitor.get(f"{url}/_test/csrf", timeout=10).text
+            opened = visitor.post(
+                f"{url}/support/api/v1/chats",
+                json={"first_name": "Vera", "email": "vera@visitor.example", "body": "Hello?"},
+                headers={"X-CSRFToken": token},
+                timeout=10,
+            )
+            assert opened.status_code == 201, opened.text
+            number = opened.json()["ticket"]["number"]
+            hint = staff.wait_for("inbox", lambda d: d.get("ticket") == number)
+            assert hint == {"ticket": number, "source": "chat"}
+            # The list the hint says to fetch again shows it (policy decides, over HTTP).
+            assert number in http.get(f"{url}{DESK}/chats/list?tab=new", timeout=10).text
+        finally:
+            staff.disconnect()

@@ -171,6 +171,32 @@ def unread_total(actor: Actor) -> int:
     return tab_counts(actor)["all"].unread
 
 
+def other_tickets(actor: Actor, ticket: Ticket, *, limit: int = 10) -> list[Ticket]:
+    """The requester's other tickets that ``actor`` handles, the newest activity first:
+    by their account, or for a guest by the same e-mail address (policy-filtered)."""
+    scope = policy.staff_scope(actor)
+    if scope is None:
+        return []
+    if ticket.requester_id is not None:
+        same: sa.ColumnElement[bool] = Ticket.requester_id == ticket.requester_id
+    elif ticket.requester_email:
+        same = sa.and_(
+            Ticket.requester_id.is_(None), Ticket.requester_email == ticket.requester_email
+        )
+    else:
+        return []
+    visible = (
+        sa.true() if actor.kind is ActorKind.SYSTEM else policy.staff_ticket_filter(actor, scope)
+    )
+    stmt = (
+        sa.select(Ticket)
+        .where(same, Ticket.id != ticket.id, visible)
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+        .limit(limit)
+    )
+    return list(get_state().db.session.scalars(stmt))
+
+
 # -------------------------------------------------------------------------------------
 # Routing a new chat
 # -------------------------------------------------------------------------------------
@@ -387,6 +413,7 @@ __all__ = [
     "is_live_chat",
     "list_chats",
     "live_chat",
+    "other_tickets",
     "pick_assignee",
     "start_conversation",
     "tab_condition",
