@@ -30,6 +30,7 @@ from ..forms import TurnIntoTicketForm
 from ..forms import show_error
 from ..i18n import gettext as _
 from ..i18n import lazy_gettext as _l
+from ..models import Status
 from ..models import Ticket
 from ..services import chat_inbox
 from ..services import presence
@@ -109,14 +110,14 @@ def chat_list() -> ResponseReturnValue:
     """The list column alone (what desk-chat.js fetches again on an ``inbox`` hint)."""
     actor = desk._actor()
     current = request.args.get("current") or None
-    html = render("supportdesk/desk/_chat_list.html", **_list_context(actor, _tab(), current))
+    tab = _tab()
     if current is not None:
         # The conversation open beside the list: what arrived in it has been read.
         try:
             reads.mark_read(actor, desk._staff_ticket(actor, current))
         except SupportDeskError:
             pass  # not one of theirs (any more): the list says nothing of it
-    return html
+    return render("supportdesk/desk/_chat_list.html", **_list_context(actor, tab, current))
 
 
 def _colleagues() -> list[tuple[Actor, str]]:
@@ -148,6 +149,7 @@ def _render_chat(
         "supportdesk/desk/chats.html",
         ticket=ticket,
         live=chat_inbox.is_live_chat(ticket),
+        status_labels={s.value: s.staff_label for s in Status},
         **desk.conversation_context(actor, ticket, reply_form, words),
         fields_form=fields_form
         or desk._fields_form(ticket, desk._assignee_choices(ticket), words=words),

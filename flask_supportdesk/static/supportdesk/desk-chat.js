@@ -40,9 +40,9 @@
     author.textContent = (message.author && message.author.name) || "";
     var when = document.createElement("span");
     when.className = "sd-muted";
-    var at = new Date(message.created_at);
-    when.textContent = isNaN(at.getTime()) ? "" : at.toLocaleString();
-    when.title = message.created_at || "";
+    var time = document.createElement("time");
+    time.setAttribute("datetime", message.created_at || "");
+    when.appendChild(time);
     header.appendChild(author);
     header.appendChild(document.createTextNode(" "));
     header.appendChild(when);
@@ -117,6 +117,7 @@
       if (empty) { empty.parentNode.removeChild(empty); }
       thread.appendChild(fresh);
     }
+    if (window.SupportDesk && window.SupportDesk.localise) { window.SupportDesk.localise(fresh); }
     this.lastId = Math.max(this.lastId, message.id);
     if (stick || (message.author && message.author.staff)) { toBottom(box); }
     if (!(message.author && message.author.staff)) {
@@ -135,7 +136,7 @@
     if (!body || !channel) { return; }
     body.addEventListener("input", function () {
       var now = Date.now();
-      if (self.socket.connected && now - lastTyping > 2000) {
+      if (body.value && self.socket.connected && now - lastTyping > 2000) {
         lastTyping = now;
         self.socket.emit("typing", { ticket: self.number, channel: channel.value }, function () {});
       }
@@ -157,11 +158,27 @@
           return;
         }
         body.value = "";
+        body.dispatchEvent(new Event("input"));  // the character counter follows
         if (clientId) { clientId.value = randomId(); }
         self.say("");
         self.add(ack.message);
       });
     });
+  };
+
+  /* The chat changed (status, assignee, ...): its status badge follows. */
+  Conversation.prototype.changed = function (ticket) {
+    var holder = this.root.querySelector("[data-sd-chat-status]");
+    if (!holder || !ticket || ticket.number !== this.number) { return; }
+    // The Fields form must not send an old status back when it is saved.
+    var field = this.root.querySelector(".sd-desk-fields select[name='status']");
+    if (field && field.value !== ticket.status) { field.value = ticket.status; }
+    var labels = {};
+    try { labels = JSON.parse(holder.getAttribute("data-sd-labels") || "{}"); } catch (e) { labels = {}; }
+    var badge = holder.querySelector(".sd-badge");
+    if (!badge || !labels[ticket.status]) { return; }
+    badge.className = "sd-badge sd-status-" + ticket.status;
+    badge.textContent = labels[ticket.status];
   };
 
   Conversation.prototype.typing = function (data) {
@@ -270,6 +287,9 @@
       }
     });
     socket.on("typing", function (data) { if (conversation) { conversation.typing(data); } });
+    socket.on("ticket", function (data) {
+      if (conversation && data) { conversation.changed(data.ticket); }
+    });
     socket.on("inbox", function () { refresh(); });
     window.supportdeskDeskSocket = socket;  // for the host's own scripts and the tests
   });
