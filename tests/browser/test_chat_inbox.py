@@ -51,6 +51,16 @@ def _visitor_opens_a_chat(live_store: LiveStore, body: str) -> tuple[str, str]:
     return data["ticket"]["number"], data["token"]
 
 
+def _assert_away(live_store: LiveStore, email: str, away: bool) -> None:
+    from example_store.models import User
+    from example_store.models import db
+    from flask_supportdesk.services import presence
+
+    with live_store.app.app_context():
+        user = db.session.query(User).filter_by(email=email).one()
+        assert presence.is_away(str(user.id)) is away
+
+
 def _socket_connected(page: t.Any) -> None:
     page.wait_for_function(
         "() => window.supportdeskDeskSocket && window.supportdeskDeskSocket.connected"
@@ -120,6 +130,15 @@ def test_visitor_chat_reaches_the_inbox_live_and_staff_answer(
         bodies = [d["message"]["body"] for d in visitor.named("message")]
         assert note not in bodies and reply in bodies
         assert not any(note in str(data) for _event, data in visitor.events)
+
+        # The header's switch sets the staff member away (no new chats) and back.
+        toggle = page.locator("[data-sd-presence]")
+        toggle.click()
+        page.locator('[data-sd-presence="away"]').wait_for()
+        _assert_away(live_store, "agent@example.com", True)
+        toggle.click()
+        page.locator('[data-sd-presence="online"]').wait_for()
+        _assert_away(live_store, "agent@example.com", False)
 
         # The newest message is in view, above the composer (not covered by it).
         page.get_by_role("tab", name="Reply").click()
