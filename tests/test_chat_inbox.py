@@ -462,3 +462,22 @@ def test_staff_socket_gets_the_inbox_hint_when_a_visitor_opens_a_chat(app, agent
             assert number in http.get(f"{url}{DESK}/chats/list?tab=new", timeout=10).text
         finally:
             staff.disconnect()
+
+
+def test_other_tickets_of_the_visitor(rctx, alice, agent, other_team_agent) -> None:
+    from flask_supportdesk.services import departments
+
+    departments.create_department(Actor.system(), name="Billing", slug="billing")
+    chat = guest_chat(email="alice@example.com")
+    earlier = guest_chat(email="alice@example.com", body="An older chat")
+    own = tickets.open_ticket(alice, subject="Account ticket", body="Mine", department="billing")
+    tickets.open_ticket(Actor("2", "Bob Customer", "bob@example.com"), subject="Bob's", body="x")
+    found = {t_.number for t_ in chat_inbox.other_tickets(agent, chat)}
+    assert found == {earlier.number}  # a guest's: same e-mail, as a guest only
+    account_chat = tickets.open(alice, subject="Hi", body="Hi", source=Source.CHAT).ticket
+    found = {t_.number for t_ in chat_inbox.other_tickets(agent, account_chat)}
+    assert found == {chat.number, earlier.number, own.number}
+    # Policy decides: Otto (shipping only) does not see the billing ticket.
+    assert own.number not in {
+        t_.number for t_ in chat_inbox.other_tickets(other_team_agent, account_chat)
+    }

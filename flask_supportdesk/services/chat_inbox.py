@@ -173,16 +173,20 @@ def unread_total(actor: Actor) -> int:
 
 def other_tickets(actor: Actor, ticket: Ticket, *, limit: int = 10) -> list[Ticket]:
     """The requester's other tickets that ``actor`` handles, the newest activity first:
-    by their account, or for a guest by the same e-mail address (policy-filtered)."""
+    those of their account and those a guest opened with the same e-mail address
+    (policy-filtered: only tickets ``actor`` may see)."""
     scope = policy.staff_scope(actor)
     if scope is None:
         return []
-    if ticket.requester_id is not None:
-        same: sa.ColumnElement[bool] = Ticket.requester_id == ticket.requester_id
+    as_guest = sa.and_(
+        Ticket.requester_id.is_(None), Ticket.requester_email == ticket.requester_email
+    )
+    if ticket.requester_id is not None and ticket.requester_email:
+        same: sa.ColumnElement[bool] = sa.or_(Ticket.requester_id == ticket.requester_id, as_guest)
+    elif ticket.requester_id is not None:
+        same = Ticket.requester_id == ticket.requester_id
     elif ticket.requester_email:
-        same = sa.and_(
-            Ticket.requester_id.is_(None), Ticket.requester_email == ticket.requester_email
-        )
+        same = as_guest
     else:
         return []
     visible = (
