@@ -481,3 +481,26 @@ def test_other_tickets_of_the_visitor(rctx, alice, agent, other_team_agent) -> N
     assert own.number not in {
         t_.number for t_ in chat_inbox.other_tickets(other_team_agent, account_chat)
     }
+
+
+def test_inbox_page_queries_do_not_grow_with_the_chats(app, client, agent) -> None:
+    from test_desk import counting_queries
+
+    with app.test_request_context():
+        number = guest_chat().number
+        for i in range(2):
+            guest_chat(email=f"a{i}@visitor.example")
+    login(client, agent)
+    url = f"{DESK}/chats/{number}"
+    page(client, url)  # warm up (and read it)
+    with app.app_context(), counting_queries(app) as few:
+        page(client, url)
+    with app.test_request_context():
+        for i in range(25):
+            guest_chat(email=f"b{i}@visitor.example")
+            messages.post_message(agent, number, f"Line {i}")
+    page(client, url)
+    with app.app_context(), counting_queries(app) as many:
+        html = page(client, url)
+    assert html.count('<li class="sd-chat-item') == 28
+    assert len(few) == len(many), many
