@@ -116,6 +116,25 @@ def prune_notifications(days: float | None, failed: bool) -> None:
     click.echo(f"deleted {deleted}")
 
 
+@supportdesk_cli.command("chat-fallback")
+def chat_fallback() -> None:
+    """Move the chats nobody answered in time to the ticket queue, telling each visitor
+    the answer comes by e-mail (idempotent; safe beside the servers' own sweep).
+
+    Exit status 0 when it ran (whether or not a chat was due), 1 when it failed.
+    """
+    from .services.chat_inbox import fall_back_unanswered
+
+    try:
+        moved = fall_back_unanswered()
+    except Exception as exc:  # the database is down, say: cron sees a failure
+        click.echo(f"chat-fallback failed: {exc}", err=True)
+        sys.exit(1)
+    for number in moved:
+        click.echo(number)
+    click.echo(f"moved {len(moved)}")
+
+
 @supportdesk_cli.command("ingest-email")
 @click.option(
     "--sender",

@@ -370,6 +370,19 @@ class TicketFieldsForm(DeskForm):
     assignee = SelectField(_l("Assignee"), choices=[], validate_choice=False)
 
 
+class TurnIntoTicketForm(DeskForm):
+    """The chat inbox's "Turn into ticket": the subject and category the ticket gets."""
+
+    subject = StringField(_l("Subject"), validators=[DataRequired()])
+    category = SelectField(_l("Category"), choices=[])
+
+
+class StartConversationForm(_OnceMixin, DeskForm):
+    """Staff start a chat with a customer: its first message."""
+
+    body = TextAreaField(_l("First message"), validators=[DataRequired()])
+
+
 class EscalateForm(DeskForm):
     """Hand a ticket to the next role up, saying why.
 

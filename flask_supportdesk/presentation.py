@@ -368,6 +368,7 @@ _FIELD_NAMES = {
     "department": _l("Department"),
     "assignee": _l("Assignee"),
     "subject": _l("Subject"),
+    "chat": _l("Chat"),
 }
 
 
@@ -380,6 +381,8 @@ def _field_value(field: str, value: t.Any) -> str:
         return Priority(value).label
     if field == "category":
         return category_label(str(value))
+    if field == "chat":
+        return _("ticket queue") if value == "queued" else _("live chat")
     if field == "department":
         return str(value).replace("-", " ").replace("_", " ").capitalize()
     return str(value)

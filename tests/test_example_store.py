@@ -408,6 +408,10 @@ def test_customer_pages_are_for_staff_only(seeded: Flask) -> None:
     page = staff.get(f"/staff/customers/{alice_id}").get_data(as_text=True)
     assert "Order #1042" in page and "I was charged twice" in page
     assert "Shoes are one size too small" not in page  # Bob's ticket
+    # "Open conversation" starts a chat with this customer in the desk.
+    start = url(seeded, "supportdesk_desk.start_conversation", customer=alice_id)
+    assert f'href="{start}"' in page.replace("&amp;", "&")
+    assert "Open conversation" in staff.get(start).get_data(as_text=True)
     # Staff may open any order from a ticket's link.
     assert staff.get("/orders/2001").status_code == 200
 

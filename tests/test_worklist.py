@@ -191,4 +191,7 @@ def test_list_read_states_cost_one_query_whatever_the_rows(app: Flask, ann, alic
         response = ann.get(url)
     assert len(numbers_in(response)) == 30 and len(unread_in(response)) == 16
     assert len(few) == len(many), many
-    assert len([s for s in many if "supportdesk_ticket_read" in s]) == 1
+    # The list's read states in one query; the navigation's chat icon counts the unread
+    # live chats in one more (tests/test_chat_inbox.py), whatever the rows too.
+    list_reads = [s for s in many if "supportdesk_ticket_read" in s and "chat_queued_at" not in s]
+    assert len(list_reads) == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import typing as t
 
+from flask import Blueprint
 from flask import current_app
 from flask import flash
 from flask import has_request_context
@@ -74,7 +75,7 @@ from ._common import with_retry_after
 from ._desk_rows import desk_rows
 from ._settings_page import settings_page
 
-bp = make_blueprint("supportdesk_desk", __name__)
+bp: Blueprint = make_blueprint("supportdesk_desk", __name__)
 register_html_errors(bp)
 
 #: Sort choices of the list: ``(value, label)``; a leading ``-`` is descending.
@@ -493,6 +494,43 @@ def _escalation_action(actor: Actor, ticket: Ticket) -> dict[str, t.Any]:
     return {"label": label, "allowed": step.allowed, "note": note}
 
 
+def conversation_context(
+    actor: Actor,
+    ticket: Ticket,
+    reply_form: StaffReplyForm | None,
+    words: dict[str, list[tuple[str, str]]],
+) -> dict[str, t.Any]:
+    """What a conversation shows (the ticket page's, the chat inbox's): the thread of
+    each pane, the "earlier" page, the edit links and the composer of each pane (a
+    failed one back in its own pane, with its text)."""
+    # One query for every message (attachments come in one more): the page's query
+    # count does not grow with the thread.
+    # The newest messages only (earlier ones on demand): a long thread costs the same.
+    latest = _messages.latest_messages(actor, ticket, before=request.args.get("before"))
+    rows = latest.messages
+    edit_urls = {
+        m.id: url_for(".edit_message", message_id=m.id)
+        for m in rows
+        if policy.can_edit_message(actor, ticket, m)
+    }
+    # The same views the API, the sockets and the e-mails show this viewer.
+    thread = thread_views(actor, ticket, rows)
+    composers = {
+        channel: _reply_form(ticket, channel, words=words)
+        for channel in (Channel.PUBLIC, Channel.INTERNAL)
+    }
+    if reply_form is not None:
+        composers[_composer_channel(reply_form.channel.data)] = reply_form
+    return {
+        "public_messages": [m for m in thread if m.channel is Channel.PUBLIC],
+        "internal_messages": [m for m in thread if m.channel is Channel.INTERNAL],
+        "earlier": latest.earlier,
+        "edit_urls": edit_urls,
+        "reply_form": composers[Channel.PUBLIC],
+        "note_form": composers[Channel.INTERNAL],
+    }
+
+
 def _render_ticket(
     actor: Actor,
     ticket: Ticket,
@@ -507,42 +545,17 @@ def _render_ticket(
 ) -> ResponseReturnValue:
     """The ticket page; the POST views pass their failed form back to show its errors."""
     assignees = _assignee_choices(ticket)
-    # One query for every message (attachments come in one more): the page's query
-    # count does not grow with the thread.
-    # The newest messages only (earlier ones on demand): a long thread costs the same.
-    latest = _messages.latest_messages(actor, ticket, before=request.args.get("before"))
-    rows = latest.messages
-    edit_urls = {
-        m.id: url_for(".edit_message", message_id=m.id)
-        for m in rows
-        if policy.can_edit_message(actor, ticket, m)
-    }
-    # The same views the API and (later) sockets and e-mails show this viewer.
-    thread = thread_views(actor, ticket, rows)
-    public = [m for m in thread if m.channel is Channel.PUBLIC]
-    internal = [m for m in thread if m.channel is Channel.INTERNAL]
-    # One composer per pane; a failed one comes back in its own pane, with its text.
     words = _choices_in_words()
-    composers = {
-        channel: _reply_form(ticket, channel, words=words)
-        for channel in (Channel.PUBLIC, Channel.INTERNAL)
-    }
-    if reply_form is not None:
-        composers[_composer_channel(reply_form.channel.data)] = reply_form
+    conversation = conversation_context(actor, ticket, reply_form, words)
     html = render(
         "supportdesk/desk/ticket.html",
         ticket=ticket,
-        public_messages=public,
-        internal_messages=internal,
-        earlier=latest.earlier,
-        edit_urls=edit_urls,
+        **conversation,
         events=timeline_view(timeline.list_events(actor, ticket)),
         follow_ups=_tickets.follow_ups(actor, ticket),
         delegates=_delegates.list_delegates(actor, ticket),
         revoke_delegate_form=ConfirmForm(formdata=None),
         escalation=_escalation_action(actor, ticket),
-        reply_form=composers[Channel.PUBLIC],
-        note_form=composers[Channel.INTERNAL],
         unsent_form=reply_form,
         fields_form=fields_form or _fields_form(ticket, assignees, words=words),
         escalate_form=escalate_form or EscalateForm(formdata=None),
@@ -553,14 +566,25 @@ def _render_ticket(
     return html, status
 
 
+#: What renders a page with a failed form: ``page(actor, ticket, status=..., **forms)``.
+PageRenderer = t.Callable[..., ResponseReturnValue]
+
+
 def _failed(
-    actor: Actor, number: str, form: FlaskForm, exc: SupportDeskError, **forms: t.Any
+    actor: Actor,
+    number: str,
+    form: FlaskForm,
+    exc: SupportDeskError,
+    page: PageRenderer | None = None,
+    **forms: t.Any,
 ) -> ResponseReturnValue:
-    """Re-render the ticket page with a service error on ``form`` (404s stay 404s)."""
+    """Re-render the ticket page (or ``page``: the chat inbox's conversation) with a
+    service error on ``form`` (404s stay 404s)."""
     if isinstance(exc, NotFound):
         raise exc
     show_error(form, exc)
-    return _render_ticket(actor, _staff_ticket(actor, number), status=exc.status, **forms)
+    render_page = page or _render_ticket
+    return render_page(actor, _staff_ticket(actor, number), status=exc.status, **forms)
 
 
 @bp.get("/tickets/<number>")
@@ -583,6 +607,18 @@ def reply(number: str) -> ResponseReturnValue:
     Internal pane's ``internal``. Without one the request is refused (400), never
     defaulted to the customer.
     """
+    return post_composer(
+        number,
+        page=_render_ticket,
+        back=lambda message: url_for(".ticket", number=number, _anchor=f"m{message.id}"),
+    )
+
+
+def post_composer(
+    number: str, *, page: PageRenderer, back: t.Callable[[t.Any], str]
+) -> ResponseReturnValue:
+    """Post what one composer sent (the ticket page's or the chat inbox's): ``page``
+    shows a failed form again, ``back(message)`` is where a sent one redirects."""
     actor = _actor()
     ticket = _staff_ticket(actor, number)
     channel = _composer_channel(request.form.get("channel"))
@@ -590,7 +626,7 @@ def reply(number: str) -> ResponseReturnValue:
     internal = channel is Channel.INTERNAL
     pane = PANES[channel]
     if not form.validate():
-        return _render_ticket(actor, ticket, status=400, reply_form=form, active_pane=pane)
+        return page(actor, ticket, status=400, reply_form=form, active_pane=pane)
     # Only what the staff member really changed: an untouched select is not a change. The
     # page's composers send no priority or assignee (the Fields panel has them); a
     # request that sends them changes them with the message.
@@ -612,19 +648,25 @@ def reply(number: str) -> ResponseReturnValue:
             client_id=form.client_id.data,
         )
     except SupportDeskError as exc:
-        return _failed(actor, number, form, exc, reply_form=form, active_pane=pane)
+        return _failed(actor, number, form, exc, page, reply_form=form, active_pane=pane)
     flash(_("Internal note added.") if internal else _("Reply sent."), "success")
-    return redirect(url_for(".ticket", number=number, _anchor=f"m{message.id}"))
+    return redirect(back(message))
 
 
 @bp.post("/tickets/<number>/update")
 def update(number: str) -> ResponseReturnValue:
     """Change status, priority, category, department or assignee."""
+    return save_fields(number, page=_render_ticket, back=url_for(".ticket", number=number))
+
+
+def save_fields(number: str, *, page: PageRenderer, back: str) -> ResponseReturnValue:
+    """Save what the Fields form sent (the ticket page's or the chat inbox's): ``page``
+    shows a failed form again, ``back`` is where a saved one redirects."""
     actor = _actor()
     ticket = _staff_ticket(actor, number)
     form = _fields_form(ticket, _assignee_choices(ticket), submitted=True)
     if not form.validate():
-        return _render_ticket(actor, ticket, status=400, fields_form=form)
+        return page(actor, ticket, status=400, fields_form=form)
     current = _current_fields(ticket)
     changes = {
         name: (value or None)
@@ -634,9 +676,9 @@ def update(number: str) -> ResponseReturnValue:
     try:
         _tickets.update_ticket(actor, number, changes)
     except SupportDeskError as exc:
-        return _failed(actor, number, form, exc, fields_form=form)
+        return _failed(actor, number, form, exc, page, fields_form=form)
     flash(_("Ticket updated.") if changes else _("Nothing changed."), "success")
-    return redirect(url_for(".ticket", number=number))
+    return redirect(back)
 
 
 @bp.post("/tickets/<number>/escalate")
@@ -918,3 +960,7 @@ def customer_pin() -> ResponseReturnValue:
         (render("supportdesk/desk/pin.html", form=form, result=result), status)
     )
     return with_retry_after(page, error) if error is not None else page
+
+
+# The chat inbox's pages register on this blueprint (blueprints/desk_chats.py).
+from . import desk_chats  # noqa: E402,F401

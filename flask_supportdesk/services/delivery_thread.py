@@ -127,10 +127,22 @@ class DeliveryThread:
                         if ids:
                             deliver(limit=len(ids), ids=ids)
                         else:
-                            deliver()
+                            _quiet_round(deliver)
                 except Exception:  # a bug, or the database gone: the rows wait in the outbox
                     log.exception("Background delivery of notifications failed")
             for event in waiting:
                 event.set()
             if stop:
                 return
+
+
+def _quiet_round(deliver: t.Callable[[], t.Any]) -> None:
+    """A round of the thread's timer: the unanswered chats fall back to the ticket queue
+    (their notices are mail too), then everything due is sent."""
+    from .chat_inbox import fall_back_unanswered
+
+    try:
+        fall_back_unanswered()
+    except Exception:  # the sweep must never stop the mail
+        log.exception("The unanswered-chat fallback failed")
+    deliver()

@@ -67,6 +67,7 @@ from ..models import Event
 from ..models import Message
 from ..models import Notification
 from ..models import NotificationStatus
+from ..models import Source
 from ..models import Ticket
 from ..models import utcnow
 from ..values import Actor
@@ -185,6 +186,11 @@ def recipients_of(event: _events.DomainEvent) -> list[Planned]:
         cause = _cause(f"message:{message.id}", ticket, message.created_at)
         about = _about_message(ticket, cause, message)
         if message.author_is_staff:
+            if _live_chat(ticket):
+                # The visitor reads it live in the chat: no mail per chat line. Once the
+                # chat is in the ticket queue (fell back unanswered, or turned into a
+                # ticket), replies are mailed as on any ticket.
+                return []
             requester = _requester(ticket)
             planned = [about("reply_posted", requester)] if requester is not None else []
             planned += [about("reply_posted", d) for d in delegates.accepted_delegates(ticket)]
@@ -208,6 +214,11 @@ def recipients_of(event: _events.DomainEvent) -> list[Planned]:
     else:
         return []
     return [p for p in planned if not _is(p, event)]
+
+
+def _live_chat(ticket: Ticket) -> bool:
+    """Whether ``ticket`` is a chat still answered live (in the staff chat inbox)."""
+    return ticket.source is Source.CHAT and ticket.chat_queued_at is None
 
 
 def _about_message(

@@ -140,6 +140,12 @@ def set_away(actor: Actor, away: bool) -> Presence:
     return _status_of(actor.id)
 
 
+def is_away(user_id: str) -> bool:
+    """Whether staff member ``user_id`` set themselves away (their own toggle, one query)."""
+    stmt = sa.select(StaffPresence.away).where(StaffPresence.user_id == user_id)
+    return bool(get_state().db.session.scalar(stmt))
+
+
 def staff_status(user_ids: t.Iterable[str]) -> dict[str, Presence]:
     """The presence of each of these staff members, in two queries."""
     ids = list(dict.fromkeys(user_ids))
@@ -203,6 +209,7 @@ __all__ = [
     "anyone_online",
     "connected",
     "disconnected",
+    "is_away",
     "online_staff",
     "refresh",
     "set_away",

@@ -185,10 +185,17 @@ def _unread_statement() -> sa.Select[t.Any]:
         )
         .where(
             Ticket.id.in_(sa.bindparam("ids", expanding=True)),
-            sa.or_(
-                read.id.is_(None),
-                Ticket.updated_at > read.read_at,
-                sa.func.coalesce(_newest_note(), 0) > sa.func.coalesce(read.note_id, 0),
-            ),
+            unread_clause(read),
         )
+    )
+
+
+def unread_clause(read: t.Any) -> sa.ColumnElement[bool]:
+    """SQL condition on tickets outer-joined to ``read`` (an alias of
+    :class:`~flask_supportdesk.models.TicketRead` for one staff member): the ticket is
+    unread for them (the rule of the module doc), for counts over many tickets."""
+    return sa.or_(
+        read.id.is_(None),
+        Ticket.updated_at > read.read_at,
+        sa.func.coalesce(_newest_note(), 0) > sa.func.coalesce(read.note_id, 0),
     )

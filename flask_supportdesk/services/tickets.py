@@ -229,6 +229,13 @@ def open(
             ticket.department = _department(route.department)
         if route.assignee is not None:
             ticket.assignee_id, ticket.assignee_name = route.assignee.id, route.assignee.name
+    if source is Source.CHAT and ticket.assignee_id is None:
+        # A new chat is offered only to staff who are online (services/chat_inbox.py).
+        from . import chat_inbox
+
+        chosen = chat_inbox.pick_assignee(ticket, actor)
+        if chosen is not None:
+            ticket.assignee_id, ticket.assignee_name = chosen.id, chosen.name
 
     # Built (and its body rendered) before the transaction: on SQLite the write lock is
     # held from the first INSERT to the commit, and every other writer waits for it.
