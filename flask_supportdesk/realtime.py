@@ -33,7 +33,9 @@ Errors are ``{ok: false, error: {code, message, fields?}}`` with the API's codes
 
 Server -> client: ``message {ticket, message}``, ``ticket {ticket}``, ``typing {ticket,
 channel, user}``, ``read {ticket, message, reader}``, ``presence``, and ``inbox {ticket,
-source}`` (staff: a ticket of the lists changed; fetch them again).
+source}`` (staff: a ticket of the lists changed; fetch them again), and to the staff
+in a ticket's room ``viewing {ticket, user, state}`` (``viewing`` or ``left``) when a
+colleague joins or leaves it.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ log = logging.getLogger("flask_supportdesk")
 #: Where the connection's actor is kept in python-socketio's per-connection session.
 _ACTOR = "supportdesk_actor"
 _SEEN = "supportdesk_seen"
+#: The tickets (id -> number) whose staff room the connection joined, to say "left" when
+#: it goes.
+_VIEWING = "supportdesk_viewing"
 #: How often (seconds) any event refreshes the connection's liveness in the database.
 _REFRESH_EVERY = 30.0
 #: Most messages one ``sync`` returns; the client asks again from the last one.
@@ -236,8 +241,11 @@ class SupportDeskNamespace(Namespace):
 
     def on_disconnect(self, reason: t.Any = None) -> None:
         """Forget the connection (rooms go with it)."""
-        actor = self._session().get(_ACTOR)
+        session = self._session()
+        actor = session.get(_ACTOR)
         if actor is not None:
+            for ticket_id, number in session.get(_VIEWING, {}).items():
+                _viewing(actor, ticket_id, number, "left")
             try:
                 presence.disconnected(request.sid, actor)  # type: ignore[attr-defined]
             except Exception:
@@ -249,6 +257,8 @@ class SupportDeskNamespace(Namespace):
         ticket = policy.get_ticket(actor, _ticket_number(data))
         if policy.audience(actor, ticket).handles:
             join_room(broadcast.staff_room(ticket.id))
+            self._session().setdefault(_VIEWING, {})[ticket.id] = ticket.number
+            _viewing(actor, ticket.id, ticket.number, "viewing")
         else:
             join_room(broadcast.public_room(ticket.id))
         view = ticket_view(actor, ticket).to_json()
@@ -260,6 +270,8 @@ class SupportDeskNamespace(Namespace):
         ticket = policy.get_ticket(actor, _ticket_number(data))
         leave_room(broadcast.public_room(ticket.id))
         leave_room(broadcast.staff_room(ticket.id))
+        if self._session().get(_VIEWING, {}).pop(ticket.id, None) is not None:
+            _viewing(actor, ticket.id, ticket.number, "left")
         return {"ok": True}
 
     @handler(allowed={"ticket", "body", "channel", "client_id"}, required={"ticket", "body"})
@@ -331,6 +343,22 @@ class SupportDeskNamespace(Namespace):
             raise Forbidden(_("Only staff have a presence."))
         now = presence.set_away(actor, status == "away")
         return {"ok": True, "status": now.value}
+
+
+def _viewing(actor: Actor, ticket_id: int, number: str, state: str) -> None:
+    """Tell the other staff in a ticket's room that ``actor`` opened it or went
+    (``viewing {ticket, user, state}``: the desk's "Ann is viewing")."""
+    payload = {"ticket": number, "user": {"id": actor.id, "name": actor.name}, "state": state}
+    try:
+        get_state().socketio.emit(
+            "viewing",
+            payload,
+            to=broadcast.staff_room(ticket_id),
+            skip_sid=request.sid,  # type: ignore[attr-defined]
+            namespace=NAMESPACE,
+        )
+    except Exception:
+        log.exception("Could not announce %r on ticket %s", state, number)
 
 
 def init_realtime(app: Flask, socketio: t.Any) -> None:
