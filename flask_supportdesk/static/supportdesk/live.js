@@ -41,8 +41,9 @@
     return node;
   }
 
-  // A bar at the top of the page, shown once (role=status: screen readers hear it).
-  function bar(root, key, text, action) {
+  // A bar where the page's live element is, shown once (role=status: screen readers
+  // hear it).
+  function bar(root, anchor, key, text, action) {
     var found = root.querySelector("[data-sd-live-bar='" + key + "']");
     if (found) return found;
     var box = el("div", "sd-flash sd-flash-info sd-live-bar");
@@ -50,7 +51,7 @@
     box.setAttribute("data-sd-live-bar", key);
     box.appendChild(el("p", "", text));
     if (action) box.appendChild(action);
-    root.insertBefore(box, root.firstChild);
+    anchor.parentNode.insertBefore(box, anchor);
     return box;
   }
 
@@ -59,17 +60,32 @@
     header.appendChild(el("span", "sd-badge " + className, text));
   }
 
-  function fingerprint(ticket) {
-    return JSON.stringify(WATCHED.map(function (name) { return ticket ? ticket[name] : null; }));
+  // The fields of a ticket a page shows that changed between two of its versions.
+  function changes(before, after) {
+    return WATCHED.filter(function (name) {
+      return JSON.stringify(before[name]) !== JSON.stringify(after[name]);
+    });
+  }
+
+  // The customer's words for each status (the same messages as models.py's).
+  function customerStatus(status) {
+    return {
+      open: gettext("Open"),
+      pending_admin: gettext("Awaiting support"),
+      pending_customer: gettext("Awaiting your reply"),
+      resolved: gettext("Resolved"),
+      closed: gettext("Closed")
+    }[status];
   }
 
   function TicketPage(root, config) {
     this.root = root;
+    this.config = config;
     this.view = config.getAttribute("data-sd-live");
     this.ticket = config.getAttribute("data-ticket");
     this.userId = config.getAttribute("data-user") || "";
     this.lastId = newestId();
-    this.known = null;        // the ticket's fingerprint when the page joined it
+    this.known = null;        // the ticket as the page shows it (from the first join)
     this.viewers = {};        // user id -> name
     this.typing = {};         // name -> timer
     this.sentTyping = 0;
@@ -108,7 +124,7 @@
     this.renderPresence();
     this.socket.emit("join", {ticket: this.ticket}, function (ack) {
       if (!ack || !ack.ok) return;
-      if (self.known === null) self.known = fingerprint(ack.ticket);
+      if (self.known === null) self.known = ack.ticket;
       else self.changed(ack.ticket);
       self.sync();
     });
@@ -183,12 +199,25 @@
     if (message.id > this.lastId) this.lastId = message.id;
   };
 
+  // A changed ticket: on the portal, a new status (short of closed, which changes the
+  // forms) is shown in place; anything else asks for a reload, since the page's forms
+  // would post what it showed before.
   TicketPage.prototype.changed = function (ticket) {
-    if (this.known === null || fingerprint(ticket) === this.known) return;
+    if (this.known === null) return;
+    var changed = changes(this.known, ticket);
+    if (!changed.length) return;
+    var badge = this.root.querySelector("[data-sd-live-status] .sd-badge");
+    if (this.view === "portal" && badge && changed.length === 1 && changed[0] === "status" &&
+        this.known.status !== "closed" && ticket.status !== "closed" && customerStatus(ticket.status)) {
+      badge.className = "sd-badge sd-status-" + ticket.status;
+      badge.textContent = customerStatus(ticket.status);
+      this.known = ticket;
+      return;
+    }
     var reload = el("button", "sd-button", gettext("Reload"));
     reload.type = "button";
     reload.addEventListener("click", function () { window.location.reload(); });
-    bar(this.root, "changed", gettext("This ticket changed. Reload to see the changes."), reload);
+    bar(this.root, this.config, "changed", gettext("This ticket changed. Reload to see the changes."), reload);
   };
 
   TicketPage.prototype.onViewing = function (data) {
