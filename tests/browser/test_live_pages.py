@@ -5,6 +5,8 @@ Screenshots go to /tmp/live-*.png."""
 
 from __future__ import annotations
 
+import pathlib
+import tempfile
 import typing as t
 
 import pytest
@@ -13,6 +15,8 @@ from .conftest import LiveStore
 from .conftest import log_in
 
 pytestmark = pytest.mark.browser
+#: Where the screenshots go (live-*.png), to look at after a run.
+SHOTS = pathlib.Path(tempfile.gettempdir())
 
 
 def _actors(live_store: LiveStore) -> dict[str, t.Any]:
@@ -27,6 +31,19 @@ def _actors(live_store: LiveStore) -> dict[str, t.Any]:
     }
 
 
+def _alice_asks(live_store: LiveStore, subject: str) -> tuple[dict[str, t.Any], str]:
+    """The demo's actors, and a new ticket of Alice's."""
+    import flask_supportdesk as desk
+
+    with live_store.app.test_request_context():
+        who = _actors(live_store)
+        return who, desk.open_ticket(requester=who["alice"], by=who["alice"], subject=subject, body="Help").number
+
+
+def _shot(page: t.Any, name: str, **kwargs: t.Any) -> None:
+    page.screenshot(path=str(SHOTS / f"live-{name}.png"), **kwargs)
+
+
 def _live(page: t.Any) -> None:
     """Wait until the page's live script has joined (the socket is connected)."""
     page.wait_for_function("() => window.SupportDesk && window.SupportDesk.live && window.SupportDesk.live.socket.connected")
@@ -37,9 +54,7 @@ def test_a_staff_reply_appears_on_the_portal_page_and_a_note_never_does(
 ) -> None:
     import flask_supportdesk as desk
 
-    with live_store.app.test_request_context():
-        who = _actors(live_store)
-        number = desk.open_ticket(requester=who["alice"], by=who["alice"], subject="Live parcel", body="Where is it?").number
+    who, number = _alice_asks(live_store, "Live parcel")
     log_in(page, live_store, "alice@example.com")
     page.goto(live_store(f"/support/tickets/{number}"))
     _live(page)
@@ -55,7 +70,7 @@ def test_a_staff_reply_appears_on_the_portal_page_and_a_note_never_does(
     # The reply left the ticket waiting for the customer: shown in place, no reload asked.
     page.locator("[data-sd-live-status]").get_by_text("Awaiting your reply").wait_for()
     assert page.locator("[data-sd-live-bar]").count() == 0
-    page.screenshot(path="/tmp/live-portal.png", full_page=True)
+    _shot(page, "portal", full_page=True)
 
 
 def test_a_desk_ticket_page_shows_a_colleague_viewing_it(
@@ -63,9 +78,7 @@ def test_a_desk_ticket_page_shows_a_colleague_viewing_it(
 ) -> None:
     import flask_supportdesk as desk
 
-    with live_store.app.test_request_context():
-        who = _actors(live_store)
-        number = desk.open_ticket(requester=who["alice"], by=who["alice"], subject="Two agents", body="Help").number
+    who, number = _alice_asks(live_store, "Two agents")
     contexts = [browser.new_context() for _ in range(2)]
     try:
         ann, max_ = (context.new_page() for context in contexts)
@@ -85,8 +98,8 @@ def test_a_desk_ticket_page_shows_a_colleague_viewing_it(
         with live_store.app.test_request_context():
             desk.update_ticket(number, by=who["agent"], priority="high")
         max_.get_by_text("This ticket changed. Reload to see the changes.").wait_for()
-        ann.screenshot(path="/tmp/live-desk-viewing.png", full_page=True)
-        max_.screenshot(path="/tmp/live-desk-changed.png")
+        _shot(ann, "desk-viewing", full_page=True)
+        _shot(max_, "desk-changed")
         max_.close()
         # Gone: "left" on disconnect, and the typing hint fades after a few seconds.
         ann.wait_for_function("() => document.querySelector('[data-sd-live-presence]').hidden")
@@ -110,4 +123,4 @@ def test_the_desk_list_counters_follow_a_new_ticket(page: t.Any, live_store: Liv
         "n => parseInt(document.querySelector('.sd-counter-open strong').textContent.replace(/\\D/g, ''), 10) === n",
         arg=before + 1,
     )
-    page.screenshot(path="/tmp/live-desk-list.png")
+    _shot(page, "desk-list")
