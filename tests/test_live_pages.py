@@ -121,3 +121,32 @@ def test_a_live_page_catches_up_with_sync_from_the_newest_message_it_shows(
             assert note not in [m["id"] for m in everything["messages"]]
         finally:
             customer.disconnect()
+
+
+def test_a_live_send_costs_a_fixed_number_of_statements(app: Flask, alice: Actor) -> None:
+    """The send path (bench/chat.py's round trip) reads the ticket once, and its cost
+    does not grow with the thread."""
+    number = open_one(app, alice)
+    with serve(app) as url:
+        staff = _connect(url, 10)
+        assert staff.call("join", {"ticket": number})["ok"]
+
+        def send(n: int) -> list[str]:
+            with app.app_context(), counting_queries(app) as statements:
+                ack = staff.call("send", {"ticket": number, "body": f"Reply {n}", "client_id": f"c{n}"})
+            assert ack["ok"], ack
+            return statements
+
+        try:
+            send(0)  # warm-up
+            few = send(1)
+            for n in range(2, 12):
+                send(n)
+            many = send(12)
+        finally:
+            staff.disconnect()
+    assert len(few) == len(many), many
+    # The ticket: locked and read through the policy, then refreshed after the commit.
+    tickets_read = [s for s in many if s.lstrip().upper().startswith("SELECT") and "FROM supportdesk_ticket " in s]
+    assert len(tickets_read) == 2, tickets_read
+    assert len(many) <= 9, many  # 10 before on_send stopped reading the ticket again
