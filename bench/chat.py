@@ -446,7 +446,7 @@ def main() -> None:
             step(f"{kind}: {many} conversations")
             crowd = pairs(running.url, running.url, numbers[:many], cookies)
             round_trips(crowd, 2)
-            figures[kind, "rtN"] = round_trips(crowd, max(2, samples // many * 5))
+            figures[kind, "rtN"] = round_trips(crowd, 3)
             crowd.close()
             step(f"{kind}: sustained")
             senders = pairs(running.url, running.url, numbers[:20], cookies)
