@@ -170,8 +170,12 @@
     var header = el("header");
     header.appendChild(el("strong", "", (message.author && message.author.name) || ""));
     // The same badges as the server's (blueprints/_thread_html.py).
-    if (staff && this.view !== "desk") badge(header, "sd-staff", gettext("Support"));
-    if (message.channel === "internal") badge(header, "sd-internal-badge", gettext("Internal note"));
+    // Their words come from the page (data-staff-label, data-note-label): the desk's
+    // "Internal note" has no business in the portal's script catalogue.
+    var staffLabel = this.config.getAttribute("data-staff-label");
+    var noteLabel = this.config.getAttribute("data-note-label");
+    if (staff && staffLabel) badge(header, "sd-staff", staffLabel);
+    if (message.channel === "internal" && noteLabel) badge(header, "sd-internal-badge", noteLabel);
     var when = el("span", "sd-muted");
     var time = el("time", "", message.created_at || "");
     if (message.created_at) time.setAttribute("datetime", message.created_at);
