@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 
-.PHONY: demo test install install-test docs bench lint translations clean
+.PHONY: demo test install install-test docs bench bench-chat lint translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ translations: $(BIN)/python
 bench: install
 	$(BIN)/pip install -q "$$(ls dist/*.whl)[bench]"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Live chat (bench/chat.py): round trips beside a bare Flask-SocketIO echo, fan-out,
+# messages per second, memory per connection, Redis between two processes. Not in CI.
+bench-chat: install
+	$(BIN)/pip install -q "$$(ls dist/*.whl)[bench]"
+	$(BIN)/python bench/chat.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) dist build docs/_build instance example_store/instance

@@ -480,6 +480,13 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_url,
     ),
     Setting(
+        "socketio_channel",
+        "flask-socketio",
+        "The channel of the message queue the desk's processes publish live events on "
+        "(Flask-SocketIO's default); stores sharing one Redis give each its own.",
+        str,
+    ),
+    Setting(
         "socketio_async_mode",
         "threading",
         "The async mode of the Socket.IO server the desk creates (``threading`` works "
@@ -620,6 +627,7 @@ class SupportDeskConfig:
     pin_rate_limit_per_customer: tuple[t.Any, ...]
     pin_rate_limit_per_staff: tuple[t.Any, ...]
     socketio_message_queue: str | None
+    socketio_channel: str
     socketio_async_mode: str
     socketio_cors_allowed_origins: tuple[str, ...]
     chat_token_max_age: int

@@ -40,7 +40,8 @@ class SupportDesk:
     :param socketio: The host's :class:`flask_socketio.SocketIO`, to serve the desk's
         live namespace ``/supportdesk`` beside the host's own. Without it the desk uses
         ``app.extensions["socketio"]`` if the host set one up, else creates one (with
-        ``SUPPORTDESK_SOCKETIO_MESSAGE_QUEUE``, ``SUPPORTDESK_SOCKETIO_ASYNC_MODE`` and
+        ``SUPPORTDESK_SOCKETIO_MESSAGE_QUEUE``, ``SUPPORTDESK_SOCKETIO_CHANNEL``,
+        ``SUPPORTDESK_SOCKETIO_ASYNC_MODE`` and
         ``SUPPORTDESK_SOCKETIO_CORS_ALLOWED_ORIGINS``) and keeps it there, as
         Flask-SocketIO does. Run the app with ``socketio.run(app)`` or a server that
         speaks WebSocket (see :doc:`deployment`).
@@ -169,6 +170,7 @@ class SupportDesk:
         return SocketIO(
             app,
             message_queue=config.socketio_message_queue,
+            channel=config.socketio_channel,
             async_mode=config.socketio_async_mode,
             **kwargs,
             # The desk's own limit (SUPPORTDESK_SOCKET_MAX_EVENT_SIZE) answers a large

@@ -294,6 +294,20 @@ def index() -> ResponseReturnValue:
     return html, (error.status if error else 200)
 
 
+@bp.get("/counters")
+def counters() -> ResponseReturnValue:
+    """The counters alone (an HTML fragment), counted afresh: the list page's live
+    script fetches it when a ticket of the staff member's lists changed, so the policy,
+    not the event, decides what is counted."""
+    actor = _actor()
+    html = render(
+        "supportdesk/desk/_counters.html",
+        counters=listing.desk_counters(actor, changed_at=time.time()),
+        counter_labels=COUNTERS,
+    )
+    return html, 200, {"Cache-Control": "no-store"}
+
+
 #: The bulk form's fields, as the list shows them (BulkForm takes their values).
 BULK_LABELS = (
     ("status", _l("Set status")),

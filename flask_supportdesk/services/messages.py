@@ -35,6 +35,9 @@ class Posted:
 
     message: Message
     created: bool
+    #: The message's ticket, as :func:`post` checked it (the live ``send`` answers with
+    #: it without reading it again).
+    ticket: Ticket | None = None
 
 
 def post_message(actor: Actor, number: str, body: t.Any, **options: t.Any) -> Message:
@@ -104,7 +107,7 @@ def post(
                 )
             )
             if earlier is not None:
-                return Posted(earlier, created=False)
+                return Posted(earlier, created=False, ticket=ticket)
         policy.check_post(actor, ticket, channel, status=status)
         if changes:
             policy.check_update(actor, ticket, changes)
@@ -134,7 +137,7 @@ def post(
             ticket.updated_at = now
         uow.record(events.MessagePosted(actor, ticket, message))
         _tickets.record_changes(uow, actor, ticket, changed)
-    return Posted(message, created=True)
+    return Posted(message, created=True, ticket=ticket)
 
 
 def _author_is(actor: Actor) -> sa.ColumnElement[bool]:
