@@ -101,6 +101,19 @@ def message_json(ticket: Ticket, message: Message) -> dict[str, t.Any]:
     return message_view(Actor.system(), ticket, message, channels=_BOTH).to_json()
 
 
+#: Where :func:`prepare` keeps a message's JSON on the message object: not a mapped
+#: attribute, so the commit's expiry leaves it, and the sender's acknowledgement is
+#: answered from it without reloading the ticket, the message and its attachments.
+_KEPT_JSON = "_supportdesk_committed_json"
+
+
+def committed_message_json(message: Message) -> dict[str, t.Any] | None:
+    """The JSON :func:`prepare` built for ``message`` in its transaction (the same for
+    everyone who may read it), or ``None`` if none was built."""
+    kept = vars(message).get(_KEPT_JSON)
+    return t.cast("dict[str, t.Any] | None", kept)
+
+
 def inbox_rooms(ticket: Ticket) -> list[str]:
     """The staff who may see ``ticket`` in their lists: the levels at or above the one it
     entered at, and its assignee (departments are checked when the list is fetched)."""
@@ -211,7 +224,9 @@ def _send(socketio: t.Any, update: Emit | Leave) -> None:
 def _plan_one(plan: _Plan, event: _events.DomainEvent) -> None:
     if isinstance(event, (_events.MessagePosted, _events.MessageEdited)):
         ticket, message = event.ticket, event.message
-        posted = {"ticket": ticket.number, "message": message_json(ticket, message)}
+        payload = message_json(ticket, message)
+        vars(message)[_KEPT_JSON] = payload
+        posted = {"ticket": ticket.number, "message": payload}
         plan.emit("message", posted, to=rooms_for_channel(ticket, message.channel))
         plan.inbox(ticket)
     elif isinstance(event, _events.TicketOpened):
@@ -270,6 +285,7 @@ __all__ = [
     "Leave",
     "LiveUpdates",
     "broadcast",
+    "committed_message_json",
     "disconnect_user",
     "level_room",
     "prepare",

@@ -292,12 +292,13 @@ def test_conversation_started_mail_opens_the_conversation(mail, smtpd, alice, ag
 
     with mail.test_request_context():
         ticket = chat_inbox.start_conversation(agent, alice.id, "Hi Alice, your parcel is here.")
-        messages.post_message(agent, ticket.number, "Are you there?")
+        number = ticket.number
+        messages.post_message(agent, number, "Are you there?")
     received = smtpd.to("alice@example.com")
     assert len(received) == 1  # the start, not the second line
     assert "your parcel is here" in received[0].text
     link = mail_link(received[0])
-    assert link.endswith(f"/support/tickets/{ticket.number}")
+    assert link.endswith(f"/support/tickets/{number}")
     client = mail.test_client()
     login(client, alice)
     assert "your parcel is here" in client.get(link).get_data(as_text=True)

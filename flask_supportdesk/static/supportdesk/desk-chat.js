@@ -222,7 +222,11 @@
           var totals = holder.querySelector("[data-sd-unread-total]");
           if (totals) { setUnread(totals.getAttribute("data-sd-unread-total")); }
           var column = inbox && inbox.querySelector("[data-sd-chat-list]");
-          if (column) { column.innerHTML = html; }
+          if (column) {
+            column.innerHTML = html;
+            // Times read relative like the rest of the page ("now", not the full date).
+            if (window.SupportDesk && window.SupportDesk.localise) { window.SupportDesk.localise(column); }
+          }
         })
         .catch(function () {});
     }
