@@ -84,8 +84,7 @@ def test_tabs_hold_live_chats_only(rctx, alice, agent) -> None:
     assert numbers("new") == {new.number}
     assert numbers("waiting") == {new.number}  # the answered one waits for the visitor
     assert numbers("all") == {new.number, answered.number}
-    assert numbers("mine") == set()
-    tickets.update_ticket(agent, answered.number, {"assignee": agent.id})
+    # Answering an unassigned chat took it (services.messages.post).
     assert numbers("mine") == {answered.number}
 
     counts = chat_inbox.tab_counts(agent)
@@ -505,3 +504,21 @@ def test_inbox_page_queries_do_not_grow_with_the_chats(app, client, agent) -> No
         html = page(client, url)
     assert html.count('<li class="sd-chat-item') == 28
     assert len(few) == len(many), many
+
+
+def test_answering_an_unassigned_chat_takes_it_and_a_note_does_not(rctx, alice, agent, manager) -> None:
+    def assignee(number: str) -> str | None:
+        return policy.get_ticket(agent, number).assignee_id
+
+    chat = guest_chat(email="take@visitor.example")
+    assert chat.assignee_id is None
+    messages.post_message(agent, chat.number, "Looking into it", channel="internal")
+    assert assignee(chat.number) is None  # a note takes nothing
+    messages.post_message(agent, chat.number, "Hi, Ann here!")
+    assert assignee(chat.number) == agent.id
+    messages.post_message(manager, chat.number, "Max here too.")  # taken already: stays
+    assert assignee(chat.number) == agent.id
+    # A portal ticket is never assigned by a reply.
+    ticket = tickets.open_ticket(alice, subject="Portal", body="x")
+    messages.post_message(agent, ticket.number, "Answered")
+    assert assignee(ticket.number) is None

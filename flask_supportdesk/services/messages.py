@@ -61,7 +61,8 @@ def post(
 
     - a requester's message moves the ticket to ``pending_admin`` (reopening ``resolved``);
     - a staff public reply moves it to ``status`` (default ``pending_customer``);
-    - an internal note changes no status unless staff pick one.
+    - an internal note changes no status unless staff pick one;
+    - a staff public reply to an unassigned chat assigns it to its author.
 
     Staff may change other fields in the same transaction with ``changes`` (e.g.
     ``{"priority": "high", "assignee": "7"}``). A repeated ``client_id`` returns the first
@@ -109,9 +110,11 @@ def post(
             if earlier is not None:
                 return Posted(earlier, created=False, ticket=ticket)
         policy.check_post(actor, ticket, channel, status=status)
+        as_staff = policy.audience(actor, ticket).handles
+        if _takes_the_chat(actor, ticket, channel, as_staff) and "assignee" not in changes:
+            changes["assignee"] = actor.id
         if changes:
             policy.check_update(actor, ticket, changes)
-        as_staff = policy.audience(actor, ticket).handles
         now = utcnow()
         message.ticket_id = ticket.id
         message.author_is_staff = as_staff
@@ -138,6 +141,19 @@ def post(
         uow.record(events.MessagePosted(actor, ticket, message))
         _tickets.record_changes(uow, actor, ticket, changed)
     return Posted(message, created=True, ticket=ticket)
+
+
+def _takes_the_chat(actor: Actor, ticket: Ticket, channel: Channel, as_staff: bool) -> bool:
+    """Whether this reply assigns the chat to its author: a staff member answering an
+    unassigned chat takes it, as in every chat desk (it moves to their *Mine*, and the
+    visitor's next message goes to them, not to the whole level)."""
+    return (
+        as_staff
+        and actor.is_user
+        and channel is Channel.PUBLIC
+        and ticket.is_chat
+        and ticket.assignee_id is None
+    )
 
 
 def _author_is(actor: Actor) -> sa.ColumnElement[bool]:
