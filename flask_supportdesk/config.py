@@ -529,8 +529,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "socket_connect_rate_limit",
-        "60 per minute",
-        "How often one client address may open a live connection.",
+        "120 per minute",
+        "How often one client address may open a live connection (each page of the "
+        "desk opens one; behind a proxy, set Werkzeug's ``ProxyFix`` so the address is "
+        "the visitor's, not the proxy's).",
         _rate_limits,
     ),
     Setting(
