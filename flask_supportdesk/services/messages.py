@@ -95,6 +95,9 @@ def post(
         author_name=actor.name,
         client_id=client_id,
         email_message_id=email_message_id,
+        # A new message's files are the ones attached below: an empty list known now,
+        # not a SELECT of what a brand-new row cannot have yet.
+        attachments=[],
     )
 
     with transaction() as uow:

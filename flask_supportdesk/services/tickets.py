@@ -248,6 +248,7 @@ def open(
         author_is_staff=requester is not actor,
         email_message_id=email_message_id,
         created_at=now,
+        attachments=[],  # known empty: no SELECT for the rows attached below
     )
     try:
         with transaction() as uow:
