@@ -36,6 +36,9 @@ def _open_ticket(page: t.Any, live_store: LiveStore, subject: str) -> None:
     page.goto(live_store("/support/desk/?tab=all"))
     page.get_by_role("link", name=subject).click()
     page.get_by_role("heading", name=subject).wait_for()
+    # The heading shows before the deferred scripts (desk.js, the live client) have run:
+    # a shortcut pressed then would find no key handler yet.
+    page.wait_for_load_state("load")
 
 
 @pytest.fixture(scope="module")

@@ -109,6 +109,7 @@ def test_r_focuses_the_reply_box_in_the_desk(page: t.Any, live_store: LiveStore)
     page.get_by_role("link", name="My parcel has not arrived").click()
     reply = page.get_by_role("textbox", name="Reply to")
     reply.wait_for()
+    page.wait_for_load_state("load")  # the key handler comes with the deferred scripts
     page.evaluate("document.activeElement && document.activeElement.blur()")
     assert not reply.evaluate("el => el === document.activeElement")
     page.keyboard.press("r")
