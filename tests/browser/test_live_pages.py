@@ -103,6 +103,7 @@ def test_a_desk_ticket_page_shows_a_colleague_viewing_it(
         max_.close()
         # Gone: "left" on disconnect, and the typing hint fades after a few seconds.
         ann.wait_for_function("() => document.querySelector('[data-sd-live-presence]').hidden")
+        assert ann.locator("[data-sd-live-presence]").is_hidden()
     finally:
         for context in contexts:
             context.close()
@@ -123,4 +124,5 @@ def test_the_desk_list_counters_follow_a_new_ticket(page: t.Any, live_store: Liv
         "n => parseInt(document.querySelector('.sd-counter-open strong').textContent.replace(/\\D/g, ''), 10) === n",
         arg=before + 1,
     )
+    assert int(open_counter.inner_text().replace(",", "").replace(".", "")) == before + 1
     _shot(page, "desk-list")
